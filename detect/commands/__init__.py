@@ -1,0 +1,1 @@
+"""One module per ``posturewatch`` subcommand (see :mod:`detect.cli`)."""

@@ -1,0 +1,130 @@
+"""Scenes seen through a common grid: the per-date readers a :class:`~imagery.grid.TileGrid`
+pulls tiles from.
+
+``GridSource.read(window)`` returns the scene's pixels for a window of the *grid*, whatever the
+scene's own CRS, resolution or extent. When the scene lies on the grid's lattice (same CRS and
+pixel size, offset by whole pixels) the read is a plain windowed read; otherwise GDAL warps it
+through a ``WarpedVRT`` (one per thread). A sub-pixel co-registration shift is folded into the
+warp's transform, so resampling happens once.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Protocol
+
+import numpy as np
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import RasterioError, RasterioIOError
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from imagery.errors import InputError
+from imagery.grid import GridSpec
+from imagery.scene import Scene, read_window
+
+SHIFT_EPS_PX = 1e-3
+
+
+class GridSource(Protocol):
+    """Anything that reads a window of a grid as ``(data, valid)``."""
+
+    grid: GridSpec
+    bands: tuple[int, ...]
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+class SceneSource:
+    """A scene on the grid's lattice: windows map to the scene by a whole-pixel offset."""
+
+    def __init__(self, scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
+                 offset: tuple[int, int] = (0, 0)) -> None:
+        self.scene = scene
+        self.grid = grid
+        self.bands = tuple(bands or scene.meta.data_bands)
+        self.offset = offset
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        dc, dr = self.offset
+        return self.scene.read(Window(window.col_off + dc, window.row_off + dr,
+                                      window.width, window.height), bands=self.bands,
+                               out_shape=out_shape)
+
+
+class WarpedSource:
+    """A scene resampled onto the grid (other CRS, resolution, extent or a sub-pixel shift).
+
+    ``shift_px`` = (dx, dy): grid pixel (x, y) shows what the scene has at grid position
+    (x + dx, y + dy), i.e. the shift measured by co-registration is undone here.
+    """
+
+    def __init__(self, scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
+                 shift_px: tuple[float, float] = (0.0, 0.0),
+                 resampling: Resampling = Resampling.cubic) -> None:
+        self.scene = scene
+        self.grid = grid
+        self.bands = tuple(bands or scene.meta.data_bands)
+        self.shift_px = shift_px
+        self.resampling = resampling
+        self._local = threading.local()
+
+    def _vrt(self) -> WarpedVRT:
+        vrt = getattr(self._local, "vrt", None)
+        if vrt is None or vrt.closed:
+            ds = self.scene.dataset()
+            meta = self.scene.meta
+            dx, dy = self.shift_px
+            kwargs: dict[str, Any] = dict(
+                crs=self.grid.crs if meta.georeferenced else None,
+                transform=self.grid.transform * Affine.translation(dx, dy),
+                width=self.grid.width,
+                height=self.grid.height,
+                resampling=self.resampling,
+                add_alpha=True,
+            )
+            if not meta.georeferenced:
+                # Pixel mode: both images share identity transforms; GDAL still needs a CRS-free
+                # warp, which it does from the geotransform alone.
+                kwargs.pop("crs")
+                kwargs["src_transform"] = Affine.identity()
+            if meta.alpha_band is not None:
+                kwargs["src_alpha"] = meta.alpha_band
+            elif meta.nodata is not None:
+                kwargs["src_nodata"] = meta.nodata
+                kwargs["nodata"] = meta.nodata
+            vrt = WarpedVRT(ds, **kwargs)
+            self._local.vrt = vrt
+        return vrt
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        vrt = self._vrt()
+        alpha = vrt.count  # add_alpha appends the alpha band last
+        fill = self.scene.meta.nodata if self.scene.meta.nodata is not None else 0
+        try:
+            return read_window(vrt, window, self.bands, fill, out_shape=out_shape,
+                               mask_band=alpha)
+        except (RasterioIOError, RasterioError) as exc:
+            raise InputError(f"{self.scene.path}: cannot read pixels (corrupt or truncated?): "
+                             f"{' '.join(str(exc).split())[:300]}") from None
+
+
+def source_on_grid(scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
+                   shift_px: tuple[float, float] = (0.0, 0.0),
+                   resampling: Resampling = Resampling.cubic) -> GridSource:
+    """The cheapest correct reader of ``scene`` on ``grid``: a plain windowed read when the
+    scene's lattice matches the grid and the shift is whole pixels, else a warp."""
+    meta = scene.meta
+    own = GridSpec(meta.crs, meta.transform, meta.width, meta.height)
+    offset = own.same_lattice(grid)
+    dx, dy = shift_px
+    whole = abs(dx - round(dx)) < SHIFT_EPS_PX and abs(dy - round(dy)) < SHIFT_EPS_PX
+    if offset is not None and whole:
+        # grid pixel (c, r) == own pixel (c - offset) ... same_lattice gives grid origin in own px.
+        col, row = ~own.transform * (grid.transform.c, grid.transform.f)
+        return SceneSource(scene, grid, bands, (round(col + dx), round(row + dy)))
+    return WarpedSource(scene, grid, bands, shift_px=shift_px, resampling=resampling)
