@@ -10,11 +10,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
-from shapely.ops import transform as shp_transform
 
 from imagery.config import SiteConfig, load_site
 from imagery.errors import InputError
@@ -30,7 +30,7 @@ def reproject_geometry(geom: BaseGeometry, src_crs: str | None, dst_crs: str | N
         raise InputError("cannot place an AOI with a CRS on an image without one (pixel mode)")
     tr = Transformer.from_crs(CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs),
                               always_xy=True)
-    return shp_transform(tr.transform, geom)
+    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
 
 
 def _geojson_geometry(obj: Any, name: str) -> BaseGeometry:

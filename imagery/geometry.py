@@ -25,6 +25,16 @@ _ALONG = np.array([1.0, -1.0, -1.0, 1.0])
 _RIGHT = np.array([-1.0, -1.0, 1.0, 1.0])
 
 
+def apply_affine(transform: Affine, x: float | np.ndarray, y: float | np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Apply an affine transform to coordinates (scalars or arrays), without the deprecated
+    ``transform * (x, y)`` tuple product of newer ``affine`` releases."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    t = transform
+    return t.a * x + t.b * y + t.c, t.d * x + t.e * y + t.f
+
+
 def wrap_heading(heading_deg: float | np.ndarray) -> float | np.ndarray:
     """Map any angle onto [0, 360)."""
     return np.mod(heading_deg, 360.0)
@@ -110,12 +120,12 @@ def pixel_to_map_box(box: OrientedBox, transform: Affine) -> OrientedBox:
     so that headings stay correct when the raster is not north-up.
     """
     px = box.corners(y_up=False)
-    xs, ys = transform * (px[:, 0], px[:, 1])
+    xs, ys = apply_affine(transform, px[:, 0], px[:, 1])
     return box_from_corners(np.column_stack([xs, ys]), y_up=True)
 
 
 def map_to_pixel_box(box: OrientedBox, transform: Affine) -> OrientedBox:
     """Inverse of :func:`pixel_to_map_box`."""
     mp = box.corners(y_up=True)
-    cols, rows = (~transform) * (mp[:, 0], mp[:, 1])
+    cols, rows = apply_affine(~transform, mp[:, 0], mp[:, 1])
     return box_from_corners(np.column_stack([cols, rows]), y_up=False)

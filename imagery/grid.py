@@ -23,6 +23,7 @@ from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
 
 from imagery.errors import InputError, NoOverlapError
+from imagery.geometry import apply_affine
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class GridSpec:
         return window_polygon(Window(0, 0, self.width, self.height), self.transform)
 
     def window_transform(self, window: Window) -> Affine:
-        return self.transform * Affine.translation(window.col_off, window.row_off)
+        return self.transform @ Affine.translation(window.col_off, window.row_off)
 
     def same_lattice(self, other: GridSpec, tol: float = 1e-6) -> tuple[int, int] | None:
         """If ``other`` is this lattice shifted by whole pixels, return (dcol, drow) such that
@@ -56,9 +57,10 @@ class GridSpec:
         if self.crs != other.crs:
             return None
         a, b = self.transform, other.transform
-        if any(abs(x - y) > tol * max(1.0, abs(x)) for x, y in zip(a[:2] + a[3:5], b[:2] + b[3:5], strict=False)):
+        pairs = zip(a[:2] + a[3:5], b[:2] + b[3:5], strict=True)
+        if any(abs(x - y) > tol * max(1.0, abs(x)) for x, y in pairs):
             return None
-        col, row = ~b * (a.c, a.f)
+        col, row = apply_affine(~b, a.c, a.f)
         if abs(col - round(col)) > 1e-3 or abs(row - round(row)) > 1e-3:
             return None
         return round(col), round(row)
@@ -80,14 +82,14 @@ class GridSpec:
 def window_bounds(window: Window, transform: Affine) -> tuple[float, float, float, float]:
     c0, r0 = window.col_off, window.row_off
     c1, r1 = c0 + window.width, r0 + window.height
-    xs, ys = transform * (np.array([c0, c1, c1, c0]), np.array([r0, r0, r1, r1]))
+    xs, ys = apply_affine(transform, np.array([c0, c1, c1, c0]), np.array([r0, r0, r1, r1]))
     return float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max())
 
 
 def window_polygon(window: Window, transform: Affine) -> BaseGeometry:
     c0, r0 = window.col_off, window.row_off
     c1, r1 = c0 + window.width, r0 + window.height
-    xs, ys = transform * (np.array([c0, c1, c1, c0]), np.array([r0, r0, r1, r1]))
+    xs, ys = apply_affine(transform, np.array([c0, c1, c1, c0]), np.array([r0, r0, r1, r1]))
     return shapely.Polygon(np.column_stack([xs, ys]))
 
 

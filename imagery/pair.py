@@ -33,6 +33,7 @@ from imagery.coreg import (
     texture_score,
 )
 from imagery.errors import InputError, NoOverlapError
+from imagery.geometry import apply_affine
 from imagery.grid import GridSpec, TileGrid, window_polygon
 from imagery.irmad import RadiometricModel, fit_radiometric_normalisation
 from imagery.radiometry import sample_windows
@@ -234,7 +235,7 @@ class ScenePair:
         db, vb = self._src_b0.read(full, out_shape=shape)
         if self.aoi is not None:
             from rasterio.features import geometry_mask
-            t = g.transform * Affine.scale(g.width / shape[1], g.height / shape[0])
+            t = g.transform @ Affine.scale(g.width / shape[1], g.height / shape[0])
             inside = geometry_mask([self.aoi], out_shape=shape, transform=t, invert=True)
             va, vb = va & inside, vb & inside
         if not va.any():
@@ -419,14 +420,15 @@ def crop_grid(grid: GridSpec, geom: BaseGeometry) -> GridSpec:
     """The part of ``grid``'s lattice covering ``geom`` (whole pixels, inside the grid)."""
     inv = ~grid.transform
     minx, miny, maxx, maxy = geom.bounds
-    cols, rows = inv * (np.array([minx, maxx, maxx, minx]), np.array([miny, miny, maxy, maxy]))
+    cols, rows = apply_affine(inv, np.array([minx, maxx, maxx, minx]),
+                              np.array([miny, miny, maxy, maxy]))
     c0 = max(0, math.floor(cols.min()))
     r0 = max(0, math.floor(rows.min()))
     c1 = min(grid.width, math.ceil(cols.max()))
     r1 = min(grid.height, math.ceil(rows.max()))
     if c1 <= c0 or r1 <= r0:
         raise NoOverlapError("the area of interest does not overlap the image")
-    return GridSpec(grid.crs, grid.transform * Affine.translation(c0, r0), c1 - c0, r1 - r0)
+    return GridSpec(grid.crs, grid.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0)
 
 
 __all__ = ["BandMapping", "PairTile", "ScenePair", "crop_grid", "map_bands", "shapely"]

@@ -24,6 +24,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.windows import Window
 
 from imagery.errors import InputError
+from imagery.geometry import apply_affine
 from imagery.maxar import MaxarMetadata, find_metadata
 
 # Anything larger than this is a corrupt or hostile header, not an image (a 1e6 x 1e6 x 16-band
@@ -92,7 +93,8 @@ class SceneMeta:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """(left, bottom, right, top) in the scene CRS (pixels in pixel mode)."""
-        xs, ys = self.transform * (
+        xs, ys = apply_affine(
+            self.transform,
             np.array([0, self.width, self.width, 0]),
             np.array([0, 0, self.height, self.height]),
         )
@@ -293,7 +295,8 @@ def gsd_from_transform(transform: Affine, crs: CRS | None, width: int, height: i
     if crs is None:
         return math.sqrt(xres * yres)
     if crs.is_geographic:
-        _, lat = transform * (width / 2.0, height / 2.0)
+        _, lat = apply_affine(transform, width / 2.0, height / 2.0)
+        lat = float(lat)
         lat_r = math.radians(max(-89.9, min(89.9, lat)))
         m_per_deg_lat = 111132.92 - 559.82 * math.cos(2 * lat_r) + 1.175 * math.cos(4 * lat_r)
         m_per_deg_lon = 111412.84 * math.cos(lat_r) - 93.5 * math.cos(3 * lat_r)

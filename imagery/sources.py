@@ -21,6 +21,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from imagery.errors import InputError
+from imagery.geometry import apply_affine
 from imagery.grid import GridSpec
 from imagery.scene import Scene, read_window
 
@@ -80,7 +81,7 @@ class WarpedSource:
             dx, dy = self.shift_px
             kwargs: dict[str, Any] = dict(
                 crs=self.grid.crs if meta.georeferenced else None,
-                transform=self.grid.transform * Affine.translation(dx, dy),
+                transform=self.grid.transform @ Affine.translation(dx, dy),
                 width=self.grid.width,
                 height=self.grid.height,
                 resampling=self.resampling,
@@ -125,6 +126,6 @@ def source_on_grid(scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None =
     whole = abs(dx - round(dx)) < SHIFT_EPS_PX and abs(dy - round(dy)) < SHIFT_EPS_PX
     if offset is not None and whole:
         # grid pixel (c, r) == own pixel (c - offset) ... same_lattice gives grid origin in own px.
-        col, row = ~own.transform * (grid.transform.c, grid.transform.f)
+        col, row = apply_affine(~own.transform, grid.transform.c, grid.transform.f)
         return SceneSource(scene, grid, bands, (round(col + dx), round(row + dy)))
     return WarpedSource(scene, grid, bands, shift_px=shift_px, resampling=resampling)

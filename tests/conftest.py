@@ -1,0 +1,28 @@
+"""Shared test fixtures: generated sample scenes and the optional real data beside the repo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (real imagery, research-only); tests using it skip when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+@pytest.fixture()
+def sample_pair(tmp_path: Path):
+    """Before/after Maxar-style GeoTIFFs whose content differs by a known sub-pixel shift."""
+    from imagery.samples import write_sample_scene
+
+    a = write_sample_scene(tmp_path / "before_2024-12-12.tif", size=384)
+    b = write_sample_scene(tmp_path / "after_2024-12-13.tif", size=384, shift=(1.37, -0.62))
+    return a, b
