@@ -7,6 +7,12 @@ The names most users need::
 ``imagery.synth`` is the synthetic Maxar-style scene generator.
 """
 
+import os as _os
+
+# GDAL's own block cache defaults to 5 % of RAM; the tile reader keeps its own bounded block
+# cache, so a large GDAL cache only inflates memory. Users can still set GDAL_CACHEMAX.
+_os.environ.setdefault("GDAL_CACHEMAX", "64")
+
 from imagery.errors import InputError, NoOverlapError, PostureWatchError
 from imagery.grid import GridSpec, Tile, TileGrid
 from imagery.pair import ScenePair

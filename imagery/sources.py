@@ -20,6 +20,7 @@ from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from imagery.blocks import DEFAULT_CACHE_BYTES, BlockCache
 from imagery.errors import InputError
 from imagery.geometry import apply_affine
 from imagery.grid import GridSpec
@@ -39,21 +40,40 @@ class GridSource(Protocol):
 
 
 class SceneSource:
-    """A scene on the grid's lattice: windows map to the scene by a whole-pixel offset."""
+    """A scene on the grid's lattice: windows map to the scene by a whole-pixel offset.
+
+    Full-resolution reads go through a :class:`~imagery.blocks.BlockCache`, so overlapping
+    tiles decode each block of the file once; decimated reads go straight to GDAL (overviews).
+    """
 
     def __init__(self, scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
-                 offset: tuple[int, int] = (0, 0)) -> None:
+                 offset: tuple[int, int] = (0, 0), cache_bytes: int = DEFAULT_CACHE_BYTES) -> None:
         self.scene = scene
         self.grid = grid
         self.bands = tuple(bands or scene.meta.data_bands)
         self.offset = offset
+        self._cache_bytes = cache_bytes
+        self._cache: BlockCache | None = None
+        self._cache_lock = threading.Lock()
+
+    @property
+    def cache(self) -> BlockCache:
+        with self._cache_lock:
+            if self._cache is None:
+                self._cache = BlockCache(self.scene, self.bands, self._cache_bytes)
+            return self._cache
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
         dc, dr = self.offset
-        return self.scene.read(Window(window.col_off + dc, window.row_off + dr,
-                                      window.width, window.height), bands=self.bands,
-                               out_shape=out_shape)
+        moved = Window(window.col_off + dc, window.row_off + dr, window.width, window.height)
+        if out_shape is not None and out_shape != (int(window.height), int(window.width)):
+            return self.scene.read(moved, bands=self.bands, out_shape=out_shape)
+        try:
+            return self.cache.read(moved)
+        except (RasterioIOError, RasterioError) as exc:
+            raise InputError(f"{self.scene.path}: cannot read pixels (corrupt or truncated?): "
+                             f"{' '.join(str(exc).split())[:300]}") from None
 
 
 class WarpedSource:

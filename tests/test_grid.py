@@ -111,3 +111,17 @@ def test_reader_memory_is_bounded_by_prefetch():
             break
     it.close()
     assert src.started <= 24
+
+
+def test_block_cache_decodes_each_block_once_and_matches_direct_reads(tmp_path):
+    p = write_sample_scene(tmp_path / "a.tif", size=700)  # 256 px blocks
+    s = open_scene(p)
+    g = GridSpec(s.meta.crs, s.meta.transform, s.meta.width, s.meta.height)
+    src = source_on_grid(s, g)
+    grid = TileGrid(g, 256, 40)
+    for td in iter_tiles(grid, [src], workers=2, prefetch=3):
+        direct, valid = s.read(td.tile.window)
+        np.testing.assert_array_equal(td.arrays[0], direct)
+        np.testing.assert_array_equal(td.valid, valid)
+    n_blocks = src.cache.n_rows * src.cache.n_cols
+    assert src.cache.decoded == n_blocks  # overlap costs no extra decoding

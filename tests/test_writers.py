@@ -1,0 +1,102 @@
+"""Writers: COG layout, streaming, atomicity, vectors and STAC."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.windows import Window
+
+from imagery.atomic import atomic_path
+from imagery.writers import CogWriter, stac_item, write_cog, write_stac_item, write_vectors
+
+T = Affine(0.5, 0, 767_000.0, 0, -0.5, 3_923_000.0)
+
+
+def _is_cog(path) -> bool:
+    with rasterio.open(path) as ds:
+        return ds.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+
+
+def test_write_cog_from_array(tmp_path):
+    data = np.random.default_rng(0).random((1, 1500, 1300), dtype=np.float32)
+    p = write_cog(tmp_path / "x.tif", data, transform=T, crs="EPSG:32636", nodata=float("nan"),
+                  compress="zstd")
+    assert _is_cog(p)
+    with rasterio.open(p) as ds:
+        assert ds.crs.to_epsg() == 32636 and ds.transform == T
+        assert ds.overviews(1)  # internal overviews
+        assert ds.block_shapes[0] == (512, 512)
+        np.testing.assert_array_equal(ds.read(), data)
+    assert [f.name for f in tmp_path.iterdir()] == ["x.tif"]
+
+
+def test_cog_writer_streams_windows_and_leaves_no_staging(tmp_path):
+    p = tmp_path / "mask.tif"
+    with CogWriter(p, width=1000, height=900, count=1, dtype="uint8", crs="EPSG:32636", transform=T,
+                   nodata=255) as w:
+        w.write(Window(0, 0, 500, 900), np.ones((900, 500), np.uint8))
+        w.write(Window(500, 0, 500, 450), np.zeros((450, 500), np.uint8))
+    assert [f.name for f in tmp_path.iterdir()] == ["mask.tif"]
+    assert _is_cog(p)
+    with rasterio.open(p) as ds:
+        a = ds.read(1)
+    assert (a[:, :500] == 1).all() and (a[:450, 500:] == 0).all()
+    assert (a[450:, 500:] == 255).all()  # never written -> nodata
+
+
+def test_failed_write_leaves_nothing(tmp_path):
+    p = tmp_path / "x.tif"
+    with pytest.raises(RuntimeError), CogWriter(p, width=100, height=100, count=1, dtype="uint8",
+                                                crs="EPSG:32636", transform=T) as w:
+        w.write(Window(0, 0, 100, 100), np.ones((100, 100), np.uint8))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ValueError), atomic_path(tmp_path / "y.json") as tmp:
+        tmp.write_text("{")
+        raise ValueError("half written")
+    assert list(tmp_path.iterdir()) == []
+
+
+def _boxes(crs="EPSG:32636"):
+    polys = [shapely.box(767_100, 3_922_600, 767_150, 3_922_660), shapely.box(767_300, 3_922_700, 767_330, 3_922_720)]
+    return gpd.GeoDataFrame({"class": ["transport", "helicopter"], "score": [0.9, 0.7]}, geometry=polys,
+                            crs=crs)
+
+
+def test_geopackage_keeps_native_crs_and_layers(tmp_path):
+    p = write_vectors(tmp_path / "d.gpkg", {"before": _boxes(), "after": _boxes()})
+    import pyogrio
+    layers = [name for name, _ in pyogrio.list_layers(p)]
+    assert layers == ["before", "after"]
+    back = gpd.read_file(p, layer="after")
+    assert back.crs.to_epsg() == 32636
+    assert back.geometry.iloc[0].equals_exact(_boxes().geometry.iloc[0], 1e-6)
+
+
+def test_geojson_is_wgs84(tmp_path):
+    p = write_vectors(tmp_path / "d.geojson", _boxes())
+    obj = json.loads(p.read_text())
+    assert obj["type"] == "FeatureCollection" and "crs" not in obj
+    lon, lat = obj["features"][0]["geometry"]["coordinates"][0][0]
+    assert 35.9 < lon < 36.0 and 35.4 < lat < 35.5
+    assert obj["features"][0]["properties"]["class"] == "transport"
+
+
+def test_stac_item(tmp_path):
+    item = stac_item("run-1", geometry=shapely.geometry.mapping(shapely.box(35.9, 35.4, 36.0, 35.5)),
+                     bbox=[35.9, 35.4, 36.0, 35.5], when=None, epsg=32636,
+                     assets={"change": {"href": "change.tif", "type": "image/tiff; application=geotiff; "
+                                        "profile=cloud-optimized", "roles": ["data"]}},
+                     properties={"posturewatch:version": "0.1.0"})
+    p = write_stac_item(tmp_path / "item.json", item)
+    back = json.loads(p.read_text())
+    for key in ("type", "stac_version", "id", "geometry", "bbox", "properties", "links", "assets"):
+        assert key in back
+    assert back["properties"]["proj:epsg"] == 32636
+    assert back["properties"]["datetime"].endswith("Z")
