@@ -83,3 +83,12 @@ def load_aoi(spec: str | Path | BaseGeometry | SiteConfig, dst_crs: str | None, 
     if geom.is_empty or geom.area == 0:
         raise InputError("the area of interest is empty")
     return reproject_geometry(geom, src, dst_crs)
+
+
+def site_zones(site: SiteConfig, dst_crs: str | None) -> list[tuple[str, str, float, BaseGeometry]]:
+    """The site's zones as ``(name, kind, weight, geometry in dst_crs)``; empty in pixel mode
+    (lon/lat zones cannot be placed on an image without a georeference)."""
+    if dst_crs is None:
+        return []
+    return [(z.name, z.kind, z.weight, reproject_geometry(shapely.Polygon(z.polygon), WGS84, dst_crs))
+            for z in site.zones]

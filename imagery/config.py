@@ -1,7 +1,7 @@
 """YAML configs validated by pydantic, with defaults that ship inside the installed package.
 
-The repo's top-level ``configs/`` folder is installed as the package ``imagery.defaults`` (see
-pyproject), so ``--site khmeimim`` works from a wheel with no checkout beside it, and a path
+The repo's top-level ``configs/`` folder is reachable as ``imagery/defaults`` (a symlink that the
+wheel build turns into package data, see pyproject), so ``--site khmeimim`` works from a wheel with no checkout beside it, and a path
 works for a user's own site. Every threshold the pipeline uses lives in one of these files.
 """
 
@@ -64,7 +64,7 @@ class SiteConfig(StrictModel):
 
 def default_config_path(kind: str, name: str) -> Path | None:
     """Path of a shipped default config (``kind`` is a subfolder such as ``sites``, or '')."""
-    root = resources.files("imagery.defaults")
+    root = resources.files("imagery").joinpath("defaults")
     candidate = root.joinpath(kind, f"{name}.yaml") if kind else root.joinpath(f"{name}.yaml")
     path = Path(str(candidate))
     return path if path.is_file() else None
@@ -103,7 +103,7 @@ def load_config(name_or_path: str | Path, model: type[M], *, kind: str = "") -> 
 
 
 def list_configs(kind: str = "") -> list[str]:
-    root = Path(str(resources.files("imagery.defaults")))
+    root = Path(str(resources.files("imagery").joinpath("defaults")))
     folder = root / kind if kind else root
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 

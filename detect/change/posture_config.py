@@ -1,0 +1,58 @@
+"""Pydantic model of ``configs/posture.yaml`` (object matching, evidence, posture score)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from imagery.config import StrictModel, load_config
+from imagery.taxonomy import CLASSES
+
+EVENT_KINDS = ("departed", "arrived", "nose_raised", "nose_lowered", "dismantled", "reassembled",
+               "packed", "deployed")
+
+
+class MatchingConfig(StrictModel):
+    min_distance_m: float = Field(8.0, gt=0)
+    distance_per_length: float = Field(0.35, ge=0)
+    heading_weight: float = Field(0.25, ge=0)
+    size_weight: float = Field(0.4, ge=0)
+    cross_class_penalty: float = Field(0.45, ge=0)
+    max_cost: float = Field(1.0, gt=0)
+
+
+class EvidenceConfig(StrictModel):
+    full_confidence_fraction: float = Field(0.25, gt=0, le=1)
+    min_fraction_presence: float = Field(0.10, ge=0, le=1)
+    min_fraction_state: float = Field(0.02, ge=0, le=1)
+
+
+class PostureConfig(StrictModel):
+    matching: MatchingConfig = MatchingConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    min_confidence: float = Field(0.35, ge=0, le=1)
+    event_weights: dict[str, float]
+    class_weights: dict[str, float]
+    score_scale: float = Field(45.0, gt=0)
+    pixel_points: float = Field(60.0, ge=0)
+    pixel_floor: float = Field(0.03, ge=0, le=1)
+    size_names: dict[str, list[tuple[float, str]]] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: object) -> None:
+        unknown = set(self.event_weights) - set(EVENT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
+        unknown = set(self.class_weights) - set(CLASSES)
+        if unknown:
+            raise ValueError(f"unknown classes in class_weights: {sorted(unknown)}")
+
+    def size_name(self, cls: str, length_m: float) -> str:
+        for max_len, name in self.size_names.get(cls, []):
+            if length_m < max_len:
+                return name
+        return ""
+
+
+def load_posture_config(name_or_path: str | Path = "posture") -> PostureConfig:
+    return load_config(name_or_path, PostureConfig)
