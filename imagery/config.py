@@ -1,8 +1,8 @@
 """YAML configs validated by pydantic, with defaults that ship inside the installed package.
 
 The repo's top-level ``configs/`` folder is reachable as ``imagery/defaults`` (a symlink that the
-wheel build turns into package data, see pyproject), so ``--site khmeimim`` works from a wheel with no checkout beside it, and a path
-works for a user's own site. Every threshold the pipeline uses lives in one of these files.
+wheel build turns into package data, see pyproject), so ``--site khmeimim`` works from a wheel
+with no checkout beside it, and a path works for a user's own site. Every threshold the pipeline uses lives in one of these files.
 """
 
 from __future__ import annotations
