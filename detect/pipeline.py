@@ -1,0 +1,374 @@
+"""The whole pipeline on a pair of dates (and a series): align, detect, pixel change, object
+events, posture score, report. Every file of DESIGN.md section 5 is written here, atomically,
+and a rerun skips the stages whose inputs and settings did not change (:mod:`detect.stages`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imagery.atomic import atomic_write_text
+from imagery.errors import InputError
+from imagery.scene import Scene, open_scene
+
+if False:  # pragma: no cover - typing only
+    from imagery.pair import ScenePair
+
+
+@dataclass
+class RunOptions:
+    """Settings of a run (they enter the stage keys, so changing one re-runs what it affects)."""
+
+    site: str | None = None
+    aoi: str | None = None
+    device: str = "auto"
+    batch_size: int | None = None
+    weights: str | None = None
+    detector_config: str | None = None
+    change_config: str = "change"
+    posture_config: str = "posture"
+    pixel_gsd: float | None = None
+    detect: bool = True
+    progress: bool = True
+    report: bool = True
+    max_event_chips: int = 24
+
+    def key_settings(self, *names: str) -> dict[str, Any]:
+        d = asdict(self)
+        return {n: d[n] for n in names}
+
+
+@dataclass
+class PairResult:
+    out_dir: Path
+    report: dict[str, Any]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    def __call__(self, name: str) -> Any:
+        timer = self
+
+        class _Ctx:
+            def __enter__(self) -> None:
+                self.t0 = time.perf_counter()
+
+            def __exit__(self, *exc: object) -> None:
+                spent = time.perf_counter() - self.t0
+                timer.timings[name] = round(timer.timings.get(name, 0.0) + spent, 3)
+
+        return _Ctx()
+
+
+def _say(options: RunOptions, msg: str) -> None:
+    if options.progress:
+        print(f"posturewatch: {msg}", flush=True)
+
+
+_DETECTORS: dict[tuple[Any, ...], Any] = {}
+
+
+def get_detector(options: RunOptions) -> Any:
+    """One detector per (weights, device, config) per process: loading costs a second."""
+    from detect.infer import Detector
+
+    key = (options.weights, options.device, options.batch_size, options.detector_config)
+    if key not in _DETECTORS:
+        _DETECTORS[key] = Detector(options.weights, device=options.device, batch_size=options.batch_size,
+                                   config=options.detector_config)
+    return _DETECTORS[key]
+
+
+def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOptions, record: Any,
+                        stage: str) -> Any:
+    """Detections of one scene, reused from ``out_path`` when nothing changed."""
+    import geopandas as gpd
+
+    from detect.stages import stage_key
+    from imagery.writers import write_vectors
+
+    det = get_detector(options)
+    key = stage_key([scene.path, det.weights_path or ""],
+                    {**options.key_settings("detector_config", "pixel_gsd", "site", "aoi"),
+                     "weights_sha256": det.weights_sha256})
+    if record.done(stage, key):
+        return gpd.read_file(out_path, layer="detections")
+    gdf = det.run(scene, aoi, progress=options.progress)
+    write_vectors(out_path, {"detections": gdf})
+    record.record(stage, key, [out_path], {"count": len(gdf)})
+    return gdf
+
+
+def changed_fraction_in(mask_path: Path, polygons: Sequence[Any]) -> np.ndarray:
+    """Fraction of changed pixels (mask == 1 among 0/1) inside each polygon; NaN with no data."""
+    import rasterio
+    from rasterio.features import geometry_mask
+    from rasterio.windows import from_bounds
+
+    out = np.full(len(polygons), np.nan)
+    with rasterio.open(mask_path) as ds:
+        for i, poly in enumerate(polygons):
+            win = from_bounds(*poly.bounds, transform=ds.transform).round_offsets().round_lengths()
+            win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height)) \
+                if _overlaps(win, ds) else None
+            if win is None or win.width < 1 or win.height < 1:
+                continue
+            m = ds.read(1, window=win)
+            inside = geometry_mask([poly], out_shape=m.shape, transform=ds.window_transform(win),
+                                   invert=True, all_touched=True)
+            vals = m[inside & (m != 255)]
+            if vals.size:
+                out[i] = float((vals == 1).mean())
+    return out
+
+
+def _overlaps(win: Any, ds: Any) -> bool:
+    return (win.col_off < ds.width and win.row_off < ds.height and win.col_off + win.width > 0
+            and win.row_off + win.height > 0)
+
+
+def _lonlat_fn(crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
+    if crs is None:
+        return None
+    from pyproj import Transformer
+
+    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+
+    def f(x: float, y: float) -> tuple[float, float]:
+        lon, lat = tr.transform(x, y)
+        return round(float(lon), 7), round(float(lat), 7)
+
+    return f
+
+
+def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
+             out_dir: str | os.PathLike[str], options: RunOptions | None = None) -> PairResult:
+    """BEFORE/AFTER -> every output file in ``out_dir``; returns the report dictionary."""
+
+    from detect.change.objects import ZoneIndex, object_events
+    from detect.change.posture import posture_score
+    from detect.change.posture_config import load_posture_config
+    from detect.stages import StageRecord
+    from imagery.aoi import site_zones
+    from imagery.config import load_site
+    from imagery.pair import ScenePair
+
+    options = options or RunOptions()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    record = StageRecord(out)
+    timer = _Timer()
+    posture_cfg = load_posture_config(options.posture_config)
+    site = load_site(options.site) if options.site else None
+
+    with timer("align"):
+        _say(options, "aligning the two dates")
+        pair = ScenePair(before, after, aoi=site if site is not None else options.aoi,
+                         pixel_gsd=options.pixel_gsd)
+    zones = ZoneIndex(site_zones(site, pair.grid.crs) if site is not None else [])
+
+    det_a = det_b = None
+    if options.detect:
+        with timer("detect_before"):
+            _say(options, f"detecting objects in {Path(before).name}")
+            det_a = detect_scene_cached(pair.before, pair.aoi, record.state_dir / "detections_before.gpkg",
+                                        options, record, "detect_before")
+        with timer("detect_after"):
+            _say(options, f"detecting objects in {Path(after).name}")
+            det_b = detect_scene_cached(pair.after, pair.aoi, record.state_dir / "detections_after.gpkg",
+                                        options, record, "detect_after")
+
+    with timer("change"):
+        _say(options, "scoring pixel change")
+        change = run_change_stage(pair, out, options, record, site)
+
+    with timer("posture"):
+        dates = (pair.before.meta.acquired, pair.after.meta.acquired)
+        mask_path = Path(change["mask_path"])
+
+        def evidence(polys: Sequence[Any]) -> np.ndarray:
+            return changed_fraction_in(mask_path, polys)
+
+        to_lonlat = _lonlat_fn(pair.grid.crs)
+        events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
+                               to_lonlat=to_lonlat) if options.detect else []
+        zone_change = {z["name"]: z.get("change_fraction") for z in change.get("zones", [])}
+        score, zone_scores = posture_score(events, zone_change, posture_cfg, zones)
+        event_dicts = [e.to_json_dict() for e in events]
+        _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, pair, dates)
+
+    report = {
+        "site": site.name if site else None,
+        "before": pair.before.meta.to_json_dict(),
+        "after": pair.after.meta.to_json_dict(),
+        "posture_score": round(score, 1),
+        "events": event_dicts,
+        "zones": [z.to_json_dict() for z in zone_scores] or [
+            {"name": "all", "change_fraction": zone_change.get("all"), "score": round(score, 1)}],
+        "timings": timer.timings,
+        "alignment": {k: v for k, v in pair.to_json_dict().items() if k not in ("before", "after")},
+        "change": {k: v for k, v in change.items() if k not in ("zones",)},
+        "detections": {"before": None if det_a is None else len(det_a),
+                       "after": None if det_b is None else len(det_b)},
+        "settings": asdict(options),
+        "versions": _versions(options),
+        "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "outputs": ["change.tif", "change_mask.tif", "detections.gpkg", "report.json", "report.html",
+                    "overlays/", "item.json"],
+    }
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str))
+    if options.report:
+        with timer("report"):
+            _say(options, "drawing the report")
+            from detect.report_build import build_report_files
+
+            build_report_files(out, report, pair, det_a, det_b, max_chips=options.max_event_chips)
+        report["timings"] = timer.timings
+        atomic_write_text(out / "report.json", json.dumps(report, indent=2, default=str))
+        _write_stac(out, report, pair)
+    return PairResult(out, report, timer.timings)
+
+
+def run_change_stage(pair: ScenePair, out: Path, options: RunOptions, record: Any,
+                     site: Any) -> dict[str, Any]:
+    """Pixel change (``change.tif``, ``change_mask.tif``, ``change_stats.json``), resumable."""
+    from detect.change.pixel import compute_change
+    from detect.stages import stage_key
+
+    key = stage_key([pair.before.path, pair.after.path],
+                    options.key_settings("change_config", "site", "aoi", "pixel_gsd", "device"))
+    stats_path = out / "change_stats.json"
+    if record.done("change", key):
+        return json.loads(stats_path.read_text())
+    result = compute_change(pair, out, config=options.change_config, device=options.device, site=site,
+                            progress=options.progress)
+    summary = result.to_json_dict() if hasattr(result, "to_json_dict") else dict(result)
+    summary.setdefault("change_path", str(out / "change.tif"))
+    summary.setdefault("mask_path", str(out / "change_mask.tif"))
+    atomic_write_text(stats_path, json.dumps(summary, indent=2, default=str))
+    record.record("change", key, [out / "change.tif", out / "change_mask.tif", stats_path])
+    return summary
+
+
+def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str, Any]], pair: Any,
+                      dates: tuple[datetime | None, datetime | None]) -> None:
+    import geopandas as gpd
+    import shapely
+
+    from imagery.writers import write_vectors
+
+    crs = pair.grid.crs
+    empty = gpd.GeoDataFrame({"class": [], "state": [], "score": []}, geometry=[], crs=crs)
+    layers = {"before": det_a if det_a is not None else empty,
+              "after": det_b if det_b is not None else empty}
+    ev = gpd.GeoDataFrame(
+        [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in e.items() if k not in ("x", "y")}
+         | {"x": e["x"], "y": e["y"]} for e in events],
+        geometry=[shapely.Point(e["x"], e["y"]) for e in events], crs=crs) if events else \
+        gpd.GeoDataFrame({"kind": [], "class": [], "confidence": [], "explanation": []}, geometry=[], crs=crs)
+    layers["events"] = ev
+    write_vectors(path, layers)
+
+
+def _write_stac(out: Path, report: dict[str, Any], pair: Any) -> None:
+    import shapely
+    from pyproj import CRS
+
+    from imagery.aoi import reproject_geometry
+    from imagery.writers import stac_item, write_stac_item
+
+    geom = bbox = None
+    epsg = None
+    if pair.grid.crs is not None:
+        foot = reproject_geometry(pair.grid.footprint, pair.grid.crs, "EPSG:4326")
+        geom, bbox = shapely.geometry.mapping(foot), list(foot.bounds)
+        epsg = CRS.from_user_input(pair.grid.crs).to_epsg()
+    when = pair.after.meta.acquired
+    tiff = "image/tiff; application=geotiff; profile=cloud-optimized"
+    assets = {
+        "change": {"href": "change.tif", "type": tiff, "roles": ["data"], "title": "change score (float32)"},
+        "change_mask": {"href": "change_mask.tif", "type": tiff, "roles": ["data"],
+                        "title": "change mask (1 change, 0 none, 255 nodata)"},
+        "detections": {"href": "detections.gpkg", "type": "application/geopackage+sqlite3", "roles": ["data"]},
+        "report": {"href": "report.html", "type": "text/html", "roles": ["overview"]},
+        "report_json": {"href": "report.json", "type": "application/json", "roles": ["metadata"]},
+    }
+    props = {"posturewatch:posture_score": report["posture_score"],
+             "posturewatch:events": len(report["events"]),
+             "posturewatch:before": report["before"]["path"], "posturewatch:after": report["after"]["path"],
+             "posturewatch:version": report["versions"].get("posturewatch"),
+             "posturewatch:settings": report["settings"]}
+    item_id = f"posturewatch-{Path(report['before']['path']).stem}-{Path(report['after']['path']).stem}"
+    item = stac_item(item_id, geometry=geom, bbox=bbox, when=when, assets=assets, properties=props, epsg=epsg)
+    write_stac_item(out / "item.json", item)
+
+
+def _versions(options: RunOptions) -> dict[str, Any]:
+    from detect import __version__
+
+    v: dict[str, Any] = {"posturewatch": __version__}
+    if options.detect:
+        det = _DETECTORS.get((options.weights, options.device, options.batch_size, options.detector_config))
+        if det is not None:
+            v["weights"] = str(det.weights_path) if det.weights_path else None
+            v["weights_sha256"] = det.weights_sha256
+            v["device"] = det.device
+    return v
+
+
+# ---------------------------------------------------------------------------------------------
+# Series
+# ---------------------------------------------------------------------------------------------
+
+def date_of(path: str | os.PathLike[str], scene: Scene | None = None) -> datetime:
+    """Acquisition time from metadata, else from the file name; an error names the file."""
+    scene = scene or open_scene(path)
+    if scene.meta.acquired is not None:
+        return scene.meta.acquired
+    raise InputError(f"{path}: cannot tell its date (no Maxar/STAC metadata and no date in the file name)")
+
+
+def run_series(images: Sequence[str | os.PathLike[str]], out_dir: str | os.PathLike[str],
+               options: RunOptions | None = None) -> dict[str, Any]:
+    """N dates -> N-1 transitions (each a full pair run in its own folder) and a timeline."""
+    from detect.change.posture import timeline
+
+    options = options or RunOptions()
+    if len(images) < 2:
+        raise InputError("a series needs at least two images")
+    dated = sorted(((date_of(p), Path(p)) for p in images), key=lambda t: t[0])
+    out = Path(out_dir)
+    transitions = []
+    for (d1, p1), (d2, p2) in itertools.pairwise(dated):
+        sub = out / f"{d1:%Y-%m-%d}_{d2:%Y-%m-%d}"
+        res = run_pair(p1, p2, sub, options)
+        transitions.append({"before": str(p1), "after": str(p2), "before_date": d1.isoformat(),
+                            "after_date": d2.isoformat(), "folder": sub.name,
+                            "posture_score": res.report["posture_score"], "events": res.report["events"]})
+    tl = timeline(transitions)
+    series = {"images": [str(p) for _, p in dated], "dates": [d.isoformat() for d, _ in dated],
+              "transitions": transitions, "timeline": tl}
+    atomic_write_text(out / "series.json", json.dumps(series, indent=2, default=str))
+    if options.report:
+        from detect.report_build import build_series_report
+
+        build_series_report(out, series)
+    return series
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and math.isfinite(v)
