@@ -6,6 +6,7 @@ and a rerun skips the stages whose inputs and settings did not change (:mod:`det
 from __future__ import annotations
 
 import itertools
+import itertools
 import json
 import math
 import os
