@@ -45,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
           f"{'' if d['shift_applied'] else '  (not applied)'}  from {d['shift_windows']} windows")
     print(f"radiometry    AFTER -> BEFORE ({r['method']}, {r['no_change_fraction']:.0%} of the "
           f"sample unchanged)")
-    for name, gain, off, r2 in zip(r["bands"], r["gain"], r["offset"], r["r2"]):
+    for name, gain, off, r2 in zip(r["bands"], r["gain"], r["offset"], r["r2"], strict=True):
         print(f"  {name:<6} gain {gain:8.4f}  offset {off:10.3f}  r2 {r2:.3f}")
     return 0
