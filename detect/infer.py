@@ -1,0 +1,462 @@
+"""Sliced, batched inference over a whole scene: :class:`Detector`.
+
+``Detector.run(scene, aoi=None) -> GeoDataFrame`` (map CRS) is what the pipeline calls:
+
+1. one display stretch for the whole scene (DRA for 11/16-bit data, pass-through for 8-bit),
+   and the RGB bands (a panchromatic band is used three times);
+2. a grid at the model's GSD over the scene (or the AOI): inputs at another GSD are resampled
+   on the fly by GDAL (``source_on_grid``), geographic CRSs are read onto a local UTM grid;
+3. a :class:`~imagery.grid.TileGrid` whose cores partition that grid; tiles are read and
+   stretched in background threads, stacked into batches (pinned memory, channels_last, AMP on
+   CUDA) and run through the model;
+4. peaks are decoded per tile and only detections whose centre lies in the tile's *core* are
+   kept, so an object cut by a tile border is reported once, by the tile that sees it whole;
+   a final rotated NMS removes the rare double where two tiles place the same centre on
+   either side of their shared border;
+5. boxes go from grid pixels to map coordinates through the grid's transform.
+
+Memory is bounded by batch size x tile size x prefetch depth, never by the image size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import threading
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from affine import Affine
+from pydantic import Field
+from rasterio.enums import Resampling
+
+from detect.boxes import corners, output_y_up, rotated_nms, transform_boxes
+from detect.targets import Decoded, decode
+from imagery.config import StrictModel, load_config
+from imagery.errors import InputError
+from imagery.grid import GridSpec, TileGrid
+from imagery.radiometry import DisplayStretch, fit_stretch, rgb_bands
+from imagery.reader import iter_tiles
+from imagery.scene import Scene, open_scene
+from imagery.sources import GridSource, source_on_grid
+from imagery.taxonomy import CLASSES, state_of
+
+SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "detector.pt"
+MULTIPLE = 32  # the model's input sides must be multiples of its coarsest stride
+
+
+class DetectorConfig(StrictModel):
+    """Inference settings (``configs/detector.yaml``); every threshold lives here."""
+
+    weights: str | None = Field(None, description="weights file; empty = the shipped weights")
+    tile_size: int = Field(1024, ge=128, description="preferred tile side in model pixels")
+    overlap: int = Field(96, ge=0, description="context on each side of a tile core (>= half the "
+                                               "largest object, An-124 = 146 px at 0.5 m)")
+    batch_size_cpu: int = Field(2, ge=1)
+    batch_size_cuda: int = Field(16, ge=1)
+    score_threshold: float = Field(0.3, ge=0.0, le=1.0)
+    class_score_thresholds: dict[str, float] = Field(default_factory=dict)
+    state_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    nms_iou: float = Field(0.5, ge=0.0, le=1.0)
+    max_objects_per_tile: int = Field(500, ge=1)
+    resample_tolerance: float = Field(0.05, ge=0.0, description="relative GSD mismatch read as is")
+    read_workers: int = Field(2, ge=1)
+
+
+def load_detector_config(name_or_path: str | Path | None = None) -> DetectorConfig:
+    return load_config(name_or_path or "detector", DetectorConfig)
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda asked for, but torch sees no CUDA GPU (use --device cpu or auto)")
+    if device not in ("cpu",) and not device.startswith("cuda"):
+        raise InputError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    return device
+
+
+@dataclass
+class ModelGrid:
+    """The grid a scene is read onto for the model: at the model's GSD, in a metric CRS."""
+
+    grid: GridSpec
+    gsd_m: float  # metres per pixel of this grid
+    resampled: bool
+    aoi: Any = None  # shapely geometry in the grid's CRS, or None
+
+
+@dataclass
+class SceneDetections:
+    """Detections on a grid: boxes in grid pixels (y down) plus the grid to place them."""
+
+    decoded: Decoded
+    grid: ModelGrid
+    timings: dict[str, float] = field(default_factory=dict)
+    tiles: int = 0
+
+    def map_boxes(self) -> tuple[np.ndarray, bool]:
+        """(boxes in map coordinates, whether those coordinates are y-up)."""
+        t = self.grid.grid.transform
+        return transform_boxes(self.decoded.boxes, t), output_y_up(t)
+
+
+class _StretchedSource:
+    """A grid source whose reads come back as 8-bit RGB (stretched in the reader thread)."""
+
+    def __init__(self, source: GridSource, stretch: DisplayStretch) -> None:
+        self.source = source
+        self.stretch = stretch
+        self.grid = source.grid
+        self.bands = source.bands
+
+    def read(self, window, out_shape=None):
+        data, valid = self.source.read(window, out_shape)
+        if data.dtype != np.uint8 or any(lo != 0.0 or hi != 255.0 for lo, hi in
+                                         zip(self.stretch.low, self.stretch.high, strict=True)):
+            data = self.stretch.apply(data)
+        data[:, ~valid] = 0
+        return data, valid
+
+
+def choose_tiling(width: int, height: int, preferred: int, overlap: int) -> int:
+    """The tile side (a multiple of 32) that processes the fewest pixels for this grid.
+
+    A fixed tile size wastes up to a whole row and column of mostly-padding tiles (a 4096 px
+    scene in 1024 px tiles with 96 px overlap needs 5 x 5 tiles of which the last row and
+    column are 60 % padding); searching core sizes between half and 1.5 x the preferred tile
+    finds e.g. 4 x 4 tiles of 1216 px instead. Small images get one small tile.
+    """
+    best, best_cost = None, math.inf
+    low = max(MULTIPLE, 2 * overlap + 16)
+    for tile in range(MULTIPLE * math.ceil(low / MULTIPLE), int(preferred * 1.5) + 1, MULTIPLE):
+        core = tile - 2 * overlap
+        if core < 16:
+            continue
+        cost = math.ceil(width / core) * math.ceil(height / core) * tile * tile
+        # prefer sizes near the preferred one at (almost) equal cost: fewer model calls
+        cost *= 1.0 + 0.02 * abs(math.log(tile / preferred))
+        if cost < best_cost:
+            best, best_cost = tile, cost
+    return int(best or MULTIPLE * math.ceil((2 * overlap + 16) / MULTIPLE))
+
+
+class Detector:
+    """The trained detector, ready to run on scenes, arrays or chips.
+
+    Parameters: ``weights`` (path; default the configured or shipped weights), ``device``
+    (``auto|cpu|cuda``), ``batch_size`` (default from the config per device), ``config`` (a
+    :class:`DetectorConfig`, a config name or path), and keyword overrides of config fields.
+    Tests may pass ``model=`` and ``gsd_m=`` directly.
+    """
+
+    def __init__(self, weights: str | Path | None = None, *, device: str = "auto",
+                 batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
+                 model: Any = None, gsd_m: float | None = None, **overrides: Any) -> None:
+        import torch
+
+        cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
+        if overrides:
+            cfg = DetectorConfig.model_validate({**cfg.model_dump(), **overrides})
+        self.config = cfg
+        self.device = resolve_device(device)
+        if model is None:
+            from detect.model import fuse_for_inference, load_weights
+
+            path = Path(weights or cfg.weights or SHIPPED_WEIGHTS)
+            loaded = load_weights(path)
+            model = fuse_for_inference(loaded.model)
+            self.gsd_m = loaded.gsd_m
+            self.weights_path: Path | None = loaded.path
+            self.weights_sha256: str | None = loaded.sha256
+            self.info = loaded.info
+        else:
+            self.gsd_m = float(gsd_m or 0.5)
+            self.weights_path, self.weights_sha256, self.info = None, None, {}
+        self.stride = int(getattr(getattr(model, "config", None), "stride", 4))
+        self.batch_size = int(batch_size or (cfg.batch_size_cuda if self.device.startswith("cuda")
+                                             else cfg.batch_size_cpu))
+        model = model.eval().to(self.device)
+        self.model = model.to(memory_format=torch.channels_last)
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------------
+    # Arrays
+    # ------------------------------------------------------------------------------------
+    def predict_batch(self, images: np.ndarray) -> list[Decoded]:
+        """Raw model + decode on a batch ``(B, 3, H, W)`` uint8 (H, W multiples of 32), all
+        peaks above ``min(score thresholds)``; no core filtering, no NMS."""
+        import torch
+
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        cuda = self.device.startswith("cuda")
+        if cuda:
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        x = x.contiguous(memory_format=torch.channels_last)
+        autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
+        with self._lock, torch.inference_mode(), autocast:
+            out = self.model(x)
+            return decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
+                          score_threshold=self._min_threshold())
+
+    def detect_array(self, image: np.ndarray, *, score_threshold: float | None = None) -> Decoded:
+        """Detections on one in-memory 8-bit RGB image ``(H, W, 3)`` already at the model's
+        GSD, tiled like a scene (so any size works); boxes in the image's pixels."""
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"expected an (H, W, 3) uint8 RGB array, got {image.shape} {image.dtype}")
+        h, w = image.shape[:2]
+        grid = GridSpec(None, Affine.identity(), w, h)
+        src = _ArraySource(image, grid)
+        dets = self._detect_grid(ModelGrid(grid, self.gsd_m, False), src, progress=False)
+        return self._threshold(dets.decoded, score_threshold)
+
+    # ------------------------------------------------------------------------------------
+    # Scenes
+    # ------------------------------------------------------------------------------------
+    def model_grid(self, scene: Scene, aoi: Any = None) -> ModelGrid:
+        """Grid at the model GSD covering ``scene`` (cropped to ``aoi`` in the scene CRS)."""
+        from imagery.pair import crop_grid
+
+        m = self.meta_check(scene)
+        ratio = m.gsd_m / self.gsd_m
+        near = abs(ratio - 1.0) <= self.config.resample_tolerance
+        if not m.georeferenced:
+            if near:
+                grid, gsd = GridSpec(None, Affine.identity(), m.width, m.height), m.gsd_m
+            else:
+                s = 1.0 / ratio  # source pixels per grid pixel
+                grid = GridSpec(None, Affine.scale(s), max(1, math.ceil(m.width / s)),
+                                max(1, math.ceil(m.height / s)))
+                gsd = self.gsd_m
+            crs_aoi = aoi
+        else:
+            from pyproj import CRS
+
+            crs = CRS.from_user_input(m.crs)
+            crs_aoi = aoi
+            if crs.is_geographic:
+                from imagery.aoi import reproject_geometry
+                from imagery.pair import _footprint
+
+                utm = _utm_for(scene)
+                foot = reproject_geometry(_footprint(scene), m.crs, utm)
+                grid, gsd = GridSpec.from_bounds(utm, foot.bounds, self.gsd_m), self.gsd_m
+                if aoi is not None:
+                    crs_aoi = reproject_geometry(aoi, m.crs, utm)
+            elif near:
+                grid, gsd = GridSpec(m.crs, m.transform, m.width, m.height), m.gsd_m
+            else:
+                unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+                grid = GridSpec.from_bounds(m.crs, m.bounds, self.gsd_m / unit)
+                gsd = self.gsd_m
+        if crs_aoi is not None:
+            if crs_aoi.is_empty:
+                raise InputError("the area of interest is empty")
+            grid = crop_grid(grid, crs_aoi)
+        return ModelGrid(grid, float(gsd), not near, crs_aoi)
+
+    @staticmethod
+    def meta_check(scene: Scene):
+        m = scene.meta
+        n = len(m.data_bands)
+        if n == 2 or n == 0:
+            raise InputError(f"{m.path}: {n} data band(s); the detector needs 1 (panchromatic) or "
+                             "at least 3 (RGB / multispectral) bands")
+        if n > 3 and not all(b in m.band_names for b in ("R", "G", "B")):
+            warnings.warn(f"{Path(m.path).name}: {n} bands without R/G/B names; using bands 1-3 as RGB",
+                          stacklevel=3)
+        return m
+
+    def detect_scene(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,
+                     gsd: float | None = None) -> SceneDetections:
+        """Detections of a whole scene on its model grid (see :meth:`run` for map output)."""
+        import time
+
+        if not isinstance(scene, Scene):
+            scene = open_scene(scene, gsd=gsd)
+        if aoi is not None and not hasattr(aoi, "geom_type"):
+            from imagery.aoi import load_aoi
+
+            aoi = load_aoi(aoi, scene.meta.crs)
+        t0 = time.perf_counter()
+        mg = self.model_grid(scene, aoi)
+        bands = rgb_bands(scene)
+        stretch = fit_stretch(scene, bands)
+        t1 = time.perf_counter()
+        resampling = Resampling.bilinear if mg.gsd_m > scene.meta.gsd_m * 1.5 else Resampling.cubic
+        src = source_on_grid(scene, mg.grid, bands, resampling=resampling) if mg.grid.crs == scene.meta.crs \
+            else _warped(scene, mg.grid, bands)
+        result = self._detect_grid(mg, _StretchedSource(src, stretch), progress=progress,
+                                   label=Path(scene.path).name)
+        result.timings["stretch_s"] = t1 - t0
+        return result
+
+    def run(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,
+            gsd: float | None = None) -> Any:
+        """Detections as a GeoDataFrame in the scene's map CRS (pixel coordinates and no CRS
+        for images without georeference). ``aoi``: shapely geometry in the scene CRS, or a
+        GeoJSON path / site name (lon/lat)."""
+        if not isinstance(scene, Scene):
+            scene = open_scene(scene, gsd=gsd)
+        dets = self.detect_scene(scene, aoi, progress=progress)
+        dets.decoded = self._threshold(dets.decoded, None)
+        return self.to_geodataframe(dets, scene)
+
+    # ------------------------------------------------------------------------------------
+    def _min_threshold(self) -> float:
+        return min([self.config.score_threshold, *self.config.class_score_thresholds.values()])
+
+    def _threshold(self, d: Decoded, score_threshold: float | None) -> Decoded:
+        if score_threshold is not None:
+            return d.select(d.scores >= score_threshold)
+        thr = np.full(len(CLASSES), self.config.score_threshold)
+        for name, v in self.config.class_score_thresholds.items():
+            if name not in CLASSES:
+                raise InputError(f"class_score_thresholds: unknown class {name!r}")
+            thr[CLASSES.index(name)] = v
+        return d.select(d.scores >= thr[d.classes])
+
+    def _detect_grid(self, mg: ModelGrid, source: Any, *, progress: bool,
+                     label: str = "") -> SceneDetections:
+        import time
+
+        grid = mg.grid
+        tile = choose_tiling(grid.width, grid.height, self.config.tile_size, self.config.overlap)
+        tiles = TileGrid(grid, tile, self.config.overlap, aoi=mg.aoi)
+        bar = _progress(len(tiles), label, progress)
+        parts: list[Decoded] = []
+        t_model = 0.0
+        t0 = time.perf_counter()
+        for batch in _batches(iter_tiles(tiles, [source], workers=self.config.read_workers,
+                                         prefetch=2 * self.batch_size), self.batch_size):
+            images = np.stack([td.arrays[0] for td in batch])
+            tm = time.perf_counter()
+            decoded = self.predict_batch(images)
+            t_model += time.perf_counter() - tm
+            for td, d in zip(batch, decoded, strict=True):
+                parts.append(_keep_core(d, td.tile, td.valid))
+            bar.update(len(batch))
+        bar.close()
+        merged = Decoded.concatenate(parts)
+        if len(merged) > 1:
+            merged = merged.select(rotated_nms(merged.boxes, merged.scores, self.config.nms_iou))
+        return SceneDetections(merged, mg, {"tiles_s": time.perf_counter() - t0, "model_s": t_model,
+                                            "tile_size": tile}, len(tiles))
+
+    def to_geodataframe(self, dets: SceneDetections, scene: Scene | None = None) -> Any:
+        """Features with the detection contract's properties (DESIGN section 9)."""
+        import geopandas as gpd
+        import shapely
+
+        d = dets.decoded
+        boxes, y_up = dets.map_boxes()
+        polys = shapely.polygons(corners(boxes, y_up=y_up)) if len(boxes) else []
+        gsd = dets.grid.gsd_m
+        names = [CLASSES[c] for c in d.classes]
+        states = []
+        for name, p in zip(names, d.state_prob, strict=True):
+            st = state_of(name)
+            states.append(st if st is not None and p >= self.config.state_threshold else None)
+        props: dict[str, Any] = {
+            "class": names,
+            "state": states,
+            "score": np.round(d.scores, 4),
+            "heading_deg": np.round(boxes[:, 4], 2) if len(boxes) else [],
+            "length_m": np.round(d.boxes[:, 2] * gsd, 2),
+            "width_m": np.round(d.boxes[:, 3] * gsd, 2),
+            "state_score": [None if np.isnan(p) else round(float(p), 4) for p in d.state_prob],
+        }
+        acquired = scene.meta.acquired if scene is not None else None
+        if acquired is not None:
+            props["date"] = [acquired.isoformat()] * len(d)
+        gdf = gpd.GeoDataFrame(props, geometry=list(polys), crs=dets.grid.grid.crs)
+        return gdf.sort_values("score", ascending=False, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------------------------
+def _keep_core(d: Decoded, tile: Any, valid: np.ndarray) -> Decoded:
+    """Detections whose centre lies in the tile's core (and on valid pixels), in grid pixels."""
+    rs, cs = tile.core_slices
+    x, y = d.boxes[:, 0], d.boxes[:, 1]
+    keep = (x >= cs.start) & (x < cs.stop) & (y >= rs.start) & (y < rs.stop)
+    if keep.any():
+        r = np.clip(y.astype(np.int64), 0, valid.shape[0] - 1)
+        c = np.clip(x.astype(np.int64), 0, valid.shape[1] - 1)
+        keep &= valid[r, c]
+    out = d.select(keep)
+    out.boxes = out.boxes.copy()
+    out.boxes[:, 0] += tile.window.col_off
+    out.boxes[:, 1] += tile.window.row_off
+    return out
+
+
+def _batches(it: Iterator[Any], n: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in it:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class _ArraySource:
+    """An in-memory (H, W, 3) uint8 image as a grid source (zero padding outside)."""
+
+    def __init__(self, image: np.ndarray, grid: GridSpec) -> None:
+        self.image = image
+        self.grid = grid
+        self.bands = (1, 2, 3)
+
+    def read(self, window, out_shape=None):
+        h, w = self.image.shape[:2]
+        r0, c0 = int(window.row_off), int(window.col_off)
+        hh, ww = int(window.height), int(window.width)
+        out = np.zeros((3, hh, ww), np.uint8)
+        valid = np.zeros((hh, ww), bool)
+        rr0, cc0 = max(r0, 0), max(c0, 0)
+        rr1, cc1 = min(r0 + hh, h), min(c0 + ww, w)
+        if rr1 > rr0 and cc1 > cc0:
+            out[:, rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = self.image[rr0:rr1, cc0:cc1].transpose(2, 0, 1)
+            valid[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0] = True
+        return out, valid
+
+
+def _warped(scene: Scene, grid: GridSpec, bands: tuple[int, ...]) -> GridSource:
+    from imagery.sources import WarpedSource
+
+    return WarpedSource(scene, grid, bands, resampling=Resampling.cubic)
+
+
+def _utm_for(scene: Scene) -> str:
+    """The UTM zone (EPSG code) of a geographic scene's centre."""
+    left, bottom, right, top = scene.meta.bounds
+    lon, lat = (left + right) / 2, (bottom + top) / 2
+    zone = int(math.floor((lon + 180) / 6)) % 60 + 1
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, label: str, enabled: bool) -> Any:
+    import os
+
+    if not enabled or os.environ.get("POSTUREWATCH_QUIET"):
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=f"detect {label}".strip(), unit="tile", leave=False)
