@@ -66,7 +66,7 @@ def transform_boxes(boxes: np.ndarray, transform: Affine, *, src_y_up: bool = Fa
     north-up raster's pixel -> map transform); see :func:`output_y_up`.
     """
     q = corners(boxes, y_up=src_y_up)
-    xs, ys = transform * (q[..., 0], q[..., 1])
+    xs, ys = transform @ (q[..., 0], q[..., 1])
     return boxes_from_corners(np.stack([xs, ys], axis=-1), y_up=output_y_up(transform, src_y_up))
 
 
@@ -171,7 +171,7 @@ def rotated_iou_pairs(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a, b = as_boxes(a), as_boxes(b)
     inter = quad_intersection_area(corners(a), corners(b))
     union = a[:, 2] * a[:, 3] + b[:, 2] * b[:, 3] - inter
-    return np.where(union > 0, inter / np.maximum(union, _EPS), 0.0)
+    return np.clip(np.where(union > 0, inter / np.maximum(union, _EPS), 0.0), 0.0, 1.0)
 
 
 def rotated_iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -270,3 +270,34 @@ def format_summary(s: dict) -> str:
                      f"on {s['aircraft_truth']} aircraft; at the operating score: precision "
                      f"{s['aircraft_precision']:.3f} recall {s['aircraft_recall']:.3f}")
     return "\n".join(lines)
+
+
+def evaluate_dataset(detector, items, *, iou_threshold: float = 0.5, score_threshold: float | None = None,
+                     gsd: float | None = None, progress: bool = False) -> dict:
+    """Run ``detector`` (a :class:`detect.infer.Detector` built with a low score threshold) over
+    labelled images (:func:`detect.labels.load_dataset`) and score it. Images are read like
+    any scene: non-georeferenced ones at ``gsd`` (or the label set's GSD, else 0.5 m) and
+    resampled to the model GSD; boxes come back in each image's own pixels."""
+    import warnings
+
+    from detect.boxes import transform_boxes
+    from imagery.scene import open_scene
+
+    op = detector.config.score_threshold if score_threshold is None else score_threshold
+    ev = DetectionEvaluator(iou_threshold=iou_threshold, score_threshold=op,
+                            state_threshold=detector.config.state_threshold)
+    per_image = []
+    for item in items:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scene = open_scene(item.image, gsd=gsd or item.gsd)
+        dets = detector.detect_scene(scene, progress=progress)
+        d = dets.decoded
+        to_src = ~scene.meta.transform * dets.grid.grid.transform
+        boxes = transform_boxes(d.boxes, to_src) if len(d) else d.boxes
+        ev.add(boxes, d.scores, d.classes, d.state_prob, item.truth)
+        per_image.append({"image": item.image.name, "detections": int((d.scores >= op).sum()),
+                          "truth": int((~item.truth.ignore).sum())})
+    summary = ev.summary()
+    summary["per_image"] = per_image
+    return summary

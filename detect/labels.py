@@ -212,7 +212,7 @@ def read_vector_truth(vector_path: str | Path, image: str | Path, *, layer: str 
             continue
         ring = np.asarray(geom.exterior.coords)[:4] if geom.geom_type == "Polygon" else \
             np.asarray(max(geom.geoms, key=lambda g: g.area).exterior.coords)[:4]
-        cols, rows = inv * (ring[:, 0], ring[:, 1])
+        cols, rows = inv @ (ring[:, 0], ring[:, 1])
         boxes.append(boxes_from_corners(np.column_stack([cols, rows]), y_up=False)[0])
         classes.append(cls)
         positive = state is not None and state == state and cls >= 0 and str(state) in STATES.get(CLASSES[cls], ())

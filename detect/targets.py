@@ -116,12 +116,11 @@ def encode(
             continue
         ci, cj = math.floor(cy), math.floor(cx)
         inside = 0 <= ci < h and 0 <= cj < w and 0 <= boxes[i, 0] < shape[1] and 0 <= boxes[i, 1] < shape[0]
+        if ignore[i] or not inside:
+            _fill_box(t.ignore, boxes[i] / np.array([s, s, s, s, 1.0]))
+            continue
         g, (r0, r1, c0, c1) = _gaussian(ci + 0.5, cj + 0.5, length, width, heading, (h, w), config)
         if g is None:
-            continue
-        if ignore[i] or not inside:
-            region = g > config.reg_min * 0.5
-            t.ignore[r0:r1, c0:c1][region] = 1.0
             continue
         cls = int(classes[i])
         np.maximum(t.heat[cls, r0:r1, c0:c1], g, out=t.heat[cls, r0:r1, c0:c1])
@@ -154,6 +153,19 @@ def encode(
     # half-hidden object is the right thing.
     t.ignore[t.heat.max(axis=0) >= 1.0] = 0.0
     return t
+
+
+def _fill_box(grid: np.ndarray, box_cells: np.ndarray) -> None:
+    """Set the cells of ``grid`` whose centre lies in the oriented box (cell units) to 1."""
+    import cv2
+
+    from detect.boxes import corners
+
+    q = corners(box_cells[None])[0] - 0.5  # cv2 puts cell centres at integer coordinates
+    cv2.fillPoly(grid, [np.round(q * 16).astype(np.int32)], 1.0, shift=4)
+    ci, cj = math.floor(box_cells[1]), math.floor(box_cells[0])
+    if 0 <= ci < grid.shape[0] and 0 <= cj < grid.shape[1]:
+        grid[ci, cj] = 1.0
 
 
 def _gaussian(ci: float, cj: float, length: float, width: float, heading: float,

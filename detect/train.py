@@ -542,7 +542,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
             step += 1
             lv = float(loss.detach())
             ema = lv if ema is None else 0.95 * ema + 0.05 * lv
-            for k, v in parts.items():
+            for k, v in (*parts.items(), ("loss", lv)):
                 parts_acc[k] = parts_acc.get(k, 0.0) + v
             n_acc += 1
             if bar is not None:
@@ -550,7 +550,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
                 bar.set_postfix(loss=f"{ema:.3f}", heat=f"{parts['heat']:.3f}")
             if step % cfg.log_every == 0 or step == end:
                 now = time.perf_counter()
-                rec = {"step": step, "loss": ema, **{k: v / n_acc for k, v in parts_acc.items()},
+                rec = {"step": step, "loss_ema": ema, **{k: v / n_acc for k, v in parts_acc.items()},
                        "lr": sched.get_last_lr()[0],
                        "chips_per_s": (step - step_last) * cfg.batch_size / max(now - t_last, 1e-9),
                        "time": time.time()}

@@ -45,7 +45,8 @@ def _part(img: np.ndarray, cx: float, cy: float, heading: float, along: float, a
     px, py = cx + along * fx + across * rx, cy + along * fy + across * ry
     quad = obb_corners(px, py, length, width, heading, y_up=False).reshape(4, 2)
     colour = value if isinstance(value, tuple) else (value, value, value)
-    cv2.fillPoly(img, [np.round(quad * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
+    # cv2 puts pixel centres at integer coordinates; ours are at +0.5 (origin at the corner).
+    cv2.fillPoly(img, [np.round((quad - 0.5) * 16).astype(np.int32)], colour, lineType=cv2.LINE_AA, shift=4)
 
 
 def draw_object(img: np.ndarray, cls: str, cx: float, cy: float, heading: float, state: int,
@@ -62,7 +63,8 @@ def draw_object(img: np.ndarray, cls: str, cx: float, cy: float, heading: float,
         _part(img, cx, cy, heading, 0, 0, length * 0.55, width * 0.2, grey)
         _part(img, cx, cy, heading, -length * 0.35, 0, length * 0.3, width * 0.06, grey)
         if not state:  # rotor disc present
-            cv2.circle(img, (round(cx), round(cy)), round(width / 2), (170, 170, 170), 2, cv2.LINE_AA)
+            cv2.circle(img, (round((cx - 0.5) * 16), round((cy - 0.5) * 16)), round(width / 2 * 16),
+                       (170, 170, 170), 2, cv2.LINE_AA, shift=4)
             _part(img, cx, cy, heading, 0, 0, length, width * 0.05, 170)
             _part(img, cx, cy, heading + 90, 0, 0, width, length * 0.05, 170)
         else:  # blades laid beside it
