@@ -266,7 +266,8 @@ def format_summary(s: dict) -> str:
                      f"{v['positives']} positives)  on matched: F1 {v['f1_matched']:.3f} "
                      f"accuracy {v['accuracy']:.3f}")
     if s["aircraft_truth"]:
-        lines.append(f"aircraft AP@{s['iou_threshold']} (class-agnostic, axis-aligned) {s['aircraft_ap']:.3f} "
+        lines.append(f"aircraft AP@{s['iou_threshold']} (class-agnostic, axis-aligned) "
+                     f"{s['aircraft_ap']:.3f} "
                      f"on {s['aircraft_truth']} aircraft; at the operating score: precision "
                      f"{s['aircraft_precision']:.3f} recall {s['aircraft_recall']:.3f}")
     return "\n".join(lines)

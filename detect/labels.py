@@ -49,7 +49,7 @@ class LabelledImage:
 
 
 def map_class(name: str) -> int | None:
-    return CLASS_ALIASES.get(name.strip().lower(), None)
+    return CLASS_ALIASES.get(name.strip().lower())
 
 
 def _aabb_truth(xyxy: list[tuple[float, float, float, float]], classes: list[int],
@@ -71,7 +71,8 @@ def read_airbus_csv(csv_path: str | Path, images_dir: str | Path | None = None) 
             reader = csv.DictReader(f)
             missing = {"image_id", "geometry", "class"} - set(reader.fieldnames or ())
             if missing:
-                raise InputError(f"{csv_path}: not an Airbus aircraft CSV (missing {', '.join(sorted(missing))})")
+                raise InputError(f"{csv_path}: not an Airbus aircraft CSV "
+                                 f"(missing {', '.join(sorted(missing))})")
             for line_no, row in enumerate(reader, start=2):
                 try:
                     ring = np.asarray(ast.literal_eval(row["geometry"]), dtype=np.float64)
@@ -179,7 +180,8 @@ def read_coco(json_path: str | Path, images_dir: str | Path | None = None) -> li
             out.append(LabelledImage(images_dir / im["file_name"], _aabb_truth(xyxy, classes, ign)))
         return out
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"{json_path}: not a readable COCO detection file ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{json_path}: not a readable COCO detection file "
+                         f"({type(exc).__name__}: {exc})") from None
 
 
 def read_vector_truth(vector_path: str | Path, image: str | Path, *, layer: str | None = None,
@@ -215,9 +217,11 @@ def read_vector_truth(vector_path: str | Path, image: str | Path, *, layer: str 
         cols, rows = inv @ (ring[:, 0], ring[:, 1])
         boxes.append(boxes_from_corners(np.column_stack([cols, rows]), y_up=False)[0])
         classes.append(cls)
-        positive = state is not None and state == state and cls >= 0 and str(state) in STATES.get(CLASSES[cls], ())
+        known = STATES.get(CLASSES[cls], ()) if cls >= 0 else ()
+        positive = state is not None and state == state and str(state) in known
         states.append(int(positive))
-    truth = Truth(np.asarray(boxes).reshape(-1, 5), classes, states, np.zeros(len(boxes), bool), oriented=True)
+    truth = Truth(np.asarray(boxes).reshape(-1, 5), classes, states, np.zeros(len(boxes), bool),
+                  oriented=True)
     return LabelledImage(Path(image), truth, meta.gsd_m)
 
 

@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from detect.targets import NUM_CLASSES, NUM_STATES, REG_CHANNELS, STRIDE
@@ -65,7 +65,8 @@ class ModelConfig:
         return cls(**d)
 
 
-def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1, act: bool = True) -> nn.Sequential:
+def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
+            act: bool = True) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(cin, cout, k, stride, k // 2, groups=groups, bias=False),
                                nn.BatchNorm2d(cout)]
     if act:
@@ -99,9 +100,10 @@ class CenterNetOBB(nn.Module):
         d4, d8, d16, d32 = c.depths
         self.stem = nn.Sequential(conv_bn(3, s2, 3, 2), conv_bn(s2, s4, 3, 2),
                                   *[SepBlock(s4, s4) for _ in range(d4)])
-        self.stage8 = nn.Sequential(SepBlock(s4, w8, 2), *[SepBlock(w8, w8, k=c.kernel) for _ in range(d8)])
-        self.stage16 = nn.Sequential(SepBlock(w8, w16, 2), *[SepBlock(w16, w16, k=c.kernel) for _ in range(d16)])
-        self.stage32 = nn.Sequential(SepBlock(w16, w32, 2), *[SepBlock(w32, w32, k=c.kernel) for _ in range(d32)])
+        k = c.kernel
+        self.stage8 = nn.Sequential(SepBlock(s4, w8, 2), *[SepBlock(w8, w8, k=k) for _ in range(d8)])
+        self.stage16 = nn.Sequential(SepBlock(w8, w16, 2), *[SepBlock(w16, w16, k=k) for _ in range(d16)])
+        self.stage32 = nn.Sequential(SepBlock(w16, w32, 2), *[SepBlock(w32, w32, k=k) for _ in range(d32)])
         n = c.neck
         self.lat32 = conv_bn(w32, n, 1)
         self.lat16 = conv_bn(w16, n, 1)
@@ -241,8 +243,8 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True) -> Loaded
     side = checksum_path(path)
     if verify:
         if not side.is_file():
-            raise InputError(f"{path}: no checksum file {side.name} beside the weights; refusing to "
-                             f"load unverified weights (create it with `sha256sum {path.name} > {side.name}`)")
+            raise InputError(f"{path}: no checksum file {side.name} beside the weights; refusing to load "
+                             f"unverified weights (create it with `sha256sum {path.name} > {side.name}`)")
         expected = side.read_text(encoding="utf-8").split()[:1]
         if not expected or expected[0].lower() != digest:
             raise InputError(f"{path}: checksum mismatch (file is corrupt or was replaced; expected "
@@ -257,7 +259,8 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True) -> Loaded
         raise InputError(f"{path}: weights format version {payload['version']} is newer than this "
                          f"posturewatch understands ({WEIGHTS_VERSION}); upgrade posturewatch")
     if tuple(payload.get("classes", ())) != CLASSES:
-        raise InputError(f"{path}: trained for classes {payload.get('classes')}, this version uses {list(CLASSES)}")
+        raise InputError(f"{path}: trained for classes {payload.get('classes')}, "
+                         f"this version uses {list(CLASSES)}")
     model = CenterNetOBB(ModelConfig.from_dict(payload["model"]))
     try:
         model.load_state_dict(payload["state_dict"])

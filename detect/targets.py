@@ -223,7 +223,7 @@ def decode(out: dict[str, torch.Tensor], *, stride: int = STRIDE, max_objects: i
     maxima, then the top ``max_objects`` above ``score_threshold``.
     """
     import torch
-    import torch.nn.functional as F
+    import torch.nn.functional as F  # noqa: N812
 
     heat = out["heat"].float().sigmoid()
     score, cls = heat.max(dim=1)  # (B, h, w)

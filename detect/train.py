@@ -85,6 +85,19 @@ class RealSection(StrictModel):
     gsd_m: float = 0.5
 
 
+class CacheSection(StrictModel):
+    """Pre-rendered chips on disk, reused over epochs with fresh augmentation each time.
+
+    Rendering a chip costs more CPU than a training step on it; with a cache the renderer runs
+    once (in parallel) and training reads memory-mapped pixels. Sample ``i`` uses cached chip
+    ``i % chips`` with augmentation drawn from ``i``, so determinism and resuming still hold.
+    """
+
+    dir: str | None = Field(None, description="cache folder; empty = render chips on the fly")
+    chips: int = Field(20000, ge=1)
+    workers: int = Field(2, ge=1)
+
+
 class ValSection(StrictModel):
     every: int = 1000
     chips: int = 96
@@ -113,6 +126,7 @@ class TrainConfig(StrictModel):
     loss: LossSection = LossSection()
     augment: AugmentSection = AugmentSection()
     real: list[RealSection] = Field(default_factory=list)
+    cache: CacheSection = CacheSection()
     val: ValSection = ValSection()
     checkpoint_every: int = 250
     log_every: int = 25
@@ -258,6 +272,101 @@ class LazySource:
         return {"factory": self.factory, "_fn": None}
 
 
+@dataclass
+class CachedChip:
+    image: np.ndarray
+    boxes: np.ndarray
+    classes: np.ndarray
+    states: np.ndarray
+    gsd: float
+
+
+class ChipCache:
+    """Memory-mapped pre-rendered chips: ``images.u8`` (N, S, S, 3) plus ``labels.npz``.
+
+    Built by :func:`build_chip_cache`; ``meta.json`` records what was rendered (stream seed,
+    size, overrides) so a cache made with other settings is never reused by mistake.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        folder = Path(folder)
+        self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        n, s = self.meta["chips"], self.meta["size"]
+        self.images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="r", shape=(n, s, s, 3))
+        lab = np.load(folder / "labels.npz")
+        self.offsets, self.boxes = lab["offsets"], lab["boxes"]
+        self.classes, self.states, self.gsd = lab["classes"], lab["states"], lab["gsd"]
+
+    def __len__(self) -> int:
+        return int(self.meta["chips"])
+
+    def __call__(self, index: int) -> CachedChip:
+        i = index % len(self)
+        a, b = self.offsets[i], self.offsets[i + 1]
+        return CachedChip(np.array(self.images[i]), self.boxes[a:b], self.classes[a:b], self.states[a:b],
+                          float(self.gsd[i]))
+
+
+def _render_chip(args: tuple[Any, int]) -> tuple[int, Any]:
+    source, index = args
+    c = source(index)
+    return index, (np.asarray(c.image, np.uint8), np.asarray(c.boxes, np.float32).reshape(-1, 5),
+                   np.asarray(c.classes, np.int64), np.asarray(c.states, np.int64), float(c.gsd))
+
+
+def build_chip_cache(folder: str | Path, source: ChipSource, *, chips: int, size: int, key: dict[str, Any],
+                     workers: int = 2, progress: bool = True) -> ChipCache:
+    """Render ``chips`` chips of ``size`` px into ``folder`` (skipped when a complete cache with
+    the same ``key`` is there). Chips are rendered by ``workers`` processes."""
+    import multiprocessing as mp
+
+    folder = Path(folder)
+    meta_path = folder / "meta.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") == key and meta.get("chips") == chips and meta.get("size") == size:
+            return ChipCache(folder)
+        raise ConfigError(f"{folder}: holds a chip cache made with other settings; choose another "
+                          "cache.dir or delete it")
+    folder.mkdir(parents=True, exist_ok=True)
+    images = np.memmap(folder / "images.u8.part", dtype=np.uint8, mode="w+", shape=(chips, size, size, 3))
+    labels: list[Any] = [None] * chips
+    bar = None
+    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=chips, desc="render chips", unit="chip", dynamic_ncols=True)
+    ctx = mp.get_context("spawn") if workers > 1 else None
+    it: Any
+    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) if ctx else None
+    try:
+        jobs = ((source, i) for i in range(chips))
+        it = pool.imap_unordered(_render_chip, jobs, chunksize=8) if pool else map(_render_chip, jobs)
+        for i, (img, boxes, classes, states, gsd) in it:
+            if img.shape != (size, size, 3):
+                raise InputError(f"chip {i} has shape {img.shape}, expected {(size, size, 3)}")
+            images[i] = img
+            labels[i] = (boxes, classes, states, gsd)
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        if bar is not None:
+            bar.close()
+    images.flush()
+    del images
+    counts = np.array([len(lab[0]) for lab in labels])
+    np.savez(folder / "labels.npz", offsets=np.concatenate([[0], np.cumsum(counts)]),
+             boxes=np.concatenate([lab[0] for lab in labels]).reshape(-1, 5),
+             classes=np.concatenate([lab[1] for lab in labels]),
+             states=np.concatenate([lab[2] for lab in labels]),
+             gsd=np.array([lab[3] for lab in labels]))
+    (folder / "images.u8.part").rename(folder / "images.u8")
+    meta_path.write_text(json.dumps({"key": key, "chips": chips, "size": size}, indent=2), encoding="utf-8")
+    return ChipCache(folder)
+
+
 class RealCrops:
     """Crops of real labelled images at the model GSD, centred near a random object 80 % of
     the time (real scenes are mostly empty apron)."""
@@ -279,7 +388,8 @@ class RealCrops:
             img = _read_rgb(it.image)
             t = it.truth
             cls = np.where(t.classes < 0, generic, t.classes)
-            s = Sample(img, t.boxes.copy(), cls, t.states.copy(), np.full(len(t), t.oriented), t.ignore.copy())
+            s = Sample(img, t.boxes.copy(), cls, t.states.copy(), np.full(len(t), t.oriented),
+                       t.ignore.copy())
             f = (it.gsd or section.gsd_m) / gsd_m
             s.image, s.boxes = _rescale(s.image, s.boxes, f)
             self.samples.append(s)
@@ -296,10 +406,10 @@ class RealCrops:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
+    import warnings
+
     from imagery.radiometry import fit_stretch, rgb_bands
     from imagery.scene import open_scene
-
-    import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -442,12 +552,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
     if cuda:
         torch.backends.cudnn.benchmark = True
 
-    if chip_source is None and sum(r.fraction for r in cfg.real) < 1.0:
+    synthetic = chip_source is None and sum(r.fraction for r in cfg.real) < 1.0
+    if synthetic:
         chip_source = LazySource(_SyntheticFactory(cfg.seed, cfg.stream_size, cfg.stream_overrides))
+        if cfg.cache.dir:
+            key = {"seed": cfg.seed, "stream_size": cfg.stream_size, "overrides": cfg.stream_overrides}
+            chip_source = build_chip_cache(cfg.cache.dir, chip_source, chips=cfg.cache.chips,
+                                           size=cfg.stream_size, key=key, workers=cfg.cache.workers,
+                                           progress=progress)
     real = [RealCrops(r, cfg.gsd_m) for r in cfg.real]
     dataset = TrainingSet(cfg, chip_source, real)
     val_source = chip_source
-    if isinstance(chip_source, LazySource) and isinstance(chip_source.factory, _SyntheticFactory):
+    if synthetic:
         val_source = LazySource(_SyntheticFactory(cfg.val.seed, cfg.val.chip_size,
                                                   {**cfg.stream_overrides, **cfg.val.overrides}))
     validator = Validator(cfg, val_source)

@@ -12,11 +12,11 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_detect_toys import toy_chip  # noqa: E402
+from test_detect_toys import toy_chip
 
-from detect.model import CenterNetOBB, ModelConfig, load_weights, save_weights  # noqa: E402
-from detect.train import TrainConfig, TrainingSet, train  # noqa: E402
-from imagery.errors import InputError  # noqa: E402
+from detect.model import CenterNetOBB, ModelConfig, load_weights, save_weights
+from detect.train import TrainConfig, TrainingSet, train
+from imagery.errors import InputError
 
 TINY = {"stem": (8, 16), "widths": (24, 32, 48), "depths": (1, 1, 1, 1), "kernel": 3, "neck": 16, "head": 16}
 
@@ -46,7 +46,7 @@ def test_a_tiny_training_run_lowers_the_loss(tmp_path):
 
 def test_training_is_deterministic_and_resumes_where_it_stopped(tmp_path):
     torch.set_num_threads(2)
-    a = train(_cfg(tmp_path / "a", steps=12), chip_source=_small_chip, progress=False)
+    train(_cfg(tmp_path / "a", steps=12), chip_source=_small_chip, progress=False)
     b1 = train(_cfg(tmp_path / "b", steps=12), chip_source=_small_chip, progress=False, max_steps=6)
     assert b1["step"] == 6
     b2 = train(_cfg(tmp_path / "b", steps=12), chip_source=_small_chip, progress=False, resume=True)
@@ -106,3 +106,19 @@ def test_weights_files_are_verified(tmp_path):
     (tmp_path / "w.pt.sha256").unlink()
     with pytest.raises(InputError, match="no checksum file"):
         load_weights(path)
+
+
+def test_chip_cache_renders_once_and_serves_the_same_chips(tmp_path):
+    from detect.train import build_chip_cache
+
+    key = {"what": "toys"}
+    cache = build_chip_cache(tmp_path / "c", _small_chip, chips=5, size=160, key=key, workers=1, progress=False)
+    assert len(cache) == 5
+    for i in (0, 3, 7):
+        ref, got = _small_chip(i % 5), cache(i)
+        assert np.array_equal(ref.image, got.image)
+        assert np.allclose(ref.boxes, got.boxes) and np.array_equal(ref.classes, got.classes)
+    again = build_chip_cache(tmp_path / "c", _small_chip, chips=5, size=160, key=key, workers=1, progress=False)
+    assert len(again) == 5
+    with pytest.raises(Exception, match="other settings"):
+        build_chip_cache(tmp_path / "c", _small_chip, chips=6, size=160, key=key, workers=1, progress=False)
