@@ -16,7 +16,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-COMMANDS = ("info", "align", "sample", "detect", "train", "eval")
+COMMANDS = ("info", "align", "sample", "detect", "train", "eval", "change")
 
 PROG = "posturewatch"
 

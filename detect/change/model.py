@@ -1,0 +1,266 @@
+"""The fitted change model: everything the per-pixel kernels need, estimated on a sample.
+
+One pass over the pixels needs every whole-image statistic up front, so :func:`fit_model` fits,
+on a sample of both dates (raw bands, any bit depth):
+
+* the IR-MAD projection (``imagery.irmad``): chi2 = sum_i (wx_i . x + wy_i . y + c_i)^2 follows
+  chi2(p) over unchanged pixels whatever the gain, offset or band mixing between the dates;
+* a brightness ("grey") of each date on BEFORE's radiometric scale, centred on BEFORE's mean
+  (float32 box sums of centred values keep the local variances exact enough);
+* the levers' constants (texture floor, dark level for shadows, the shadow displacement
+  predicted from the two sun geometries);
+
+and :func:`calibrate` then maps the statistic to a significance with a scaled chi-square null
+matched to the sample's lower quantiles (see :mod:`detect.change.calibration`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from affine import Affine
+
+from detect.change.calibration import NullModel, fit_null
+from detect.change.config import ChangeConfig
+from imagery.errors import InputError
+from imagery.irmad import fit_irmad, orthogonal_regression
+
+
+@dataclass(frozen=True)
+class SunGeometry:
+    """Sun position of one date (degrees; azimuth clockwise from north)."""
+
+    azimuth: float
+    elevation: float
+
+    @classmethod
+    def from_meta(cls, meta: Any) -> SunGeometry | None:
+        az = getattr(meta, "sun_azimuth", None)
+        el = getattr(meta, "sun_elevation", None)
+        if az is None or el is None or not (0.5 < el <= 90.0):
+            return None
+        return cls(float(az), float(el))
+
+
+def shadow_offsets(sun_before: SunGeometry | None, sun_after: SunGeometry | None, *,
+                   gsd_m: float, transform: Affine | None, max_height_m: float,
+                   max_px: int) -> np.ndarray:
+    """Pixel steps (dcol, drow), shape (K, 2), from a pixel in AFTER's shadow to where BEFORE's
+    shadow of the same caster point lies, for caster heights up to ``max_height_m``.
+
+    A point at height h casts its shadow at ``P - h v`` with ``v = cot(elevation) * (unit vector
+    toward the sun)``; the same point's shadows in the two dates are ``h (v_after - v_before)``
+    apart. Empty when a sun geometry is unknown or shadows move less than a pixel.
+    """
+    if sun_before is None or sun_after is None or gsd_m <= 0:
+        return np.zeros((0, 2), dtype=np.int32)
+
+    def toward_sun(sun: SunGeometry) -> np.ndarray:
+        az = math.radians(sun.azimuth)
+        east_north = np.array([math.sin(az), math.cos(az)])
+        # Direction in pixel (col, row) units; north-up unless the grid is rotated.
+        if transform is not None and not (transform.b == 0 and transform.d == 0):
+            m = np.array([[transform.a, transform.b], [transform.d, transform.e]])
+            d = np.linalg.solve(m, east_north)
+            d = d / max(np.linalg.norm(d), 1e-12)
+        else:
+            flip = -1.0 if transform is None or transform.e < 0 else 1.0
+            d = np.array([east_north[0], flip * east_north[1]])
+        return d / gsd_m / math.tan(math.radians(sun.elevation))
+
+    e = toward_sun(sun_after) - toward_sun(sun_before)  # px of displacement per metre of height
+    length = float(np.linalg.norm(e)) * max_height_m
+    if length < 1.0:
+        return np.zeros((0, 2), dtype=np.int32)
+    unit = e / np.linalg.norm(e)
+    steps = []
+    for k in range(1, int(math.ceil(min(length, max_px))) + 1):
+        step = (int(math.floor(k * unit[0] + 0.5)), int(math.floor(k * unit[1] + 0.5)))
+        if not steps or steps[-1] != step:
+            steps.append(step)
+    return np.asarray(steps, dtype=np.int32).reshape(-1, 2)
+
+
+@dataclass(frozen=True)
+class ChangeModel:
+    """Constants of the score for one pair. Arrays are float32 (what the kernels read)."""
+
+    bands: tuple[str, ...]
+    # MAD projection: m_i = wx_i . x + wy_i . y + c_i, unit variance over unchanged pixels.
+    wx: np.ndarray
+    wy: np.ndarray
+    c: np.ndarray
+    cx: np.ndarray  # c split by date so that wx x + cx and wy y + cy are each centred
+    cy: np.ndarray
+    rho: np.ndarray
+    # Brightness on BEFORE's scale, centred on BEFORE's sample mean ``grey_mean``.
+    ga: np.ndarray
+    gb: np.ndarray
+    ga0: float
+    gb0: float
+    grey_mean: float
+    gain: tuple[float, ...]
+    offset: tuple[float, ...]
+    # Levers.
+    search_radius: int
+    structure_radius: int
+    structure_c: float
+    weight_floor: float
+    structure_onset: float  # chi-square level above which the structure damping applies
+    add_weight: float
+    smooth_radius: int
+    shadow: np.ndarray  # (K, 2) int32 steps (dcol, drow); empty = lever off
+    dark_level: float  # centred brightness below which a pixel counts as dark
+    ratio_max: float
+    shadow_weight: float
+    no_change_fraction: float
+    null: NullModel | None = None
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def p(self) -> int:
+        return int(self.wx.shape[0])
+
+    @property
+    def halo(self) -> int:
+        """Pixels of context a tile needs around its core for an exact score."""
+        near = self.smooth_radius + max(self.search_radius, self.structure_radius)
+        far = 0
+        if len(self.shadow):
+            far = int(np.abs(self.shadow).max()) + self.smooth_radius
+        return max(near, far)
+
+    @property
+    def is_basic(self) -> bool:
+        return (self.search_radius == 0 and self.structure_radius == 0 and self.smooth_radius == 0
+                and len(self.shadow) == 0 and self.add_weight == 0)
+
+    def with_null(self, null: NullModel | None) -> ChangeModel:
+        return replace(self, null=null)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "bands": list(self.bands),
+            "canonical_correlations": [round(float(v), 4) for v in self.rho],
+            "no_change_fraction": round(self.no_change_fraction, 4),
+            "radiometric": {"gain": [round(v, 6) for v in self.gain],
+                            "offset": [round(v, 4) for v in self.offset]},
+            "search_radius": self.search_radius,
+            "structure_radius": self.structure_radius,
+            "structure_c": round(self.structure_c, 4),
+            "weight_floor": self.weight_floor,
+            "structure_onset": round(self.structure_onset, 4),
+            "add_weight": self.add_weight,
+            "smooth_radius": self.smooth_radius,
+            "shadow_steps": int(len(self.shadow)),
+            "shadow_reach_px": [int(v) for v in self.shadow[-1]] if len(self.shadow) else None,
+            "dark_level": round(self.dark_level + self.grey_mean, 3),
+            "null": self.null.to_json_dict() if self.null else None,
+            "halo_px": self.halo,
+            "notes": list(self.notes),
+        }
+
+
+def _grey_weights(p: int) -> np.ndarray:
+    return np.full(p, 1.0 / p)
+
+
+def _between_levels(values: np.ndarray, q: float, levels: np.ndarray) -> float:
+    """The ``q`` quantile of ``values`` moved half-way between two of the ``levels`` BEFORE's
+    brightness takes: integer imagery has few distinct levels, and a threshold exactly on one
+    would make float32 and float64 implementations disagree about every pixel at that level."""
+    level = float(np.quantile(values, q))
+    levels = np.unique(levels)
+    i = int(np.searchsorted(levels, level, side="right"))
+    if 0 < i < levels.size:
+        return float((levels[i - 1] + levels[i]) / 2.0)
+    return level
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, config: ChangeConfig, *,
+              bands: tuple[str, ...] | None = None,
+              sun: tuple[SunGeometry | None, SunGeometry | None] = (None, None),
+              gsd_m: float = 0.5, transform: Affine | None = None,
+              names: tuple[str, str] = ("BEFORE", "AFTER")) -> ChangeModel:
+    """Fit the change model on pixel samples ``x`` (BEFORE) and ``y`` (AFTER), both (p, n) raw."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    p = x.shape[0]
+    bands = tuple(bands) if bands else tuple(f"band{i + 1}" for i in range(p))
+    for arr, name in ((x, names[0]), (y, names[1])):
+        if arr.shape[1] and float(arr.std(axis=1).max()) < 1e-6:
+            raise InputError(f"{name} has no contrast in the common area (blank, saturated or "
+                             "all cloud): nothing to compare")
+    mad, w = fit_irmad(x, y)
+    wx, wy, c = mad.projection()
+    rho_max = float(mad.rho.max())
+    if rho_max < config.checks.min_correlation:
+        raise InputError(f"{names[0]} and {names[1]} share no structure (largest canonical "
+                         f"correlation {rho_max:.2f} < {config.checks.min_correlation}): one date "
+                         "is cloud-covered, blank, or they do not show the same place")
+    keep = w > 0.9
+    if keep.sum() < 100:
+        keep = w >= np.quantile(w, 0.9)
+    gains, offsets = [], []
+    for i in range(p):
+        g, o, _ = orthogonal_regression(y[i, keep], x[i, keep])
+        gains.append(g)
+        offsets.append(o)
+    # Weights rounded to float32 first: the kernels use them so, and the dark level must sit
+    # between the brightness levels they actually compute.
+    gw = _grey_weights(p).astype(np.float32).astype(np.float64)
+    grey_a = gw @ x
+    mean_a = float(grey_a.mean())
+    ga = gw
+    gb = (gw * np.asarray(gains)).astype(np.float32).astype(np.float64)
+    gb_off = float(gw @ np.asarray(offsets))
+    grey_b = gb @ y + gb_off
+    ga0, gb0 = -mean_a, gb_off - mean_a
+    levers = config.levers
+    floor = config.structure.texture_floor
+    std_a, std_b = float(grey_a.std()), float(grey_b.std())
+    structure_c = max((floor * std_a) * (floor * std_b), 1e-6)
+    notes: list[str] = []
+    shadow = np.zeros((0, 2), dtype=np.int32)
+    if levers["shadow"]:
+        shadow = shadow_offsets(sun[0], sun[1], gsd_m=gsd_m, transform=transform,
+                                max_height_m=config.shadow.max_height_m,
+                                max_px=config.shadow.max_search_px)
+        if sun[0] is None or sun[1] is None:
+            notes.append("shadow lever off: sun azimuth/elevation unknown for a date")
+        elif not len(shadow):
+            notes.append("shadow lever off: the two sun geometries move shadows by under a pixel")
+    dark = _between_levels(np.concatenate([grey_a, grey_b]), config.shadow.dark_quantile, grey_a) - mean_a
+    return ChangeModel(
+        bands=bands,
+        wx=wx.astype(np.float32), wy=wy.astype(np.float32), c=c.astype(np.float32),
+        cx=(-(wx @ mad.mean_x)).astype(np.float32), cy=(-(wy @ mad.mean_y)).astype(np.float32),
+        rho=mad.rho.copy(),
+        ga=ga.astype(np.float32), gb=gb.astype(np.float32), ga0=ga0, gb0=gb0, grey_mean=mean_a,
+        gain=tuple(float(g) for g in gains), offset=tuple(float(o) for o in offsets),
+        search_radius=int(levers["search_radius"]),
+        structure_radius=int(levers["structure_radius"]),
+        structure_c=structure_c,
+        weight_floor=config.structure.weight_floor,
+        structure_onset=config.structure.onset_per_band * p,
+        add_weight=config.structure.add_weight if levers["structure_radius"] else 0.0,
+        smooth_radius=int(levers["smooth_radius"]),
+        shadow=shadow, dark_level=dark, ratio_max=config.shadow.ratio_max,
+        shadow_weight=config.shadow.weight,
+        no_change_fraction=float((w > 0.01).mean()),
+        notes=tuple(notes),
+    )
+
+
+def calibrate(model: ChangeModel, statistic: np.ndarray, config: ChangeConfig) -> ChangeModel:
+    """Attach the null model fitted on the raw statistic of sample pixels (NaN ignored)."""
+    values = np.asarray(statistic, dtype=np.float64).ravel()
+    values = values[np.isfinite(values)]
+    if values.size < 100:
+        raise InputError("too few valid pixels shared by both dates to calibrate the change score")
+    null = fit_null(values, config.calibration.low_quantile, config.calibration.high_quantile,
+                    dof_hint=model.p)
+    return model.with_null(null)
