@@ -16,7 +16,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-COMMANDS = ("info", "align", "sample", "detect", "train", "eval", "change")
+COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train", "eval",
+            "sample")
 
 PROG = "posturewatch"
 

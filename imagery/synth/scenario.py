@@ -26,7 +26,7 @@ import numpy as np
 from imagery.synth.catalog import TYPES
 from imagery.synth.layout import Stand
 
-SCENARIOS = ("withdrawal", "reinforcement", "steady")
+from imagery.synth import SCENARIOS
 POSTURE_CLASSES = ("transport", "fighter", "helicopter", "airliner", "sam")
 
 # types drawn for each stand kind (name, weight)
