@@ -6,7 +6,6 @@ and a rerun skips the stages whose inputs and settings did not change (:mod:`det
 from __future__ import annotations
 
 import itertools
-import itertools
 import json
 import math
 import os
@@ -114,34 +113,6 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     return gdf
 
 
-def changed_fraction_in(mask_path: Path, polygons: Sequence[Any]) -> np.ndarray:
-    """Fraction of changed pixels (mask == 1 among 0/1) inside each polygon; NaN with no data."""
-    import rasterio
-    from rasterio.features import geometry_mask
-    from rasterio.windows import from_bounds
-
-    out = np.full(len(polygons), np.nan)
-    with rasterio.open(mask_path) as ds:
-        for i, poly in enumerate(polygons):
-            win = from_bounds(*poly.bounds, transform=ds.transform).round_offsets().round_lengths()
-            win = win.intersection(rasterio.windows.Window(0, 0, ds.width, ds.height)) \
-                if _overlaps(win, ds) else None
-            if win is None or win.width < 1 or win.height < 1:
-                continue
-            m = ds.read(1, window=win)
-            inside = geometry_mask([poly], out_shape=m.shape, transform=ds.window_transform(win),
-                                   invert=True, all_touched=True)
-            vals = m[inside & (m != 255)]
-            if vals.size:
-                out[i] = float((vals == 1).mean())
-    return out
-
-
-def _overlaps(win: Any, ds: Any) -> bool:
-    return (win.col_off < ds.width and win.row_off < ds.height and win.col_off + win.width > 0
-            and win.row_off + win.height > 0)
-
-
 def _lonlat_fn(crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
     if crs is None:
         return None
@@ -199,10 +170,12 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
 
     with timer("posture"):
         dates = (pair.before.meta.acquired, pair.after.meta.acquired)
-        mask_path = Path(change["mask_path"])
+        change_path = Path(change["change_path"])
 
         def evidence(polys: Sequence[Any]) -> np.ndarray:
-            return changed_fraction_in(mask_path, polys)
+            from detect.change.stats import box_change_stats
+
+            return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
 
         to_lonlat = _lonlat_fn(pair.grid.crs)
         events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
@@ -254,15 +227,19 @@ def run_change_stage(pair: ScenePair, out: Path, options: RunOptions, record: An
                     options.key_settings("change_config", "site", "aoi", "pixel_gsd", "device"))
     stats_path = out / "change_stats.json"
     if record.done("change", key):
-        return json.loads(stats_path.read_text())
+        return _change_summary(json.loads(stats_path.read_text()), out)
     result = compute_change(pair, out, config=options.change_config, device=options.device, site=site,
                             progress=options.progress)
-    summary = result.to_json_dict() if hasattr(result, "to_json_dict") else dict(result)
-    summary.setdefault("change_path", str(out / "change.tif"))
-    summary.setdefault("mask_path", str(out / "change_mask.tif"))
-    atomic_write_text(stats_path, json.dumps(summary, indent=2, default=str))
-    record.record("change", key, [out / "change.tif", out / "change_mask.tif", stats_path])
-    return summary
+    record.record("change", key, [result.change_path, result.mask_path, result.stats_path])
+    return _change_summary(json.loads(result.stats_path.read_text()), out)
+
+
+def _change_summary(stats: dict[str, Any], out: Path) -> dict[str, Any]:
+    """What the report keeps of ``change_stats.json`` (the alignment is reported once)."""
+    keep = {k: v for k, v in stats.items() if k not in ("alignment", "settings", "model")}
+    keep["change_path"] = str(out / stats.get("outputs", {}).get("change", "change.tif"))
+    keep["mask_path"] = str(out / stats.get("outputs", {}).get("mask", "change_mask.tif"))
+    return keep
 
 
 def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str, Any]], pair: Any,

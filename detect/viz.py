@@ -161,8 +161,10 @@ def change_figure(image: DisplayImage, score: np.ndarray, *, title: str = "Chang
     ax.imshow(grey, cmap="gray", interpolation="lanczos")
     s = np.ma.masked_invalid(score.astype(np.float32))
     if vmax is None:
+        # The score is a significance (-log10 p): beyond ~12 every pixel is certain change, so
+        # the colour scale stops there rather than at extreme tails.
         finite = s.compressed()
-        vmax = float(np.percentile(finite, 99.5)) if finite.size else 1.0
+        vmax = float(np.clip(np.percentile(finite, 99.5), 3.0, 12.0)) if finite.size else 1.0
     heat = np.ma.masked_less(s, 0.05 * vmax)
     im = ax.imshow(heat, cmap="inferno", alpha=0.7, vmin=0, vmax=vmax, interpolation="nearest",
                    extent=(-0.5, w - 0.5, h - 0.5, -0.5))
