@@ -17,10 +17,10 @@ from imagery.synth.render import Canvas, Illumination, Placed, View, draw_object
 from imagery.synth.solar import solar_position
 from imagery.taxonomy import CLASSES, STATES
 
-
 # --------------------------------------------------------------------------------------------
 # Sun and geometry
 # --------------------------------------------------------------------------------------------
+
 
 def test_solar_position_matches_reference_values_for_khmeimim() -> None:
     """domain.md 4.1 (NOAA algorithm): 13 Dec 2024 08:00 UTC el 27.6 az 156.5; 11:00 el 27.7 az
@@ -86,6 +86,7 @@ def test_tall_parts_lean_away_from_the_satellite() -> None:
 # Object models
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("name", sorted(LABELLED))
 def test_every_labelled_type_builds_in_every_state_with_its_true_size(name: str) -> None:
     t = TYPES[name]
@@ -134,6 +135,7 @@ def test_unknown_state_is_refused() -> None:
 # Site configs
 # --------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("site", ["khmeimim", "minibase"])
 def test_site_config_validates_and_stands_lie_in_their_zones(site: str) -> None:
     import cv2
@@ -142,8 +144,14 @@ def test_site_config_validates_and_stands_lie_in_their_zones(site: str) -> None:
 
     cfg = load_site(site)
     names = {z.name for z in cfg.zones}
-    assert {"runways", "north_apron", "helicopter_apron", "fighter_revetments", "sam_site",
-            "civil_apron"} <= names
+    assert {
+        "runways",
+        "north_apron",
+        "helicopter_apron",
+        "fighter_revetments",
+        "sam_site",
+        "civil_apron",
+    } <= names
     assert all(n == n.lower() and " " not in n for n in names)
     spec = parse_layout(cfg)
     frame = SiteFrame(cfg, spec)
@@ -169,6 +177,7 @@ def test_khmeimim_runways_follow_the_published_heading() -> None:
 # --------------------------------------------------------------------------------------------
 # Training chips
 # --------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def chips() -> list[Chip]:
@@ -232,8 +241,15 @@ def test_chip_overrides_and_bad_options() -> None:
 def test_chip_boxes_cover_rendered_aircraft() -> None:
     """Sanity of the targets: an aircraft box centre falls on pixels that differ from the local
     ground (the object is where the box says)."""
-    s = ChipStream(size=256, seed=11, themes=(("civil_apron", 1.0),), p_jpeg=0.0, gsd=(0.4, 0.4),
-                   p_gsd_wide=0.0, view_zenith=(0.0, 0.0))
+    s = ChipStream(
+        size=256,
+        seed=11,
+        themes=(("civil_apron", 1.0),),
+        p_jpeg=0.0,
+        gsd=(0.4, 0.4),
+        p_gsd_wide=0.0,
+        view_zenith=(0.0, 0.0),
+    )
     hits = total = 0
     for i in range(6):
         c = s.chip(i)
@@ -245,7 +261,7 @@ def test_chip_boxes_cover_rendered_aircraft() -> None:
             if not (8 <= x < 248 and 8 <= y < 248):
                 continue
             total += 1
-            centre = grey[y - 1:y + 2, x - 1:x + 2].mean()
+            centre = grey[y - 1 : y + 2, x - 1 : x + 2].mean()
             ring = np.median(np.concatenate([grey[max(0, y - 40), :], grey[min(255, y + 40), :]]))
             hits += abs(centre - ring) > 12
     assert total >= 4 and hits / total > 0.8

@@ -19,8 +19,16 @@ from imagery.scene import open_scene
 from imagery.synth import generate
 from imagery.synth.solar import solar_position
 
-EVENT_KINDS = {"departed", "arrived", "nose_raised", "nose_lowered", "dismantled", "reassembled", "packed",
-               "deployed"}
+EVENT_KINDS = {
+    "departed",
+    "arrived",
+    "nose_raised",
+    "nose_lowered",
+    "dismantled",
+    "reassembled",
+    "packed",
+    "deployed",
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +81,9 @@ def test_images_are_georeferenced_11bit_cogs_whose_imd_reads_back(withdrawal: tu
         assert mx.satellite == acq["satellite"] and len(mx.catalog_id) == 16
         # sun angles are the sun's real position over the site at the acquisition time
         az, el = solar_position(mx.acquired, 35.4117, 35.945)
-        assert mx.sun_azimuth == pytest.approx(az, abs=0.01) and mx.sun_elevation == pytest.approx(el, abs=0.01)
+        assert mx.sun_azimuth == pytest.approx(az, abs=0.01) and mx.sun_elevation == pytest.approx(
+            el, abs=0.01
+        )
         assert mx.sat_elevation == pytest.approx(90.0 - acq["view_zenith"], abs=0.01)
         assert 0 < mx.off_nadir < 30 and mx.mean_gsd == pytest.approx(0.5)
         with rasterio.open(out / d["image"]) as ds:
@@ -83,8 +93,9 @@ def test_images_are_georeferenced_11bit_cogs_whose_imd_reads_back(withdrawal: tu
         assert data.max() <= 2047 and data.min() >= 0 and data.std() > 10
 
 
-def test_info_command_reads_the_synthetic_metadata(withdrawal: tuple[Path, dict],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_command_reads_the_synthetic_metadata(
+    withdrawal: tuple[Path, dict], capsys: pytest.CaptureFixture[str]
+) -> None:
     from detect.cli import main
 
     out, m = withdrawal
@@ -147,8 +158,11 @@ def test_withdrawal_events_match_the_truth(withdrawal: tuple[Path, dict]) -> Non
             assert oid not in before.index and oid in after.index
         else:
             assert before.loc[oid, "state"] != after.loc[oid, "state"]
-            assert after.loc[oid, "state"] == {"nose_raised": "nose_raised", "dismantled": "dismantled",
-                                               "packed": "packed"}.get(e["kind"], "nominal")
+            assert after.loc[oid, "state"] == {
+                "nose_raised": "nose_raised",
+                "dismantled": "dismantled",
+                "packed": "packed",
+            }.get(e["kind"], "nominal")
         if oid in before.index:  # x, y is the object's centre in the before image
             c = before.loc[oid].geometry.centroid
             assert math.hypot(c.x - e["x"], c.y - e["y"]) < 0.05
@@ -173,7 +187,7 @@ def test_change_mask_marks_the_changed_objects_only(withdrawal: tuple[Path, dict
     assert 0 < mask.mean() < 0.05
     for e in doc["events"]:
         col, row = inv @ (e["x"], e["y"])
-        assert mask[int(row) - 3:int(row) + 4, int(col) - 3:int(col) + 4].any(), e
+        assert mask[int(row) - 3 : int(row) + 4, int(col) - 3 : int(col) + 4].any(), e
 
 
 def test_steady_changes_nothing_but_the_acquisition(steady: tuple[Path, dict]) -> None:
@@ -220,10 +234,13 @@ def test_reinforcement_runs_the_other_way(tmp_path: Path) -> None:
     assert not kinds & {"departed", "packed", "dismantled", "nose_raised"}
 
 
-@pytest.mark.parametrize("kw,dtype,count", [
-    (dict(bands="rgb", eight_bit=True, jpeg_quality=80), "uint8", 3),
-    (dict(bands="pan"), "uint16", 1),
-])
+@pytest.mark.parametrize(
+    "kw,dtype,count",
+    [
+        (dict(bands="rgb", eight_bit=True, jpeg_quality=80), "uint8", 3),
+        (dict(bands="pan"), "uint16", 1),
+    ],
+)
 def test_band_and_product_options(tmp_path: Path, kw: dict, dtype: str, count: int) -> None:
     m = generate("steady", 5, tmp_path, gsd=0.8, dates=1, site="minibase", **kw)
     meta = open_scene(tmp_path / m["dates"][0]["image"]).meta
@@ -231,16 +248,19 @@ def test_band_and_product_options(tmp_path: Path, kw: dict, dtype: str, count: i
     assert meta.maxar is not None and len(meta.maxar.band_ids) == count
 
 
-@pytest.mark.parametrize("kw,match", [
-    (dict(scenario="retreat"), "unknown scenario"),
-    (dict(gsd=2.0), "out of range"),
-    (dict(gsd=0.1), "out of range"),
-    (dict(size=512), "AOI needs"),
-    (dict(dates=0), "--dates"),
-    (dict(bands="bgrn", eight_bit=True, jpeg_quality=80), "--jpeg"),
-    (dict(site="nowhere"), "no such config"),
-    (dict(start_date="12/12/2024"), "YYYY-MM-DD"),
-])
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        (dict(scenario="retreat"), "unknown scenario"),
+        (dict(gsd=2.0), "out of range"),
+        (dict(gsd=0.1), "out of range"),
+        (dict(size=512), "AOI needs"),
+        (dict(dates=0), "--dates"),
+        (dict(bands="bgrn", eight_bit=True, jpeg_quality=80), "--jpeg"),
+        (dict(site="nowhere"), "no such config"),
+        (dict(start_date="12/12/2024"), "YYYY-MM-DD"),
+    ],
+)
 def test_bad_input_is_one_clear_error(tmp_path: Path, kw: dict, match: str) -> None:
     args = dict(scenario="steady", seed=0, out=tmp_path / "x", site="minibase", gsd=0.8) | kw
     scenario = args.pop("scenario")

@@ -21,16 +21,24 @@ if TYPE_CHECKING:
     from imagery.synth.chips import Chip, ChipStream
 
 
-def generate(scenario: str, seed: int, out: Any, size: int | None = None, gsd: float = 0.5, dates: int = 2,
-             **kwargs: Any) -> dict[str, Any]:
+def generate(
+    scenario: str,
+    seed: int,
+    out: Any,
+    size: int | None = None,
+    gsd: float = 0.5,
+    dates: int = 2,
+    **kwargs: Any,
+) -> dict[str, Any]:
     """See :func:`imagery.synth.scene.generate` (imported lazily: rendering pulls in numba)."""
     from imagery.synth.scene import generate as _generate
 
     return _generate(scenario, seed, out, size=size, gsd=gsd, dates=dates, **kwargs)
 
 
-def khmeimim_withdrawal_pair(out: Any, seed: int = 0, size: int | None = None, gsd: float = 0.5,
-                             **kwargs: Any) -> dict[str, Any]:
+def khmeimim_withdrawal_pair(
+    out: Any, seed: int = 0, size: int | None = None, gsd: float = 0.5, **kwargs: Any
+) -> dict[str, Any]:
     """The "12 and 13 December 2024" pair: on the second date two An-124s have their noses
     raised, a Ka-52 is being dismantled, the S-400 elements are packed and some aircraft have
     left (Maxar's description, domain.md 3.3)."""

@@ -35,8 +35,8 @@ class Acquisition:
     off_nadir: float
     view_zenith: float
     gsd: float
-    shift_px: tuple[float, float]   # misregistration: content displaced by (dx, dy) px on this date
-    greenness: float                # season tint of vegetation, -1 dry .. +1 green
+    shift_px: tuple[float, float]  # misregistration: content displaced by (dx, dy) px on this date
+    greenness: float  # season tint of vegetation, -1 dry .. +1 green
     illumination: Illumination
     sensor: Sensor
 
@@ -50,24 +50,41 @@ class Acquisition:
 
     def metadata(self, band_ids: tuple[str, ...], bits: int, band_id: str) -> MaxarMetadata:
         return MaxarMetadata(
-            source="IMD", satellite=self.satellite, catalog_id=self.catalog_id, acquired=self.acquired,
-            mean_gsd=self.gsd, sun_azimuth=round(self.sun_azimuth, 4), sun_elevation=round(self.sun_elevation, 4),
-            sat_azimuth=round(self.sat_azimuth, 4), sat_elevation=round(self.sat_elevation, 4),
-            off_nadir=round(self.off_nadir, 4), cloud_cover=0.0, band_ids=band_ids, bits_per_pixel=bits,
-            product_level="LV3D", band_id=band_id,
-            extra={"productOrderId": f"{int(self.catalog_id[-8:], 16) % 10**12:012d}_01_P001"})
+            source="IMD",
+            satellite=self.satellite,
+            catalog_id=self.catalog_id,
+            acquired=self.acquired,
+            mean_gsd=self.gsd,
+            sun_azimuth=round(self.sun_azimuth, 4),
+            sun_elevation=round(self.sun_elevation, 4),
+            sat_azimuth=round(self.sat_azimuth, 4),
+            sat_elevation=round(self.sat_elevation, 4),
+            off_nadir=round(self.off_nadir, 4),
+            cloud_cover=0.0,
+            band_ids=band_ids,
+            bits_per_pixel=bits,
+            product_level="LV3D",
+            band_id=band_id,
+            extra={"productOrderId": f"{int(self.catalog_id[-8:], 16) % 10**12:012d}_01_P001"},
+        )
 
     def to_json_dict(self) -> dict[str, object]:
         return {
             "date": self.day,
             "acquired": self.acquired.isoformat().replace("+00:00", "Z"),
-            "satellite": self.satellite, "catalog_id": self.catalog_id,
-            "sun_azimuth": round(self.sun_azimuth, 3), "sun_elevation": round(self.sun_elevation, 3),
-            "sat_azimuth": round(self.sat_azimuth, 3), "sat_elevation": round(self.sat_elevation, 3),
-            "off_nadir": round(self.off_nadir, 3), "view_zenith": round(self.view_zenith, 3),
-            "gsd": self.gsd, "shift_px": [round(v, 3) for v in self.shift_px],
+            "satellite": self.satellite,
+            "catalog_id": self.catalog_id,
+            "sun_azimuth": round(self.sun_azimuth, 3),
+            "sun_elevation": round(self.sun_elevation, 3),
+            "sat_azimuth": round(self.sat_azimuth, 3),
+            "sat_elevation": round(self.sat_elevation, 3),
+            "off_nadir": round(self.off_nadir, 3),
+            "view_zenith": round(self.view_zenith, 3),
+            "gsd": self.gsd,
+            "shift_px": [round(v, 3) for v in self.shift_px],
             "greenness": round(self.greenness, 3),
-            "gain": [round(v, 2) for v in self.sensor.gain], "offset": [round(v, 2) for v in self.sensor.offset],
+            "gain": [round(v, 2) for v in self.sensor.gain],
+            "offset": [round(v, 2) for v in self.sensor.offset],
             "mtf_sigma_px": round(self.sensor.mtf_sigma, 3),
         }
 
@@ -81,9 +98,20 @@ def season_greenness(day: date) -> float:
     return float(math.cos(2 * math.pi * (doy - 80) / 365.0))
 
 
-def make_acquisitions(n: int, *, start: date, interval_days: int, lat: float, lon: float, gsd: float,
-                      hour_utc: tuple[float, float], off_nadir: tuple[float, float], satellites: list[str],
-                      rng: np.random.Generator, misregister: bool = True) -> list[Acquisition]:
+def make_acquisitions(
+    n: int,
+    *,
+    start: date,
+    interval_days: int,
+    lat: float,
+    lon: float,
+    gsd: float,
+    hour_utc: tuple[float, float],
+    off_nadir: tuple[float, float],
+    satellites: list[str],
+    rng: np.random.Generator,
+    misregister: bool = True,
+) -> list[Acquisition]:
     out = []
     for i in range(n):
         day = start + timedelta(days=i * interval_days)
@@ -108,9 +136,31 @@ def make_acquisitions(n: int, *, start: date, interval_days: int, lat: float, lo
         gain = tuple(float(g * gain_k * rng.uniform(0.97, 1.03)) for g in (1250.0, 1400.0, 1500.0, 1400.0))
         offset = tuple(float(o * (0.6 + 0.8 * haze) + rng.normal(0, 4)) for o in (60.0, 42.0, 28.0, 18.0))
         diffuse = tuple(float(d * (0.85 + 0.5 * haze)) for d in (0.34, 0.24, 0.17, 0.10))
-        sensor = Sensor(gain=gain, offset=offset, mtf_sigma=float(rng.uniform(0.5, 0.7)),
-                        chroma_sigma=float(rng.uniform(0.8, 1.5)), sharpen=float(rng.uniform(0.15, 0.4)),
-                        shot=float(rng.uniform(0.08, 0.2)), read=float(rng.uniform(1.5, 3.0)))
-        out.append(Acquisition(i, t, sat, cat, sun_az, sun_el, sat_az, ona, vz, gsd, shift, green,
-                               Illumination(sun_az, sun_el, diffuse=diffuse), sensor))
+        sensor = Sensor(
+            gain=gain,
+            offset=offset,
+            mtf_sigma=float(rng.uniform(0.5, 0.7)),
+            chroma_sigma=float(rng.uniform(0.8, 1.5)),
+            sharpen=float(rng.uniform(0.15, 0.4)),
+            shot=float(rng.uniform(0.08, 0.2)),
+            read=float(rng.uniform(1.5, 3.0)),
+        )
+        out.append(
+            Acquisition(
+                i,
+                t,
+                sat,
+                cat,
+                sun_az,
+                sun_el,
+                sat_az,
+                ona,
+                vz,
+                gsd,
+                shift,
+                green,
+                Illumination(sun_az, sun_el, diffuse=diffuse),
+                sensor,
+            )
+        )
     return out

@@ -44,12 +44,12 @@ RGB_BANDS = (2, 1, 0)  # render R, G, B
 
 @dataclass
 class Chip:
-    image: np.ndarray    # (H, W, 3) uint8 RGB, display-stretched like a real 8-bit product
-    boxes: np.ndarray    # (N, 5) float32: cx, cy, length, width in PIXELS, heading_deg (clockwise from up)
+    image: np.ndarray  # (H, W, 3) uint8 RGB, display-stretched like a real 8-bit product
+    boxes: np.ndarray  # (N, 5) float32: cx, cy, length, width in PIXELS, heading_deg (clockwise from up)
     classes: np.ndarray  # (N,) int64 index into imagery.taxonomy.CLASSES
-    states: np.ndarray   # (N,) int64: 1 if in the class's non-nominal state, else 0
-    gsd: float           # metres per pixel of this chip
-    types: list[str]     # e.g. "An-124", per box
+    states: np.ndarray  # (N,) int64: 1 if in the class's non-nominal state, else 0
+    gsd: float  # metres per pixel of this chip
+    types: list[str]  # e.g. "An-124", per box
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ class ChipStream:
         known = {f.name for f in fields(ChipConfig)}
         bad = sorted(set(overrides) - known)
         if bad:
-            raise InputError(f"unknown ChipStream option(s): {', '.join(bad)} (known: {', '.join(sorted(known))})")
+            raise InputError(
+                f"unknown ChipStream option(s): {', '.join(bad)} (known: {', '.join(sorted(known))})"
+            )
         self.size = int(size)
         self.seed = int(seed)
         self.config = replace(ChipConfig(), **overrides)  # type: ignore[arg-type]
@@ -114,16 +116,32 @@ class ChipStream:
         theme = self._themes[int(rng.choice(len(self._themes), p=self._theme_p))]
         cw = build_chip_world(rng, extent, theme)
         look = GroundLook.make(rng, jitter=0.12)
-        low = LowField.make(rng, 0.0, extent, extent, extent, cell=float(rng.uniform(12, 40)),
-                            amplitude=float(rng.uniform(0.02, 0.12)))
+        low = LowField.make(
+            rng,
+            0.0,
+            extent,
+            extent,
+            extent,
+            cell=float(rng.uniform(12, 40)),
+            amplitude=float(rng.uniform(0.02, 0.12)),
+        )
         bank = texture_bank(cfg.texture_seed)
-        world = World(cw.ground, look.seasonal(float(rng.uniform(*cfg.greenness))), look.texture, look.slabs, low,
-                      cw.objects, bank_seed=cfg.texture_seed,
-                      tex_offset=(int(rng.integers(0, 1 << 20)), int(rng.integers(0, 1 << 20))))
+        world = World(
+            cw.ground,
+            look.seasonal(float(rng.uniform(*cfg.greenness))),
+            look.texture,
+            look.slabs,
+            low,
+            cw.objects,
+            bank_seed=cfg.texture_seed,
+            tex_offset=(int(rng.integers(0, 1 << 20)), int(rng.integers(0, 1 << 20))),
+        )
         sun_az = float(rng.uniform(0, 360))
         sun_el = float(rng.uniform(*cfg.sun_elevation))
         haze = float(rng.uniform(*cfg.haze))
-        illum = Illumination(sun_az, sun_el, diffuse=tuple(d * (0.8 + 0.6 * haze) for d in (0.34, 0.24, 0.17, 0.10)))
+        illum = Illumination(
+            sun_az, sun_el, diffuse=tuple(d * (0.8 + 0.6 * haze) for d in (0.34, 0.24, 0.17, 0.10))
+        )
         sat_az = float(rng.uniform(0, 360))
         vz = float(rng.uniform(*cfg.view_zenith))
         view = View(0.0, extent, gsd, size, size, cfg.supersample, sat_az, vz)
@@ -132,9 +150,12 @@ class ChipStream:
         sensor = Sensor(
             gain=tuple(float(g * gain_k * rng.uniform(0.95, 1.05)) for g in (1250.0, 1400.0, 1500.0, 1400.0)),
             offset=tuple(float(o * (0.5 + haze) + rng.normal(0, 5)) for o in (60.0, 42.0, 28.0, 18.0)),
-            mtf_sigma=float(rng.uniform(*cfg.mtf_sigma)), chroma_sigma=float(rng.uniform(*cfg.chroma_sigma)),
+            mtf_sigma=float(rng.uniform(*cfg.mtf_sigma)),
+            chroma_sigma=float(rng.uniform(*cfg.chroma_sigma)),
             sharpen=float(rng.uniform(*cfg.sharpen)) if rng.random() < 0.6 else 0.0,
-            shot=float(rng.uniform(*cfg.shot)), read=float(rng.uniform(*cfg.read)))
+            shot=float(rng.uniform(*cfg.shot)),
+            read=float(rng.uniform(*cfg.read)),
+        )
         pan = rng.random() < cfg.p_pan
         band_index: tuple[int, ...] = RGB_BANDS
         if pan:
@@ -143,7 +164,7 @@ class ChipStream:
         rad = blur_and_sharpen(rad, sensor)
         bank_n = noise_bank(max(2 * size, 1024))
         r0, c0 = (int(v) for v in rng.integers(0, bank_n.shape[1] - size, 2))
-        noise = bank_n[: rad.shape[0], r0:r0 + size, c0:c0 + size]
+        noise = bank_n[: rad.shape[0], r0 : r0 + size, c0 : c0 + size]
         dn = to_dn(rad, sensor, None, band_index, noise=noise)
         img = display_8bit(dn, gamma=float(rng.uniform(*cfg.gamma)), balance=float(rng.uniform(*cfg.balance)))
         if pan:
@@ -165,8 +186,14 @@ class ChipStream:
             states.append(1 if lb.state is not None and lb.state in STATES.get(lb.cls, ()) else 0)
             types.append(lb.type)
         boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-        return Chip(image=image, boxes=boxes, classes=np.asarray(cls, dtype=np.int64),
-                    states=np.asarray(states, dtype=np.int64), gsd=gsd, types=types)
+        return Chip(
+            image=image,
+            boxes=boxes,
+            classes=np.asarray(cls, dtype=np.int64),
+            states=np.asarray(states, dtype=np.int64),
+            gsd=gsd,
+            types=types,
+        )
 
 
 def chip_rate(size: int = 512, n: int = 64, seed: int = 0, start: int = 0) -> float:

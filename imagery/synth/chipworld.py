@@ -35,14 +35,40 @@ TRANSPORT = [(t.name, t.weight) for t in TYPES.values() if t.cls == "transport"]
 FIGHTER = [(t.name, t.weight) for t in TYPES.values() if t.cls == "fighter"]
 HELI = [(t.name, t.weight) for t in TYPES.values() if t.cls == "helicopter"]
 SAM = [(t.name, t.weight) for t in TYPES.values() if t.cls == "sam"]
-MIL_VEHICLES = [(n, TYPES[n].weight) for n in ("KamAZ truck", "Ural-4320", "fuel truck", "MAZ-537 lowboy",
-                                              "BTR-82A", "Tigr", "UAZ")]
-GSE = [(n, TYPES[n].weight) for n in ("tug", "pushback tug", "belt loader", "catering truck", "stairs truck",
-                                     "fuel truck", "apron bus", "car", "van", "fire truck")]
+MIL_VEHICLES = [
+    (n, TYPES[n].weight)
+    for n in ("KamAZ truck", "Ural-4320", "fuel truck", "MAZ-537 lowboy", "BTR-82A", "Tigr", "UAZ")
+]
+GSE = [
+    (n, TYPES[n].weight)
+    for n in (
+        "tug",
+        "pushback tug",
+        "belt loader",
+        "catering truck",
+        "stairs truck",
+        "fuel truck",
+        "apron bus",
+        "car",
+        "van",
+        "fire truck",
+    )
+]
 CIVIL_VEHICLES = [(n, TYPES[n].weight) for n in ("car", "van", "apron bus", "fuel truck", "KamAZ truck")]
-DISTRACTORS = [("building", 3.0), ("hangar", 1.0), ("fuel tank", 1.0), ("container", 1.5), ("mast", 1.5),
-               ("tent", 0.7), ("greenhouse", 0.8), ("shelter", 0.4), ("revetment", 0.5), ("sun shade", 0.3),
-               ("cart train", 1.0), ("jet bridge", 0.6)]
+DISTRACTORS = [
+    ("building", 3.0),
+    ("hangar", 1.0),
+    ("fuel tank", 1.0),
+    ("container", 1.5),
+    ("mast", 1.5),
+    ("tent", 0.7),
+    ("greenhouse", 0.8),
+    ("shelter", 0.4),
+    ("revetment", 0.5),
+    ("sun shade", 0.3),
+    ("cart train", 1.0),
+    ("jet bridge", 0.6),
+]
 
 # probability of the non-nominal state when a type has one
 STATE_P = {"transport": 0.45, "helicopter": 0.35, "sam": 0.45}
@@ -91,13 +117,19 @@ class Builder:
 
     # -- objects ------------------------------------------------------------------------------
     def free(self, x: float, y: float, r: float) -> bool:
-        for (ox, oy, orad) in self.world.discs:
-            if (x - ox) ** 2 + (y - oy) ** 2 < (r + orad) ** 2:
-                return False
-        return True
+        return all((x - ox) ** 2 + (y - oy) ** 2 >= (r + orad) ** 2 for ox, oy, orad in self.world.discs)
 
-    def put(self, type_name: str, x: float, y: float, heading: float, state: str | None | bool = False,
-            *, check: bool = True, pad: float = 0.0) -> bool:
+    def put(
+        self,
+        type_name: str,
+        x: float,
+        y: float,
+        heading: float,
+        state: str | bool | None = False,
+        *,
+        check: bool = True,
+        pad: float = 0.0,
+    ) -> bool:
         """Place an object; ``state=False`` draws the state at random. Returns False if it
         would overlap something already placed."""
         t = TYPES[type_name]
@@ -117,26 +149,57 @@ class Builder:
         self.world.discs.append((x, y, r))
         self.world.objects.append(Placed(model, scheme_for(type_name, rng), x, y, heading % 360.0))
         if t.cls is not None:
-            self.world.labels.append(Label(type_name, t.cls, state, x, y, heading % 360.0, L, W,  # type: ignore[arg-type]
-                                           t.ref_height))
+            self.world.labels.append(
+                Label(
+                    type_name,
+                    t.cls,
+                    state,
+                    x,
+                    y,
+                    heading % 360.0,
+                    L,
+                    W,  # type: ignore[arg-type]
+                    t.ref_height,
+                )
+            )
         return True
 
-    def scatter(self, options: list[tuple[str, float]], n: int, *, margin: float = 0.0, aligned: float | None = None,
-                tries: int = 6) -> int:
+    def scatter(
+        self,
+        options: list[tuple[str, float]],
+        n: int,
+        *,
+        margin: float = 0.0,
+        aligned: float | None = None,
+        tries: int = 6,
+    ) -> int:
         placed = 0
         for _ in range(n):
             for _ in range(tries):
                 x = self.rng.uniform(-margin, self.extent + margin)
                 y = self.rng.uniform(-margin, self.extent + margin)
-                hd = self.rng.uniform(0, 360) if aligned is None else aligned + self.rng.choice([0, 90, 180, 270])
+                hd = (
+                    self.rng.uniform(0, 360)
+                    if aligned is None
+                    else aligned + self.rng.choice([0, 90, 180, 270])
+                )
                 if self.put(_pick(self.rng, options), x, y, hd):
                     placed += 1
                     break
         return placed
 
-    def row(self, options: list[tuple[str, float]], start: np.ndarray, step: np.ndarray, n: int, heading: float,
-            fill: float = 0.85, state: str | None | bool = False, gse: list[tuple[str, float]] | None = None,
-            gse_p: float = 0.5) -> None:
+    def row(
+        self,
+        options: list[tuple[str, float]],
+        start: np.ndarray,
+        step: np.ndarray,
+        n: int,
+        heading: float,
+        fill: float = 0.85,
+        state: str | bool | None = False,
+        gse: list[tuple[str, float]] | None = None,
+        gse_p: float = 0.5,
+    ) -> None:
         f = np.array([math.sin(math.radians(heading)), math.cos(math.radians(heading))])
         r = np.array([f[1], -f[0]])
         for i in range(n):
@@ -149,18 +212,30 @@ class Builder:
             if gse and self.rng.random() < gse_p:
                 L = TYPES[name].params.length if TYPES[name].kind == "fixed" else 15.0  # type: ignore[union-attr]
                 for _ in range(int(self.rng.integers(1, 4))):
-                    off = f * self.rng.uniform(-L * 0.45, L * 0.55) + r * self.rng.choice([-1, 1]) * self.rng.uniform(
-                        4, L * 0.45)
+                    off = f * self.rng.uniform(-L * 0.45, L * 0.55) + r * self.rng.choice(
+                        [-1, 1]
+                    ) * self.rng.uniform(4, L * 0.45)
                     q = p + off
-                    self.put(_pick(self.rng, gse), q[0], q[1], heading + self.rng.choice([0, 90, 180, 270])
-                             + self.rng.normal(0, 10))
+                    self.put(
+                        _pick(self.rng, gse),
+                        q[0],
+                        q[1],
+                        heading + self.rng.choice([0, 90, 180, 270]) + self.rng.normal(0, 10),
+                    )
 
     # -- ground -------------------------------------------------------------------------------
     def base(self, material: str) -> None:
         self.world.ground.base = MAT[material]
 
-    def band(self, material: str, p0: np.ndarray, p1: np.ndarray, width: float, edge: str | None = None,
-             centre: str | None = None) -> None:
+    def band(
+        self,
+        material: str,
+        p0: np.ndarray,
+        p1: np.ndarray,
+        width: float,
+        edge: str | None = None,
+        centre: str | None = None,
+    ) -> None:
         g = self.world.ground
         if edge:
             g.line(edge, np.array([p0, p1]), width + 8.0)
@@ -168,8 +243,9 @@ class Builder:
         if centre:
             g.line(centre, np.array([p0, p1]), 0.3)
 
-    def patch(self, material: str, cx: float, cy: float, w: float, h: float, angle: float, irregular: bool = True
-              ) -> None:
+    def patch(
+        self, material: str, cx: float, cy: float, w: float, h: float, angle: float, irregular: bool = True
+    ) -> None:
         n = 8 if irregular else 4
         if irregular:
             a = np.linspace(0, 2 * np.pi, n, endpoint=False) + self.rng.uniform(0, 0.4, n)
@@ -183,8 +259,14 @@ class Builder:
 
     def stains(self, n: int) -> None:
         for _ in range(n):
-            self.patch("stain", self.rng.uniform(0, self.extent), self.rng.uniform(0, self.extent),
-                       self.rng.uniform(1, 6), self.rng.uniform(1, 5), self.rng.uniform(0, np.pi))
+            self.patch(
+                "stain",
+                self.rng.uniform(0, self.extent),
+                self.rng.uniform(0, self.extent),
+                self.rng.uniform(1, 6),
+                self.rng.uniform(1, 5),
+                self.rng.uniform(0, np.pi),
+            )
 
     def markings(self, n: int, angle: float) -> None:
         """Taxi lines, stand lead-ins, safety lines: straight runs and arcs in paint."""
@@ -192,8 +274,11 @@ class Builder:
         for _ in range(n):
             c = self.rng.uniform(0, self.extent, 2)
             kind = self.rng.random()
-            colour = "paint_yellow" if self.rng.random() < 0.7 else ("paint_white" if self.rng.random() < 0.6
-                                                                   else "paint_red")
+            colour = (
+                "paint_yellow"
+                if self.rng.random() < 0.7
+                else ("paint_white" if self.rng.random() < 0.6 else "paint_red")
+            )
             if kind < 0.5:
                 a = math.radians(angle + self.rng.choice([0, 90]) + self.rng.normal(0, 1))
                 d = np.array([math.sin(a), math.cos(a)]) * self.rng.uniform(20, self.extent)
@@ -202,8 +287,11 @@ class Builder:
                 r = self.rng.uniform(15, 80)
                 a0 = self.rng.uniform(0, 2 * np.pi)
                 arc = np.linspace(a0, a0 + self.rng.uniform(0.5, 2.0), 16)
-                g.line(colour, np.column_stack([c[0] + r * np.cos(arc), c[1] + r * np.sin(arc)]),
-                       self.rng.uniform(0.15, 0.4))
+                g.line(
+                    colour,
+                    np.column_stack([c[0] + r * np.cos(arc), c[1] + r * np.sin(arc)]),
+                    self.rng.uniform(0.15, 0.4),
+                )
 
 
 def _dir(a: float) -> np.ndarray:
@@ -222,23 +310,40 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
     f, r = _dir(angle), _dir(angle + 90)
     centre = np.array([E / 2, E / 2])
     if theme in ("civil_apron", "military_apron", "helipads", "mixed", "negative"):
-        b.base("concrete" if rng.random() < 0.55 else ("concrete_light" if rng.random() < 0.5 else "asphalt_old"))
+        b.base(
+            "concrete" if rng.random() < 0.55 else ("concrete_light" if rng.random() < 0.5 else "asphalt_old")
+        )
         if rng.random() < 0.5:
             # a taxiway or a grass strip crossing the patch
             off = r * rng.uniform(-E / 2, E / 2)
             mat = "asphalt" if rng.random() < 0.6 else "concrete_plain"
-            b.band(mat, centre + off - f * E, centre + off + f * E, float(rng.uniform(18, 30)), edge="shoulder",
-                   centre="paint_yellow")
+            b.band(
+                mat,
+                centre + off - f * E,
+                centre + off + f * E,
+                float(rng.uniform(18, 30)),
+                edge="shoulder",
+                centre="paint_yellow",
+            )
         for _ in range(int(rng.integers(0, 3))):
-            b.patch("grass" if rng.random() < 0.5 else "scrub", *rng.uniform(0, E, 2), *rng.uniform(20, 120, 2),
-                    math.radians(angle), irregular=rng.random() < 0.4)
+            b.patch(
+                "grass" if rng.random() < 0.5 else "scrub",
+                *rng.uniform(0, E, 2),
+                *rng.uniform(20, 120, 2),
+                math.radians(angle),
+                irregular=rng.random() < 0.4,
+            )
         b.stains(int(rng.integers(5, 40)))
         b.markings(int(rng.integers(2, 14)), angle)
     else:
         b.base(str(rng.choice(["soil", "sand", "scrub", "gravel", "dark_soil"])))
         for _ in range(int(rng.integers(2, 7))):
-            b.patch(str(rng.choice(["scrub", "grass", "soil", "sand", "gravel", "dark_soil"])), *rng.uniform(0, E, 2),
-                    *rng.uniform(30, 200, 2), rng.uniform(0, np.pi))
+            b.patch(
+                str(rng.choice(["scrub", "grass", "soil", "sand", "gravel", "dark_soil"])),
+                *rng.uniform(0, E, 2),
+                *rng.uniform(30, 200, 2),
+                rng.uniform(0, np.pi),
+            )
     gsd_scale = E / 200.0
 
     if theme == "civil_apron":
@@ -259,12 +364,16 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
                 if rng.random() < 0.6:
                     rot = p + f * 34 - r * 9
                     v = (p + f * 13 - r * 2.5) - rot
-                    b.put("jet bridge", rot[0], rot[1], math.degrees(math.atan2(v[0], v[1])), None, check=False)
+                    b.put(
+                        "jet bridge", rot[0], rot[1], math.degrees(math.atan2(v[0], v[1])), None, check=False
+                    )
                 for _ in range(int(rng.integers(0, 4))):
                     q = p + f * rng.uniform(-18, 18) + r * rng.choice([-1, 1]) * rng.uniform(5, 18)
-                    b.put(_pick(rng, GSE), q[0], q[1], angle + rng.choice([0, 90, 180, 270]) + rng.normal(0, 8))
+                    b.put(
+                        _pick(rng, GSE), q[0], q[1], angle + rng.choice([0, 90, 180, 270]) + rng.normal(0, 8)
+                    )
         b.scatter(CIVIL, int(rng.integers(0, 3)))
-        b.scatter(GSE + [("cart train", 1.5)], int(rng.integers(3, 14)) + int(6 * gsd_scale))
+        b.scatter([*GSE, ("cart train", 1.5)], int(rng.integers(3, 14)) + int(6 * gsd_scale))
         b.scatter(DISTRACTORS, int(rng.integers(0, 4)), aligned=angle)
     elif theme == "military_apron":
         pitch_t = float(rng.uniform(45, 80))
@@ -305,8 +414,13 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
         c = centre + rng.uniform(-E / 4, E / 4, 2)
         radar = _pick(rng, [("92N6E", 1.0), ("91N6E", 0.6), ("Pantsir-S1", 0.5)])
         packed = rng.random() < 0.4
-        b.put(radar, c[0], c[1], rng.uniform(0, 360), "packed" if packed and radar in ("92N6E", "91N6E", "Pantsir-S1")
-              else None)
+        b.put(
+            radar,
+            c[0],
+            c[1],
+            rng.uniform(0, 360),
+            "packed" if packed and radar in ("92N6E", "91N6E", "Pantsir-S1") else None,
+        )
         rad = float(rng.uniform(35, 110))
         n = int(rng.integers(3, 9))
         for k in range(n):
@@ -316,21 +430,39 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
             b.put(_pick(rng, SAM), p[0], p[1], a + 180 + rng.normal(0, 20), st)
         if rng.random() < 0.6:
             p0 = c + _dir(angle) * E
-            b.band("asphalt_old" if rng.random() < 0.5 else "gravel", p0, c - _dir(angle) * E, float(rng.uniform(6, 10)))
+            b.band(
+                "asphalt_old" if rng.random() < 0.5 else "gravel",
+                p0,
+                c - _dir(angle) * E,
+                float(rng.uniform(6, 10)),
+            )
         b.scatter(MIL_VEHICLES, int(rng.integers(2, 10)))
-        b.scatter([("tent", 1.0), ("container", 1.0), ("building", 0.5)], int(rng.integers(0, 5)), aligned=angle)
+        b.scatter(
+            [("tent", 1.0), ("container", 1.0), ("building", 0.5)], int(rng.integers(0, 5)), aligned=angle
+        )
     elif theme == "convoy":
         a = angle
         p0 = centre + r * rng.uniform(-E / 4, E / 4)
-        b.band("asphalt_old" if rng.random() < 0.6 else "asphalt", p0 - _dir(a) * E, p0 + _dir(a) * E,
-               float(rng.uniform(7, 12)), edge="gravel" if rng.random() < 0.5 else None)
+        b.band(
+            "asphalt_old" if rng.random() < 0.6 else "asphalt",
+            p0 - _dir(a) * E,
+            p0 + _dir(a) * E,
+            float(rng.uniform(7, 12)),
+            edge="gravel" if rng.random() < 0.5 else None,
+        )
         spacing = float(rng.uniform(12, 22))
         n = int(1.5 * E / spacing)
         for k in range(n):
             p = p0 + _dir(a) * (k - n / 2) * spacing + r * rng.normal(0, 0.4)
             if rng.random() < 0.85:
                 options = MIL_VEHICLES + ([("S-400 TEL", 0.4), ("92N6E", 0.2)] if rng.random() < 0.5 else [])
-                b.put(_pick(rng, options), p[0], p[1], a + rng.normal(0, 2), "packed" if rng.random() < 0.8 else None)
+                b.put(
+                    _pick(rng, options),
+                    p[0],
+                    p[1],
+                    a + rng.normal(0, 2),
+                    "packed" if rng.random() < 0.8 else None,
+                )
         b.scatter(DISTRACTORS + CIVIL_VEHICLES, int(rng.integers(2, 10)), aligned=angle)
     elif theme == "mixed":
         pool = CIVIL + TRANSPORT + FIGHTER + HELI + SAM

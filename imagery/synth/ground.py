@@ -26,9 +26,9 @@ _ONE = float(1 << SHIFT)
 class Material:
     name: str
     albedo: tuple[float, float, float, float]  # B, G, R, N
-    texture: float = 0.08      # relative amplitude of the fine texture
-    slabs: bool = False        # concrete slabs with joints
-    vegetation: float = 0.0    # 0..1: how much the season tint applies
+    texture: float = 0.08  # relative amplitude of the fine texture
+    slabs: bool = False  # concrete slabs with joints
+    vegetation: float = 0.0  # 0..1: how much the season tint applies
 
 
 MATERIALS: tuple[Material, ...] = (
@@ -60,14 +60,14 @@ MAT = {m.name: i for i, m in enumerate(MATERIALS)}
 @dataclass
 class Polygon:
     material: int
-    coords: np.ndarray   # (n, 2) map metres
+    coords: np.ndarray  # (n, 2) map metres
 
 
 @dataclass
 class Line:
     material: int
-    coords: np.ndarray   # (n, 2) map metres, a polyline
-    width: float         # metres
+    coords: np.ndarray  # (n, 2) map metres, a polyline
+    width: float  # metres
 
 
 @dataclass
@@ -76,7 +76,7 @@ class GroundLayout:
 
     base: int = MAT["soil"]
     features: list[Polygon | Line] = field(default_factory=list)
-    slab_angle: float = 0.0      # degrees: slab grid orientation (pavements follow the runway)
+    slab_angle: float = 0.0  # degrees: slab grid orientation (pavements follow the runway)
     slab_size: tuple[float, float] = (5.0, 5.0)
     joint_width: float = 0.15
     slab_tone: float = 0.025
@@ -98,8 +98,12 @@ def paint_ground(canvas: Canvas, layout: GroundLayout) -> None:
     for f in layout.features:
         c = f.coords
         pad = f.width if isinstance(f, Line) else 0.0
-        if (c[:, 0].max() + pad < x0 or c[:, 0].min() - pad > x1 or c[:, 1].max() + pad < y0
-                or c[:, 1].min() - pad > y1):
+        if (
+            c[:, 0].max() + pad < x0
+            or c[:, 0].min() - pad > x1
+            or c[:, 1].max() + pad < y0
+            or c[:, 1].min() - pad > y1
+        ):
             continue
         px, py = canvas.map_to_px(c[:, 0], c[:, 1])
         pts = np.round(np.column_stack([px, py]) * _ONE).astype(np.int32)
@@ -107,22 +111,24 @@ def paint_ground(canvas: Canvas, layout: GroundLayout) -> None:
             cv2.fillPoly(canvas.gmat, [pts], int(f.material), lineType=cv2.LINE_8, shift=SHIFT)
         else:
             thick = max(1, int(round(f.width * s)))
-            cv2.polylines(canvas.gmat, [pts], False, int(f.material), thickness=thick,
-                          lineType=cv2.LINE_8, shift=SHIFT)
+            cv2.polylines(
+                canvas.gmat, [pts], False, int(f.material), thickness=thick, lineType=cv2.LINE_8, shift=SHIFT
+            )
 
 
 # --------------------------------------------------------------------------------------------
 # Material palettes (site colour, season) and texture banks
 # --------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class GroundLook:
     """Per-site colour of the materials (jittered once per site) and the season tint of a date."""
 
-    albedo: np.ndarray          # (n_materials, 4)
-    texture: np.ndarray         # (n_materials,)
-    slabs: np.ndarray           # (n_materials,) uint8
-    vegetation: np.ndarray      # (n_materials,)
+    albedo: np.ndarray  # (n_materials, 4)
+    texture: np.ndarray  # (n_materials,)
+    slabs: np.ndarray  # (n_materials,) uint8
+    vegetation: np.ndarray  # (n_materials,)
 
     @staticmethod
     def make(rng: np.random.Generator, jitter: float = 0.08) -> GroundLook:
@@ -131,8 +137,12 @@ class GroundLook:
         tint = 1.0 + rng.normal(0.0, jitter * 0.3, size=(len(MATERIALS), 4))
         alb = np.clip(alb * bright * tint, 0.01, 0.9)
         tex = np.array([m.texture for m in MATERIALS]) * rng.uniform(0.7, 1.4, size=len(MATERIALS))
-        return GroundLook(alb, tex, np.array([m.slabs for m in MATERIALS], dtype=np.uint8),
-                          np.array([m.vegetation for m in MATERIALS]))
+        return GroundLook(
+            alb,
+            tex,
+            np.array([m.slabs for m in MATERIALS], dtype=np.uint8),
+            np.array([m.vegetation for m in MATERIALS]),
+        )
 
     def seasonal(self, greenness: float) -> np.ndarray:
         """Albedo with vegetation tint: ``greenness`` -1 (dry, brown) .. +1 (green, spring)."""
@@ -163,15 +173,19 @@ def _to_unit(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class TextureBank:
-    tex1: np.ndarray   # (T1, T1) float32 ~[0, 1], mean 0.5: fine ground texture
-    tex2: np.ndarray   # (T2, T2)
-    patw: np.ndarray   # (T1, T1) float32 [0, 1] smooth: weathering
-    patc: np.ndarray   # (T2, T2) float32 uniform [0, 1] blotches: camouflage
+    tex1: np.ndarray  # (T1, T1) float32 ~[0, 1], mean 0.5: fine ground texture
+    tex2: np.ndarray  # (T2, T2)
+    patw: np.ndarray  # (T1, T1) float32 [0, 1] smooth: weathering
+    patc: np.ndarray  # (T2, T2) float32 uniform [0, 1] blotches: camouflage
 
 
 def _ground_texture(rng: np.random.Generator, n: int) -> np.ndarray:
-    t = (0.45 * _periodic_noise(rng, n, 0.7) + 0.35 * _periodic_noise(rng, n, 2.5)
-         + 0.45 * _periodic_noise(rng, n, 9.0) + 0.35 * _periodic_noise(rng, n, 40.0))
+    t = (
+        0.45 * _periodic_noise(rng, n, 0.7)
+        + 0.35 * _periodic_noise(rng, n, 2.5)
+        + 0.45 * _periodic_noise(rng, n, 9.0)
+        + 0.35 * _periodic_noise(rng, n, 40.0)
+    )
     # sparse dark stains (oil, water marks) and bright flecks
     stains = _periodic_noise(rng, n, 6.0)
     t -= 2.5 * np.clip(stains - 2.2, 0, None)
@@ -197,14 +211,21 @@ class LowField:
     """Large-scale multiplicative brightness variation (patchy soil, old/new pavement, haze
     gradients) defined on a coarse grid in map coordinates, sampled per window."""
 
-    grid: np.ndarray        # (h, w) float32 around 1.0
+    grid: np.ndarray  # (h, w) float32 around 1.0
     x0: float
     y0: float
-    cell: float             # metres per grid cell
+    cell: float  # metres per grid cell
 
     @staticmethod
-    def make(rng: np.random.Generator, x0: float, y0: float, width_m: float, height_m: float,
-             cell: float = 24.0, amplitude: float = 0.08) -> LowField:
+    def make(
+        rng: np.random.Generator,
+        x0: float,
+        y0: float,
+        width_m: float,
+        height_m: float,
+        cell: float = 24.0,
+        amplitude: float = 0.08,
+    ) -> LowField:
         w = int(math.ceil(width_m / cell)) + 4
         h = int(math.ceil(height_m / cell)) + 4
         n = max(w, h)
@@ -221,6 +242,10 @@ class LowField:
         tx = (view.x0 + 0.5 * view.gsd - self.x0) / self.cell - 0.5
         ty = (self.y0 - view.y0 + 0.5 * view.gsd) / self.cell - 0.5
         M = np.array([[a, 0.0, tx], [0.0, a, ty]], dtype=np.float64)
-        return cv2.warpAffine(self.grid, M, (view.width, view.height),
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_REPLICATE)
+        return cv2.warpAffine(
+            self.grid,
+            M,
+            (view.width, view.height),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )

@@ -29,8 +29,18 @@ from imagery.synth.ground import MAT, GroundLayout
 
 XY = tuple[float, float]
 
-STAND_KINDS = ("heavy", "transport", "fighter", "helicopter", "airliner", "sam_launcher", "sam_radar",
-               "sam_pantsir", "vehicle", "gse")
+STAND_KINDS = (
+    "heavy",
+    "transport",
+    "fighter",
+    "helicopter",
+    "airliner",
+    "sam_launcher",
+    "sam_radar",
+    "sam_pantsir",
+    "vehicle",
+    "gse",
+)
 
 
 class FrameSpec(StrictModel):
@@ -78,8 +88,18 @@ class StandRowSpec(StrictModel):
     """``count`` stands from ``start`` every ``step`` metres, all with one heading."""
 
     zone: str
-    kind: Literal["heavy", "transport", "fighter", "helicopter", "airliner", "sam_launcher", "sam_radar",
-                  "sam_pantsir", "vehicle", "gse"]
+    kind: Literal[
+        "heavy",
+        "transport",
+        "fighter",
+        "helicopter",
+        "airliner",
+        "sam_launcher",
+        "sam_radar",
+        "sam_pantsir",
+        "vehicle",
+        "gse",
+    ]
     start: XY
     step: XY = (0.0, 0.0)
     count: int = Field(default=1, ge=1, le=200)
@@ -113,18 +133,20 @@ class AcquisitionSpec(StrictModel):
     interval_days: int = Field(default=1, ge=1)
     hour_utc: tuple[float, float] = (7.8, 9.3)
     off_nadir: tuple[float, float] = (5.0, 28.0)
-    satellites: list[str] = ["WV03", "WV02", "GE01", "LG01"]
+    satellites: list[str] = Field(default_factory=lambda: ["WV03", "WV02", "GE01", "LG01"])
 
 
 class LayoutSpec(StrictModel):
     frame: FrameSpec
     terrain: str = "soil"
-    runways: list[RunwaySpec] = []
-    pavements: list[PavementSpec] = []
-    stands: list[StandRowSpec] = []
-    structures: list[StructureSpec] = []
-    scatter: list[ScatterSpec] = []
-    convoys: list[list[XY]] = Field(default_factory=list, description="routes (local polylines) where convoys form")
+    runways: list[RunwaySpec] = Field(default_factory=list)
+    pavements: list[PavementSpec] = Field(default_factory=list)
+    stands: list[StandRowSpec] = Field(default_factory=list)
+    structures: list[StructureSpec] = Field(default_factory=list)
+    scatter: list[ScatterSpec] = Field(default_factory=list)
+    convoys: list[list[XY]] = Field(
+        default_factory=list, description="routes (local polylines) where convoys form"
+    )
     acquisition: AcquisitionSpec = AcquisitionSpec()
 
     @field_validator("terrain")
@@ -148,8 +170,10 @@ def parse_layout(site: SiteConfig) -> LayoutSpec:
     zone_names = {z.name for z in site.zones}
     for i, row in enumerate(spec.stands):
         if row.zone not in zone_names:
-            raise ConfigError(f"site {site.name}: layout.stands.{i} names zone {row.zone!r}, "
-                              f"which is not among the site's zones")
+            raise ConfigError(
+                f"site {site.name}: layout.stands.{i} names zone {row.zone!r}, "
+                f"which is not among the site's zones"
+            )
     from imagery.synth.catalog import TYPES
 
     for i, s in enumerate(spec.structures):
@@ -166,12 +190,12 @@ def parse_layout(site: SiteConfig) -> LayoutSpec:
 class Stand:
     zone: str
     kind: str
-    x: float           # map (scene CRS)
+    x: float  # map (scene CRS)
     y: float
-    heading: float     # grid heading, degrees
+    heading: float  # grid heading, degrees
     revetment: bool
     jet_bridge: bool
-    index: int         # stable index over all stands
+    index: int  # stable index over all stands
 
 
 class SiteFrame:
@@ -188,14 +212,14 @@ class SiteFrame:
         self.convergence = -grid_of_true_north  # true = grid + convergence
         self.grid_heading = (spec.frame.heading_true - self.convergence) % 360.0
         a = math.radians(self.grid_heading)
-        self.ey = np.array([math.sin(a), math.cos(a)])   # local +y in map
+        self.ey = np.array([math.sin(a), math.cos(a)])  # local +y in map
         self.ex = np.array([math.cos(a), -math.sin(a)])  # local +x in map
         self._fwd = fwd
 
     def to_map(self, pts: np.ndarray | list[XY]) -> np.ndarray:
         p = np.asarray(pts, dtype=np.float64).reshape(-1, 2)
         m = p[:, :1] * self.ex + p[:, 1:2] * self.ey
-        return m + (self.ox, self.oy)
+        return m + np.array([self.ox, self.oy])
 
     def heading(self, local_heading: float) -> float:
         return (local_heading + self.grid_heading) % 360.0
@@ -213,8 +237,18 @@ def stands(spec: LayoutSpec, frame: SiteFrame) -> list[Stand]:
             lx = row.start[0] + i * row.step[0]
             ly = row.start[1] + i * row.step[1]
             x, y = frame.to_map([(lx, ly)])[0]
-            out.append(Stand(row.zone, row.kind, float(x), float(y), frame.heading(row.heading), row.revetment,
-                             row.jet_bridge, k))
+            out.append(
+                Stand(
+                    row.zone,
+                    row.kind,
+                    float(x),
+                    float(y),
+                    frame.heading(row.heading),
+                    row.revetment,
+                    row.jet_bridge,
+                    k,
+                )
+            )
             k += 1
     return out
 
@@ -231,21 +265,32 @@ def stand_leadin(spec: LayoutSpec) -> list[bool]:
 # Ground features from the layout
 # --------------------------------------------------------------------------------------------
 
+
 def _rect(cx: float, cy: float, length: float, width: float) -> np.ndarray:
     """Local rectangle centred at (cx, cy), length along y."""
-    return np.array([[cx - width / 2, cy - length / 2], [cx + width / 2, cy - length / 2],
-                     [cx + width / 2, cy + length / 2], [cx - width / 2, cy + length / 2]])
+    return np.array(
+        [
+            [cx - width / 2, cy - length / 2],
+            [cx + width / 2, cy - length / 2],
+            [cx + width / 2, cy + length / 2],
+            [cx - width / 2, cy + length / 2],
+        ]
+    )
 
 
-def ground_layout(spec: LayoutSpec, frame: SiteFrame, rng: np.random.Generator,
-                  extent: tuple[float, float, float, float]) -> GroundLayout:
+def ground_layout(
+    spec: LayoutSpec, frame: SiteFrame, rng: np.random.Generator, extent: tuple[float, float, float, float]
+) -> GroundLayout:
     """Paintable ground for the whole scene: terrain patches, pavements, markings.
 
     ``extent`` (xmin, ymin, xmax, ymax in map metres) bounds the random terrain patches.
     """
-    g = GroundLayout(base=MAT[spec.terrain], slab_angle=frame.grid_heading,
-                     slab_size=(float(rng.uniform(5.0, 7.5)), float(rng.uniform(5.0, 7.5))),
-                     seed=int(rng.integers(1 << 30)))
+    g = GroundLayout(
+        base=MAT[spec.terrain],
+        slab_angle=frame.grid_heading,
+        slab_size=(float(rng.uniform(5.0, 7.5)), float(rng.uniform(5.0, 7.5))),
+        seed=int(rng.integers(1 << 30)),
+    )
     _terrain_patches(g, rng, extent)
     L = frame.to_map
     # pavements in order: terrain/roads first, then taxiways, aprons, pads
@@ -273,18 +318,24 @@ def ground_layout(spec: LayoutSpec, frame: SiteFrame, rng: np.random.Generator,
     return g
 
 
-def stand_markings(g: GroundLayout, stand_list: list[Stand], lead: list[bool], rng: np.random.Generator) -> None:
+def stand_markings(
+    g: GroundLayout, stand_list: list[Stand], lead: list[bool], rng: np.random.Generator
+) -> None:
     """Yellow lead-in lines and stop bars for stands that have them."""
-    for st, has in zip(stand_list, lead):
+    for st, has in zip(stand_list, lead, strict=True):
         if not has or st.kind in ("sam_launcher", "sam_radar", "sam_pantsir", "vehicle", "gse"):
             continue
         h = math.radians(st.heading)
         f = np.array([math.sin(h), math.cos(h)])
         r = np.array([math.cos(h), -math.sin(h)])
         c = np.array([st.x, st.y])
-        reach = {"heavy": 45.0, "transport": 32.0, "airliner": 32.0, "fighter": 14.0, "helicopter": 10.0}[st.kind]
+        reach = {"heavy": 45.0, "transport": 32.0, "airliner": 32.0, "fighter": 14.0, "helicopter": 10.0}[
+            st.kind
+        ]
         if st.kind == "helicopter":
-            ring = np.array([c + 9.0 * (math.cos(a) * f + math.sin(a) * r) for a in np.linspace(0, 2 * np.pi, 33)])
+            ring = np.array(
+                [c + 9.0 * (math.cos(a) * f + math.sin(a) * r) for a in np.linspace(0, 2 * np.pi, 33)]
+            )
             g.line("paint_white" if rng.random() < 0.6 else "paint_yellow", ring, 0.4)
             g.line("paint_white", np.array([c - 2.5 * f - 2 * r, c + 2.5 * f - 2 * r]), 0.6)
             g.line("paint_white", np.array([c - 2.5 * f + 2 * r, c + 2.5 * f + 2 * r]), 0.6)
@@ -326,10 +377,14 @@ def _apron_stains(g: GroundLayout, rng: np.random.Generator, poly: np.ndarray) -
         n = 9
         a = np.linspace(0, 2 * np.pi, n, endpoint=False)
         rr = r * rng.uniform(0.5, 1.3, size=n)
-        g.polygon("stain", np.column_stack([cx + rr * np.cos(a), cy + rr * np.sin(a) * rng.uniform(0.5, 1.5)]))
+        g.polygon(
+            "stain", np.column_stack([cx + rr * np.cos(a), cy + rr * np.sin(a) * rng.uniform(0.5, 1.5)])
+        )
 
 
-def _terrain_patches(g: GroundLayout, rng: np.random.Generator, extent: tuple[float, float, float, float]) -> None:
+def _terrain_patches(
+    g: GroundLayout, rng: np.random.Generator, extent: tuple[float, float, float, float]
+) -> None:
     """Fields, scrub and bare patches: irregular polygons over the whole scene."""
     xmin, ymin, xmax, ymax = extent
     area = (xmax - xmin) * (ymax - ymin)

@@ -30,24 +30,24 @@ import numpy as np
 
 # Paint roles: each object's paint scheme maps these to colours (see imagery.synth.paint).
 ROLES: tuple[str, ...] = (
-    "body",      # main painted surface (fuselage top, vehicle body)
-    "wing",      # wings, stabilisers
-    "engine",    # nacelles, intakes
-    "tail",      # fin (airline tail colour)
-    "canopy",    # cockpit glazing, windscreens
-    "radome",    # nose cone, dielectric panels
-    "dark",      # exhausts, intakes, shadows-in-paint, tyres, open holds
-    "rotor",     # rotor blades, propellers
-    "stripe",    # cheatline / livery band on top of the body
-    "metal",     # bare metal, chassis, masts
-    "cab",       # vehicle cabs
-    "cargo",     # tarpaulins, loads, containers
+    "body",  # main painted surface (fuselage top, vehicle body)
+    "wing",  # wings, stabilisers
+    "engine",  # nacelles, intakes
+    "tail",  # fin (airline tail colour)
+    "canopy",  # cockpit glazing, windscreens
+    "radome",  # nose cone, dielectric panels
+    "dark",  # exhausts, intakes, shadows-in-paint, tyres, open holds
+    "rotor",  # rotor blades, propellers
+    "stripe",  # cheatline / livery band on top of the body
+    "metal",  # bare metal, chassis, masts
+    "cab",  # vehicle cabs
+    "cargo",  # tarpaulins, loads, containers
     "canister",  # SAM canisters
-    "array",     # radar antenna faces
-    "roof",      # building roofs
-    "wall",      # building walls
-    "berm",      # earth revetments
-    "accent",    # second livery colour, markings on vehicles
+    "array",  # radar antenna faces
+    "roof",  # building roofs
+    "wall",  # building walls
+    "berm",  # earth revetments
+    "accent",  # second livery colour, markings on vehicles
 )
 ROLE_INDEX = {name: i for i, name in enumerate(ROLES)}
 
@@ -56,10 +56,10 @@ UP = (0.0, 0.0, 1.0)
 
 @dataclass
 class Facet:
-    verts: np.ndarray        # (n, 3) object frame
+    verts: np.ndarray  # (n, 3) object frame
     normal: tuple[float, float, float]
     role: int
-    level: float             # height at which this surface receives shadows from other parts
+    level: float  # height at which this surface receives shadows from other parts
     two_sided: bool = False  # vertical plates: light the side that faces the satellite
 
 
@@ -75,8 +75,14 @@ class Model:
         self.casters.extend(other.casters)
         return self
 
-    def facet(self, verts: np.ndarray, normal: tuple[float, float, float] = UP, role: str = "body",
-              level: float | None = None, two_sided: bool = False) -> None:
+    def facet(
+        self,
+        verts: np.ndarray,
+        normal: tuple[float, float, float] = UP,
+        role: str = "body",
+        level: float | None = None,
+        two_sided: bool = False,
+    ) -> None:
         v = np.asarray(verts, dtype=np.float64)
         lvl = float(v[:, 2].max()) if level is None else level
         self.facets.append(Facet(v, normal, ROLE_INDEX[role], lvl, two_sided))
@@ -92,18 +98,18 @@ class Model:
 class CompiledModel:
     """Flat arrays of a :class:`Model`, ready for vectorised placement."""
 
-    fverts: np.ndarray      # (V, 3) all facet vertices
-    fstart: np.ndarray      # (F + 1,) offsets into fverts
-    fnormal: np.ndarray     # (F, 3)
-    frole: np.ndarray       # (F,) int
-    flevel: np.ndarray      # (F,) float
-    ftwo: np.ndarray        # (F,) bool
-    cverts: np.ndarray      # (W, 3) all caster points
-    cstart: np.ndarray      # (C + 1,)
-    ctop: np.ndarray        # (C,) highest z of each caster
-    levels: np.ndarray      # distinct receiving heights, ascending
-    radius: float           # max horizontal distance of any point from the origin
-    top: float              # highest point
+    fverts: np.ndarray  # (V, 3) all facet vertices
+    fstart: np.ndarray  # (F + 1,) offsets into fverts
+    fnormal: np.ndarray  # (F, 3)
+    frole: np.ndarray  # (F,) int
+    flevel: np.ndarray  # (F,) float
+    ftwo: np.ndarray  # (F,) bool
+    cverts: np.ndarray  # (W, 3) all caster points
+    cstart: np.ndarray  # (C + 1,)
+    ctop: np.ndarray  # (C,) highest z of each caster
+    levels: np.ndarray  # distinct receiving heights, ascending
+    radius: float  # max horizontal distance of any point from the origin
+    top: float  # highest point
 
     @staticmethod
     def from_model(m: Model) -> CompiledModel:
@@ -121,18 +127,25 @@ class CompiledModel:
         radius = float(np.hypot(pts[:, 0], pts[:, 1]).max()) if len(pts) else 0.0
         top = float(pts[:, 2].max()) if len(pts) else 0.0
         return CompiledModel(
-            fverts=fverts, fstart=fstart.astype(np.int64),
+            fverts=fverts,
+            fstart=fstart.astype(np.int64),
             fnormal=np.array([f.normal for f in facets], dtype=np.float64).reshape(-1, 3),
             frole=np.array([f.role for f in facets], dtype=np.int64),
             flevel=np.array([round(f.level, 2) for f in facets], dtype=np.float64),
             ftwo=np.array([f.two_sided for f in facets], dtype=bool),
-            cverts=cverts, cstart=cstart.astype(np.int64), ctop=ctop, levels=levels,
-            radius=radius, top=top)
+            cverts=cverts,
+            cstart=cstart.astype(np.int64),
+            ctop=ctop,
+            levels=levels,
+            radius=radius,
+            top=top,
+        )
 
 
 # --------------------------------------------------------------------------------------------
 # Primitives
 # --------------------------------------------------------------------------------------------
+
 
 def _with_z(poly2d: np.ndarray, z: float | np.ndarray) -> np.ndarray:
     p = np.asarray(poly2d, dtype=np.float64)
@@ -140,8 +153,16 @@ def _with_z(poly2d: np.ndarray, z: float | np.ndarray) -> np.ndarray:
     return np.column_stack([p, zz])
 
 
-def prism(m: Model, poly2d: np.ndarray, z0: float, z1: float, role: str = "body",
-          walls: bool = True, wall_role: str | None = None, cast: bool = True) -> None:
+def prism(
+    m: Model,
+    poly2d: np.ndarray,
+    z0: float,
+    z1: float,
+    role: str = "body",
+    walls: bool = True,
+    wall_role: str | None = None,
+    cast: bool = True,
+) -> None:
     """A vertical extrusion of a convex polygon: top face, side walls (seen off-nadir) and its
     shadow. Walls are emitted as two-sided vertical quads, lit by their own orientation."""
     p = np.asarray(poly2d, dtype=np.float64)
@@ -163,8 +184,15 @@ def prism(m: Model, poly2d: np.ndarray, z0: float, z1: float, role: str = "body"
         m.caster(np.concatenate([_with_z(p, z0), _with_z(p, z1)]))
 
 
-def plate(m: Model, poly2d: np.ndarray, z: float, role: str = "wing", thickness: float = 0.3,
-          cast: bool = True, normal: tuple[float, float, float] = UP) -> None:
+def plate(
+    m: Model,
+    poly2d: np.ndarray,
+    z: float,
+    role: str = "wing",
+    thickness: float = 0.3,
+    cast: bool = True,
+    normal: tuple[float, float, float] = UP,
+) -> None:
     """A thin horizontal surface (wing, stabiliser, blade, ramp)."""
     p = np.asarray(poly2d, dtype=np.float64)
     m.facet(_with_z(p, z), normal, role, level=z)
@@ -172,8 +200,9 @@ def plate(m: Model, poly2d: np.ndarray, z: float, role: str = "wing", thickness:
         m.caster(np.concatenate([_with_z(p, max(z - thickness, 0.0)), _with_z(p, z)]))
 
 
-def vertical_plate(m: Model, pts_xz: np.ndarray, y: float, role: str = "tail",
-                   thickness: float = 0.35, cast: bool = True) -> None:
+def vertical_plate(
+    m: Model, pts_xz: np.ndarray, y: float, role: str = "tail", thickness: float = 0.35, cast: bool = True
+) -> None:
     """A vertical surface in the x-z plane at lateral offset ``y`` (a fin): its side, leaned
     off-nadir, is what shows; its shadow is long and tells the aircraft's height."""
     pts = np.asarray(pts_xz, dtype=np.float64)
@@ -187,18 +216,36 @@ def vertical_plate(m: Model, pts_xz: np.ndarray, y: float, role: str = "tail",
     if tx1 - tx0 < 0.2:
         tx1 = tx0 + 0.2
     h = thickness / 2
-    m.facet(np.array([[tx1, y - h, ztop], [tx0, y - h, ztop], [tx0, y + h, ztop], [tx1, y + h, ztop]]),
-            UP, role, level=ztop)
+    m.facet(
+        np.array([[tx1, y - h, ztop], [tx0, y - h, ztop], [tx0, y + h, ztop], [tx1, y + h, ztop]]),
+        UP,
+        role,
+        level=ztop,
+    )
     if cast:
-        c = np.concatenate([np.column_stack([pts[:, 0], np.full(len(pts), y - h), pts[:, 1]]),
-                            np.column_stack([pts[:, 0], np.full(len(pts), y + h), pts[:, 1]])])
+        c = np.concatenate(
+            [
+                np.column_stack([pts[:, 0], np.full(len(pts), y - h), pts[:, 1]]),
+                np.column_stack([pts[:, 0], np.full(len(pts), y + h), pts[:, 1]]),
+            ]
+        )
         m.caster(c)
     del x0, x1
 
 
-def body(m: Model, xs: np.ndarray, half_w: np.ndarray, z_c: float, r_v: float | np.ndarray,
-         role: str = "body", strips: int = 7, cast: bool = True, cap: float = 0.0,
-         stripe: tuple[str, float] | None = None, y0: float = 0.0) -> None:
+def body(
+    m: Model,
+    xs: np.ndarray,
+    half_w: np.ndarray,
+    z_c: float,
+    r_v: float | np.ndarray,
+    role: str = "body",
+    strips: int = 7,
+    cast: bool = True,
+    cap: float = 0.0,
+    stripe: tuple[str, float] | None = None,
+    y0: float = 0.0,
+) -> None:
     """A body of revolution (fuselage, nacelle, boom, tank) along x.
 
     ``xs`` (ascending, tail to nose) and ``half_w`` give the plan profile; the cross-section is an
@@ -233,9 +280,18 @@ def body(m: Model, xs: np.ndarray, half_w: np.ndarray, z_c: float, r_v: float | 
         m.caster(np.concatenate([_with_z(ring, zb), _with_z(ring, zt)]))
 
 
-def profile(length: float, width: float, nose: float, tail: float, *, nose_power: float = 0.5,
-            tail_power: float = 0.8, tail_width: float = 0.15, nose_width: float = 0.0,
-            n: int = 9) -> tuple[np.ndarray, np.ndarray]:
+def profile(
+    length: float,
+    width: float,
+    nose: float,
+    tail: float,
+    *,
+    nose_power: float = 0.5,
+    tail_power: float = 0.8,
+    tail_width: float = 0.15,
+    nose_width: float = 0.0,
+    n: int = 9,
+) -> tuple[np.ndarray, np.ndarray]:
     """Plan profile of a fuselage centred on x = 0: tail cone, constant section, nose.
 
     ``nose``/``tail`` are the taper lengths; ``nose_power`` < 1 gives a rounded nose (airliner),
@@ -259,18 +315,27 @@ def profile(length: float, width: float, nose: float, tail: float, *, nose_power
     return xs[keep], hw[keep]
 
 
-def trapezoid_wing(y_root: float, x_root_le: float, root_chord: float, semi_span: float,
-                   tip_chord: float, sweep_le_deg: float, side: int) -> np.ndarray:
+def trapezoid_wing(
+    y_root: float,
+    x_root_le: float,
+    root_chord: float,
+    semi_span: float,
+    tip_chord: float,
+    sweep_le_deg: float,
+    side: int,
+) -> np.ndarray:
     """One wing panel in plan: root at lateral offset ``y_root``, tip ``semi_span`` further out
     (``side`` +1 right, -1 left). x of the leading edge decreases aft with the sweep."""
     dx = semi_span * math.tan(math.radians(sweep_le_deg))
     yr, yt = side * y_root, side * (y_root + semi_span)
-    pts = np.array([
-        [x_root_le, yr],
-        [x_root_le - dx, yt],
-        [x_root_le - dx - tip_chord, yt],
-        [x_root_le - root_chord, yr],
-    ])
+    pts = np.array(
+        [
+            [x_root_le, yr],
+            [x_root_le - dx, yt],
+            [x_root_le - dx - tip_chord, yt],
+            [x_root_le - root_chord, yr],
+        ]
+    )
     return pts
 
 

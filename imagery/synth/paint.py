@@ -75,9 +75,19 @@ def _jitter(rng: np.random.Generator, colour: tuple[float, ...], amount: float) 
 
 
 _DEFAULTS = {
-    "canopy": GLASS, "radome": DARK_GREY, "dark": BLACK, "rotor": DARK_GREY,
-    "metal": MID_GREY, "cab": MID_GREY, "cargo": TARP, "canister": OLIVE, "array": DARK_GREY,
-    "roof": LIGHT_GREY, "wall": MID_GREY, "berm": (0.12, 0.16, 0.21, 0.30), "accent": LIGHT_GREY,
+    "canopy": GLASS,
+    "radome": DARK_GREY,
+    "dark": BLACK,
+    "rotor": DARK_GREY,
+    "metal": MID_GREY,
+    "cab": MID_GREY,
+    "cargo": TARP,
+    "canister": OLIVE,
+    "array": DARK_GREY,
+    "roof": LIGHT_GREY,
+    "wall": MID_GREY,
+    "berm": (0.12, 0.16, 0.21, 0.30),
+    "accent": LIGHT_GREY,
 }
 DEFAULT_COLOURS = np.array([_DEFAULTS.get(r, MID_GREY) for r in ROLES], dtype=np.float64)
 _DIRT_TINT = np.array([0.02, 0.03, 0.04, 0.05])
@@ -98,8 +108,15 @@ class SchemeBuilder:
         self.b = np.clip(self.a * (1 - d) + _DIRT_TINT * d, 0.01, 0.95)
         self.kind = np.zeros(n, dtype=np.int64)
 
-    def set(self, role: str, colour: tuple[float, ...] | np.ndarray, *, jitter: float = 0.06,
-            camo: tuple[float, ...] | None = None, three: bool = False) -> SchemeBuilder:
+    def set(
+        self,
+        role: str,
+        colour: tuple[float, ...] | np.ndarray,
+        *,
+        jitter: float = 0.06,
+        camo: tuple[float, ...] | None = None,
+        three: bool = False,
+    ) -> SchemeBuilder:
         i = ROLE_INDEX[role]
         a = _jitter(self.rng, tuple(colour), jitter)
         self.a[i] = a
@@ -209,8 +226,13 @@ def vehicle_scheme(rng: np.random.Generator, family: str) -> Scheme:
         s.same("canister", "body")
         s.set("array", DARK_GREY)
     elif family == "gse":  # airport ground support: yellow, white, orange, grey
-        colour = ((0.08, 0.50, 0.60, 0.60), WHITE, (0.05, 0.24, 0.58, 0.60), MID_GREY,
-                  (0.06, 0.06, 0.42, 0.48))[rng.choice(5, p=[0.35, 0.3, 0.12, 0.15, 0.08])]
+        colour = (
+            (0.08, 0.50, 0.60, 0.60),
+            WHITE,
+            (0.05, 0.24, 0.58, 0.60),
+            MID_GREY,
+            (0.06, 0.06, 0.42, 0.48),
+        )[rng.choice(5, p=[0.35, 0.3, 0.12, 0.15, 0.08])]
         s.set("body", colour)
         s.same("cab", "body")
         s.set("cargo", (WHITE, LIGHT_GREY, ALUMINIUM, colour)[rng.integers(4)])
@@ -228,14 +250,25 @@ def vehicle_scheme(rng: np.random.Generator, family: str) -> Scheme:
 
 def structure_scheme(rng: np.random.Generator) -> Scheme:
     s = SchemeBuilder(rng, "structure", dirt=0.15)
-    roof = (LIGHT_GREY, MID_GREY, OFF_WHITE, ALUMINIUM, (0.12, 0.16, 0.24, 0.30), (0.30, 0.28, 0.24, 0.3),
-            (0.20, 0.22, 0.30, 0.34), (0.06, 0.09, 0.30, 0.35))
+    roof = (
+        LIGHT_GREY,
+        MID_GREY,
+        OFF_WHITE,
+        ALUMINIUM,
+        (0.12, 0.16, 0.24, 0.30),
+        (0.30, 0.28, 0.24, 0.3),
+        (0.20, 0.22, 0.30, 0.34),
+        (0.06, 0.09, 0.30, 0.35),
+    )
     s.set("roof", roof[rng.integers(len(roof))], jitter=0.08)
     s.set("wall", (LIGHT_GREY, MID_GREY, (0.28, 0.31, 0.34, 0.36))[rng.integers(3)])
     s.set("body", (WHITE, LIGHT_GREY, OFF_WHITE, MID_GREY)[rng.integers(4)])
     s.set("metal", (LIGHT_GREY, MID_GREY, ALUMINIUM)[rng.integers(3)])
     s.set("canopy", GLASS)
-    s.set("berm", ((0.12, 0.16, 0.21, 0.30), (0.16, 0.22, 0.28, 0.34), (0.10, 0.13, 0.16, 0.26))[rng.integers(3)])
+    s.set(
+        "berm",
+        ((0.12, 0.16, 0.21, 0.30), (0.16, 0.22, 0.28, 0.34), (0.10, 0.13, 0.16, 0.26))[rng.integers(3)],
+    )
     s.set("dark", DARK_GREY)
     s.set("cargo", LIVERY[rng.integers(len(LIVERY))])
     s.set("accent", (WHITE, (0.08, 0.50, 0.60, 0.60), (0.06, 0.06, 0.42, 0.48))[rng.integers(3)])

@@ -137,8 +137,13 @@ def _fixed(pts: np.ndarray) -> np.ndarray:
     return np.round(pts * _ONE).astype(np.int32)
 
 
-def _place(model_pts: np.ndarray, obj: Placed, canvas: Canvas, zvec: tuple[float, float],
-           zoff: np.ndarray | float = 0.0) -> np.ndarray:
+def _place(
+    model_pts: np.ndarray,
+    obj: Placed,
+    canvas: Canvas,
+    zvec: tuple[float, float],
+    zoff: np.ndarray | float = 0.0,
+) -> np.ndarray:
     """Object-frame points (n, 3) -> supersampled pixel (n, 2). ``zvec`` is the map displacement
     per metre of (z - zoff): the lean for facets, the shadow vector for casters."""
     h = math.radians(obj.heading)
@@ -161,7 +166,7 @@ def draw_shadows(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         px = _place(m.cverts, obj, canvas, d)
         fx = _fixed(px)
         for i in range(len(m.cstart) - 1):
-            hulls.append(cv2.convexHull(fx[m.cstart[i]:m.cstart[i + 1]]))
+            hulls.append(cv2.convexHull(fx[m.cstart[i] : m.cstart[i + 1]]))
     if hulls:
         cv2.fillPoly(canvas.gshadow, hulls, 1, lineType=cv2.LINE_8, shift=SHIFT)
 
@@ -188,7 +193,7 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         local = np.zeros((r1 - r0, c1 - c0), np.uint16)
         fx = _fixed(px - (c0, r0))
         for i in range(nf):
-            cv2.fillPoly(local, [fx[m.fstart[i]:m.fstart[i + 1]]], i + 1, lineType=cv2.LINE_8, shift=SHIFT)
+            cv2.fillPoly(local, [fx[m.fstart[i] : m.fstart[i + 1]]], i + 1, lineType=cv2.LINE_8, shift=SHIFT)
         mask = local > 0
         if not mask.any():
             continue
@@ -199,7 +204,9 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
             level_of = np.concatenate([[-1.0], m.flevel])
             lev_map = level_of[local]
             cov = np.zeros(local.shape, np.uint8)
-            base = _place(np.column_stack([m.cverts[:, :2], np.zeros(len(m.cverts))]), obj, canvas, (0.0, 0.0))
+            base = _place(
+                np.column_stack([m.cverts[:, :2], np.zeros(len(m.cverts))]), obj, canvas, (0.0, 0.0)
+            )
             base -= (c0, r0)
             sc = canvas.view.scale
             dpx = np.array([d[0] * sc, -d[1] * sc])
@@ -214,18 +221,18 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
                 pts = base + np.maximum(z - lvl, 0.0)[:, None] * dpx + lvl * lpx
                 fx = _fixed(pts)
                 cov[:] = 0
-                hulls = [cv2.convexHull(fx[m.cstart[ci]:m.cstart[ci + 1]]) for ci in casting]
+                hulls = [cv2.convexHull(fx[m.cstart[ci] : m.cstart[ci + 1]]) for ci in casting]
                 cv2.fillPoly(cov, hulls, 1, lineType=cv2.LINE_8, shift=SHIFT)
                 lsh |= cov & (lev_map == lvl)
         # palette entries for this object's facets
         base = canvas.n_pal
         _add_palette(canvas, obj, illum)
-        sub_l = local[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0]
+        sub_l = local[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
         sub_m = sub_l > 0
         ids = canvas.ids[rr0:rr1, cc0:cc1]
         ids[sub_m] = sub_l[sub_m].astype(np.int64) + (base - 1)
         osh = canvas.oshadow[rr0:rr1, cc0:cc1]
-        osh[sub_m] = lsh[rr0 - r0:rr1 - r0, cc0 - c0:cc1 - c0][sub_m]
+        osh[sub_m] = lsh[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0][sub_m]
 
 
 def _add_palette(canvas: Canvas, obj: Placed, illum: Illumination) -> None:
@@ -257,10 +264,10 @@ def palette_radiance(canvas: Canvas, illum: Illumination) -> tuple[np.ndarray, .
     """Lit and shadowed radiance of every palette entry, for both pattern colours."""
     b = len(canvas.bands)
     if canvas.pal_a:
-        a = np.concatenate([np.zeros((1, b))] + canvas.pal_a)
-        bb = np.concatenate([np.zeros((1, b))] + canvas.pal_b)
-        kind = np.concatenate([np.zeros(1, np.int64)] + canvas.pal_kind)
-        normal = np.concatenate([np.array([[0.0, 0.0, 1.0]])] + canvas.pal_normal)
+        a = np.concatenate([np.zeros((1, b)), *canvas.pal_a])
+        bb = np.concatenate([np.zeros((1, b)), *canvas.pal_b])
+        kind = np.concatenate([np.zeros(1, np.int64), *canvas.pal_kind])
+        normal = np.concatenate([np.array([[0.0, 0.0, 1.0]]), *canvas.pal_normal])
     else:
         a = bb = np.zeros((1, b))
         kind = np.zeros(1, np.int64)
@@ -274,8 +281,13 @@ def palette_radiance(canvas: Canvas, illum: Illumination) -> tuple[np.ndarray, .
     lit_k = direct * cos_i + diffuse * sky + bounce * direct
     shd_k = diffuse * sky + bounce * direct * 0.3
     f32 = np.float32
-    return ((a * lit_k).astype(f32), (bb * lit_k).astype(f32), (a * shd_k).astype(f32),
-            (bb * shd_k).astype(f32), kind.astype(np.int64))
+    return (
+        (a * lit_k).astype(f32),
+        (bb * lit_k).astype(f32),
+        (a * shd_k).astype(f32),
+        (bb * shd_k).astype(f32),
+        kind.astype(np.int64),
+    )
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -287,9 +299,31 @@ def _hash2(a: int, b: int, seed: int) -> float:
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def compose_kernel(ids, oshadow, gmat, gshadow, ss, tex1, off1, tex2, off2, patw, patc, low,
-                   p_lit_a, p_lit_b, p_shd_a, p_shd_b, p_kind,
-                   g_lit, g_shd, g_amp, g_slab, slab, out):
+def compose_kernel(
+    ids,
+    oshadow,
+    gmat,
+    gshadow,
+    ss,
+    tex1,
+    off1,
+    tex2,
+    off2,
+    patw,
+    patc,
+    low,
+    p_lit_a,
+    p_lit_b,
+    p_shd_a,
+    p_shd_b,
+    p_kind,
+    g_lit,
+    g_shd,
+    g_amp,
+    g_slab,
+    slab,
+    out,
+):
     """Radiance per output pixel: the mean over its ss x ss sub-pixels of either the object
     palette colour (lit or self-shadowed, mixed with the paint pattern) or the ground material
     colour (lit or in cast shadow) modulated by texture, large-scale variation and concrete
@@ -300,7 +334,17 @@ def compose_kernel(ids, oshadow, gmat, gshadow, ss, tex1, off1, tex2, off2, patw
     T2 = tex2.shape[0]
     inv = 1.0 / (ss * ss)
     cos_a, sin_a, su, sv, joint, ox, oy, tone_amp, seed, joint_dark = (
-        slab[0], slab[1], slab[2], slab[3], slab[4], slab[5], slab[6], slab[7], int(slab[8]), slab[9])
+        slab[0],
+        slab[1],
+        slab[2],
+        slab[3],
+        slab[4],
+        slab[5],
+        slab[6],
+        slab[7],
+        int(slab[8]),
+        slab[9],
+    )
     half = 0.5 * (ss - 1) * (abs(cos_a) + abs(sin_a)) + 0.5
     acc = np.zeros(C, np.float32)
     for i in range(H):
@@ -352,7 +396,11 @@ def compose_kernel(ids, oshadow, gmat, gshadow, ss, tex1, off1, tex2, off2, patw
                         tt = patw[ti1, tj1]
                     else:
                         pc = patc[ti2, tj2]
-                        tt = (1.0 if pc > 0.5 else 0.0) if kd == 1 else (0.0 if pc < 0.38 else (0.5 if pc < 0.62 else 1.0))
+                        tt = (
+                            (1.0 if pc > 0.5 else 0.0)
+                            if kd == 1
+                            else (0.0 if pc < 0.38 else (0.5 if pc < 0.62 else 1.0))
+                        )
                     if s0:
                         for c in range(C):
                             out[c, i, j] = p_shd_a[k0, c] + (p_shd_b[k0, c] - p_shd_a[k0, c]) * tt

@@ -26,27 +26,58 @@ import numpy as np
 from imagery.synth.catalog import TYPES
 from imagery.synth.layout import Stand
 
-from imagery.synth import SCENARIOS
 POSTURE_CLASSES = ("transport", "fighter", "helicopter", "airliner", "sam")
 
 # types drawn for each stand kind (name, weight)
 STAND_TYPES: dict[str, list[tuple[str, float]]] = {
     "heavy": [("An-124", 1.0), ("Il-76MD", 1.2)],
-    "transport": [("Il-76MD", 1.5), ("An-26", 1.0), ("An-72", 0.7), ("An-148", 0.4), ("An-12", 0.4),
-                  ("Tu-154M", 0.4), ("Il-20M", 0.4)],
+    "transport": [
+        ("Il-76MD", 1.5),
+        ("An-26", 1.0),
+        ("An-72", 0.7),
+        ("An-148", 0.4),
+        ("An-12", 0.4),
+        ("Tu-154M", 0.4),
+        ("Il-20M", 0.4),
+    ],
     "fighter": [("Su-24M", 1.2), ("Su-34", 1.2), ("Su-35S", 1.0), ("Su-30SM", 0.8), ("Su-25", 0.8)],
     "helicopter": [("Ka-52", 1.0), ("Mi-8", 1.5), ("Mi-24", 1.0), ("Mi-28N", 0.6)],
-    "airliner": [("A320", 2.0), ("B737-800", 2.0), ("A321", 1.0), ("B737-700", 0.8), ("A319", 0.8),
-                 ("E190", 0.6), ("CRJ900", 0.4), ("ATR72", 0.5), ("SSJ-100", 0.3), ("A330-300", 0.4),
-                 ("B787-9", 0.2), ("Il-96", 0.1), ("Tu-204", 0.2), ("G650", 0.2)],
+    "airliner": [
+        ("A320", 2.0),
+        ("B737-800", 2.0),
+        ("A321", 1.0),
+        ("B737-700", 0.8),
+        ("A319", 0.8),
+        ("E190", 0.6),
+        ("CRJ900", 0.4),
+        ("ATR72", 0.5),
+        ("SSJ-100", 0.3),
+        ("A330-300", 0.4),
+        ("B787-9", 0.2),
+        ("Il-96", 0.1),
+        ("Tu-204", 0.2),
+        ("G650", 0.2),
+    ],
     "sam_launcher": [("S-400 TEL", 4.0), ("S-400 TEL towed", 1.0)],
     "sam_radar": [("92N6E", 1.0), ("91N6E", 1.0)],
     "sam_pantsir": [("Pantsir-S1", 1.0)],
-    "vehicle": [("KamAZ truck", 2.0), ("Ural-4320", 1.5), ("fuel truck", 0.6), ("Tigr", 0.6), ("UAZ", 0.6),
-                ("BTR-82A", 0.4)],
+    "vehicle": [
+        ("KamAZ truck", 2.0),
+        ("Ural-4320", 1.5),
+        ("fuel truck", 0.6),
+        ("Tigr", 0.6),
+        ("UAZ", 0.6),
+        ("BTR-82A", 0.4),
+    ],
 }
-CONVOY_TYPES = [("KamAZ truck", 3.0), ("Ural-4320", 2.0), ("MAZ-537 lowboy", 0.6), ("fuel truck", 0.5),
-                ("Tigr", 0.5), ("UAZ", 0.4)]
+CONVOY_TYPES = [
+    ("KamAZ truck", 3.0),
+    ("Ural-4320", 2.0),
+    ("MAZ-537 lowboy", 0.6),
+    ("fuel truck", 0.5),
+    ("Tigr", 0.5),
+    ("UAZ", 0.4),
+]
 
 
 @dataclass
@@ -113,13 +144,20 @@ def _right(heading: float) -> np.ndarray:
 # Baseline population
 # --------------------------------------------------------------------------------------------
 
-def populate(tl: Timeline, stand_list: list[Stand], fills: list[float], rng: np.random.Generator,
-             *, force: dict[int, str] | None = None) -> dict[int, Track]:
+
+def populate(
+    tl: Timeline,
+    stand_list: list[Stand],
+    fills: list[float],
+    rng: np.random.Generator,
+    *,
+    force: dict[int, str] | None = None,
+) -> dict[int, Track]:
     """Fill stands on every date (a static baseline); ``force`` sets a stand's type."""
     force = force or {}
     by_stand: dict[int, Track] = {}
     radar_seen = 0
-    for st, fill in zip(stand_list, fills):
+    for st, fill in zip(stand_list, fills, strict=True):
         if st.index in force:
             type_name = force[st.index]
         else:
@@ -158,7 +196,9 @@ def add_ground_support(tl: Timeline, rng: np.random.Generator) -> None:
             if rng.random() < 0.6:
                 picks.append(("pushback tug", c + f * (L / 2 + 4.5), p0.heading + 180))
             if rng.random() < 0.6:
-                picks.append(("belt loader", c + f * (L * 0.25) + r * 4.0, p0.heading + 90 + rng.normal(0, 8)))
+                picks.append(
+                    ("belt loader", c + f * (L * 0.25) + r * 4.0, p0.heading + 90 + rng.normal(0, 8))
+                )
             if rng.random() < 0.5:
                 picks.append(("catering truck", c - f * (L * 0.3) + r * 5.0, p0.heading + 90))
             if rng.random() < 0.4:
@@ -185,6 +225,7 @@ def add_ground_support(tl: Timeline, rng: np.random.Generator) -> None:
 # Scripted changes
 # --------------------------------------------------------------------------------------------
 
+
 def _set_from(tr: Track, d: int, **changes: object) -> None:
     """Apply a change to dates d.. (the change persists)."""
     for k in range(d, len(tr.poses)):
@@ -204,8 +245,13 @@ def _absent_before(tr: Track, d: int) -> None:
         tr.poses[k] = None
 
 
-def _present(tl: Timeline, d: int, cls: str | None = None, type_name: str | None = None,
-             state: str | bool | None = False) -> list[Track]:
+def _present(
+    tl: Timeline,
+    d: int,
+    cls: str | None = None,
+    type_name: str | None = None,
+    state: str | bool | None = False,
+) -> list[Track]:
     out = []
     for t in tl.tracks:
         p = t.poses[d]
@@ -236,8 +282,15 @@ def _loading_trucks(tl: Timeline, aircraft: Track, d_from: int, d_to: int, rng: 
             v.poses[d] = Pose(float(pos[0]), float(pos[1]), (p.heading + 180 + rng.normal(0, 4)) % 360.0)
 
 
-def _convoy(tl: Timeline, route: np.ndarray, d_from: int, d_to: int, n: int, rng: np.random.Generator,
-            zone: str | None) -> None:
+def _convoy(
+    tl: Timeline,
+    route: np.ndarray,
+    d_from: int,
+    d_to: int,
+    n: int,
+    rng: np.random.Generator,
+    zone: str | None,
+) -> None:
     """A column of vehicles along a route polyline (map metres), 14-18 m apart."""
     seg = np.diff(route, axis=0)
     seglen = np.hypot(seg[:, 0], seg[:, 1])
@@ -256,7 +309,9 @@ def _convoy(tl: Timeline, route: np.ndarray, d_from: int, d_to: int, n: int, rng
         hd = math.degrees(math.atan2(seg[i][0], seg[i][1])) + 180.0  # driving back along the route
         v = tl.new(_pick(rng, CONVOY_TYPES), int(rng.integers(1 << 31)), zone)
         for d in range(d_from, d_to):
-            v.poses[d] = Pose(float(pos[0] + rng.normal(0, 0.3)), float(pos[1]), (hd + rng.normal(0, 2)) % 360.0)
+            v.poses[d] = Pose(
+                float(pos[0] + rng.normal(0, 0.3)), float(pos[1]), (hd + rng.normal(0, 2)) % 360.0
+            )
 
 
 def _phases(n_transitions: int, names: list[str]) -> list[list[str]]:
@@ -269,8 +324,14 @@ def _phases(n_transitions: int, names: list[str]) -> list[list[str]]:
     return out
 
 
-def script(scenario: str, tl: Timeline, by_stand: dict[int, Track], stand_list: list[Stand],
-           routes: list[np.ndarray], rng: np.random.Generator) -> None:
+def script(
+    scenario: str,
+    tl: Timeline,
+    by_stand: dict[int, Track],
+    stand_list: list[Stand],
+    routes: list[np.ndarray],
+    rng: np.random.Generator,
+) -> None:
     """Apply the scenario's changes to a populated timeline (in place)."""
     T = tl.n_dates - 1
     if scenario == "steady" or T == 0:
@@ -310,7 +371,7 @@ def script(scenario: str, tl: Timeline, by_stand: dict[int, Track], stand_list: 
                     pool = _present(tl, d, "fighter") + _present(tl, d, "helicopter", state=None)
                     for t in _shuffled(rng, pool)[: max(2, len(pool) // 3)]:
                         _remove_from(t, d)
-                    for t in _present(tl, d, "sam", state="packed")[: 3]:
+                    for t in _present(tl, d, "sam", state="packed")[:3]:
                         _remove_from(t, d)
                     if an124:
                         _remove_from(an124[0], d)
@@ -376,8 +437,9 @@ def _arrive(tl: Timeline, st: Stand, d: int, kind: str, rng: np.random.Generator
     t = tl.new(type_name, int(rng.integers(1 << 31)), st.zone)
     jitter = rng.normal(0.0, 0.6, size=2)
     for k in range(d, tl.n_dates):
-        t.poses[k] = Pose(st.x + jitter[0], st.y + jitter[1], (st.heading + rng.normal(0, 1.5)) % 360.0, None,
-                          st.index)
+        t.poses[k] = Pose(
+            st.x + jitter[0], st.y + jitter[1], (st.heading + rng.normal(0, 1.5)) % 360.0, None, st.index
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -385,9 +447,12 @@ def _arrive(tl: Timeline, st: Stand, d: int, kind: str, rng: np.random.Generator
 # --------------------------------------------------------------------------------------------
 
 STATE_EVENTS = {
-    (None, "nose_raised"): "nose_raised", ("nose_raised", None): "nose_lowered",
-    (None, "dismantled"): "dismantled", ("dismantled", None): "reassembled",
-    (None, "packed"): "packed", ("packed", None): "deployed",
+    (None, "nose_raised"): "nose_raised",
+    ("nose_raised", None): "nose_lowered",
+    (None, "dismantled"): "dismantled",
+    ("dismantled", None): "reassembled",
+    (None, "packed"): "packed",
+    ("packed", None): "deployed",
 }
 
 
@@ -416,6 +481,8 @@ def changes(tl: Timeline, d: int) -> tuple[list[Change], list[Change]]:
             assert a is not None and b is not None
             if a.state != b.state:
                 out.append(Change(STATE_EVENTS[(a.state, b.state)], t, a, b))
-            elif math.hypot(a.x - b.x, a.y - b.y) > 0.5 or abs(((a.heading - b.heading) + 180) % 360 - 180) > 2:
+            elif (
+                math.hypot(a.x - b.x, a.y - b.y) > 0.5 or abs(((a.heading - b.heading) + 180) % 360 - 180) > 2
+            ):
                 out.append(Change("moved", t, a, b))
     return events, vehicles

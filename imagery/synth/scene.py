@@ -43,6 +43,7 @@ from imagery.config import SiteConfig, load_site
 from imagery.errors import InputError
 from imagery.geometry import obb_corners
 from imagery.maxar import format_imd
+from imagery.synth import SCENARIOS
 from imagery.synth.acquisition import Acquisition, make_acquisitions
 from imagery.synth.catalog import ObjectSpec, make_object
 from imagery.synth.ground import GroundLook, LowField
@@ -58,7 +59,7 @@ from imagery.synth.layout import (
     stands,
 )
 from imagery.synth.render import SHIFT, Placed, View
-from imagery.synth.scenario import SCENARIOS, Timeline, Track, add_ground_support, changes, populate, script
+from imagery.synth.scenario import Timeline, Track, add_ground_support, changes, populate, script
 from imagery.synth.sensor import blur_and_sharpen, display_8bit, jpeg_roundtrip, pan_from_bands, to_dn
 from imagery.synth.window import World, render_radiance
 from imagery.writers import write_cog, write_vectors
@@ -73,8 +74,14 @@ BANDS = {
 }
 TILE = 1024
 MARGIN = 12
-CLASS_COLOURS = {"transport": (255, 80, 80), "fighter": (255, 200, 0), "helicopter": (0, 220, 255),
-                 "sam": (255, 0, 255), "vehicle": (120, 255, 120), "airliner": (255, 255, 255)}
+CLASS_COLOURS = {
+    "transport": (255, 80, 80),
+    "fighter": (255, 200, 0),
+    "helicopter": (0, 220, 255),
+    "sam": (255, 0, 255),
+    "vehicle": (120, 255, 120),
+    "airliner": (255, 255, 255),
+}
 
 
 @dataclass(frozen=True)
@@ -93,15 +100,25 @@ class SceneGrid:
         return self.x0 <= x < self.x0 + self.size * self.gsd and self.y0 - self.size * self.gsd < y <= self.y0
 
 
-def _check_args(scenario: str, seed: int, size: int | None, gsd: float, dates: int, bands: str,
-                jpeg_quality: int | None, eight_bit: bool) -> None:
+def _check_args(
+    scenario: str,
+    seed: int,
+    size: int | None,
+    gsd: float,
+    dates: int,
+    bands: str,
+    jpeg_quality: int | None,
+    eight_bit: bool,
+) -> None:
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario {scenario!r} (choose from: {', '.join(SCENARIOS)})")
     if not isinstance(seed, int) or seed < 0:
         raise InputError(f"--seed must be a non-negative integer (got {seed!r})")
     if not (GSD_RANGE[0] <= gsd <= GSD_RANGE[1]) or not math.isfinite(gsd):
-        raise InputError(f"--gsd {gsd} m is out of range: the generator models {GSD_RANGE[0]}-{GSD_RANGE[1]} m "
-                         "(Maxar-class imagery)")
+        raise InputError(
+            f"--gsd {gsd} m is out of range: the generator models {GSD_RANGE[0]}-{GSD_RANGE[1]} m "
+            "(Maxar-class imagery)"
+        )
     if not 1 <= dates <= MAX_DATES:
         raise InputError(f"--dates must be between 1 and {MAX_DATES} (got {dates})")
     if size is not None and not 256 <= size <= MAX_SIZE:
@@ -127,12 +144,16 @@ def scene_grid(site: SiteConfig, frame: SiteFrame, size: int | None, gsd: float)
     if size is None:
         size = int(math.ceil(need_px / 256.0) * 256)
         if size > MAX_SIZE:
-            raise InputError(f"site {site.name} needs {need_px} px at --gsd {gsd}; that exceeds {MAX_SIZE} px "
-                             "(use a coarser --gsd)")
+            raise InputError(
+                f"site {site.name} needs {need_px} px at --gsd {gsd}; that exceeds {MAX_SIZE} px "
+                "(use a coarser --gsd)"
+            )
     elif size < need_px:
-        raise InputError(f"--size {size} px at --gsd {gsd} m covers {size * gsd:.0f} m, but site {site.name}'s "
-                         f"AOI needs {need:.0f} m: use --size {int(math.ceil(need_px / 256) * 256)} or a "
-                         "coarser --gsd")
+        raise InputError(
+            f"--size {size} px at --gsd {gsd} m covers {size * gsd:.0f} m, but site {site.name}'s "
+            f"AOI needs {need:.0f} m: use --size {int(math.ceil(need_px / 256) * 256)} or a "
+            "coarser --gsd"
+        )
     cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
     # snap the origin to whole metres so grids are easy to reason about
     x0 = math.floor(cx - size * gsd / 2)
@@ -144,11 +165,15 @@ def scene_grid(site: SiteConfig, frame: SiteFrame, size: int | None, gsd: float)
 # Static world: ground and structures
 # --------------------------------------------------------------------------------------------
 
-def _static_structures(spec: LayoutSpec, frame: SiteFrame, stand_list: list[Stand],
-                       rng: np.random.Generator) -> list[Placed]:
+
+def _static_structures(
+    spec: LayoutSpec, frame: SiteFrame, stand_list: list[Stand], rng: np.random.Generator
+) -> list[Placed]:
     out: list[Placed] = []
 
-    def put(type_name: str, x: float, y: float, heading: float, size: tuple[float, float] | None = None) -> None:
+    def put(
+        type_name: str, x: float, y: float, heading: float, size: tuple[float, float] | None = None
+    ) -> None:
         o = make_object(type_name, None, rng, size=size)
         out.append(Placed(o.model, o.scheme, float(x), float(y), float(heading) % 360.0))
 
@@ -181,7 +206,11 @@ def _static_structures(spec: LayoutSpec, frame: SiteFrame, stand_list: list[Stan
             if cv2.pointPolygonTest(path, (float(p[0]), float(p[1])), False) < 0:
                 continue
             x, y = frame.to_map([tuple(p)])[0]
-            hd = frame.heading(float(rng.choice([0.0, 90.0])) + rng.normal(0, 3)) if sc.aligned else rng.uniform(0, 360)
+            hd = (
+                frame.heading(float(rng.choice([0.0, 90.0])) + rng.normal(0, 3))
+                if sc.aligned
+                else rng.uniform(0, 360)
+            )
             put(sc.types[int(rng.integers(len(sc.types)))], x, y, hd)
             placed += 1
     return out
@@ -190,6 +219,7 @@ def _static_structures(spec: LayoutSpec, frame: SiteFrame, stand_list: list[Stan
 # --------------------------------------------------------------------------------------------
 # Objects on each date
 # --------------------------------------------------------------------------------------------
+
 
 class ObjectModels:
     """One model per (object, state), built from the object's own seed: an object looks the
@@ -201,8 +231,12 @@ class ObjectModels:
     def get(self, track: Track, state: str | None) -> ObjectSpec:
         key = (track.object_id, state)
         if key not in self._cache:
-            self._cache[key] = make_object(track.type, state, np.random.default_rng([track.seed, 1]),
-                                           paint_rng=np.random.default_rng([track.seed, 2]))
+            self._cache[key] = make_object(
+                track.type,
+                state,
+                np.random.default_rng([track.seed, 1]),
+                paint_rng=np.random.default_rng([track.seed, 2]),
+            )
         return self._cache[key]
 
 
@@ -210,8 +244,9 @@ def _lean(acq: Acquisition) -> tuple[float, float]:
     return View(0, 0, acq.gsd, 1, 1, 1, acq.sat_azimuth, acq.view_zenith).lean()
 
 
-def apparent_centre(spec: ObjectSpec, x: float, y: float, acq: Acquisition, frame_acq: Acquisition | None = None
-                    ) -> tuple[float, float]:
+def apparent_centre(
+    spec: ObjectSpec, x: float, y: float, acq: Acquisition, frame_acq: Acquisition | None = None
+) -> tuple[float, float]:
     """Where an object's box centre appears in an image (map metres, nominal georeference):
     ground position + off-nadir lean of its body height + the image's misregistration.
     ``frame_acq`` gives the misregistration to use (default: the same acquisition)."""
@@ -225,8 +260,10 @@ def apparent_centre(spec: ObjectSpec, x: float, y: float, acq: Acquisition, fram
 # Rendering a date
 # --------------------------------------------------------------------------------------------
 
-def render_image(world: World, acq: Acquisition, grid: SceneGrid, bands: str, seed: int,
-                 workers: int = 2) -> np.ndarray:
+
+def render_image(
+    world: World, acq: Acquisition, grid: SceneGrid, bands: str, seed: int, workers: int = 2
+) -> np.ndarray:
     """(bands, size, size) uint16 DN for one date, rendered in tiles (threads)."""
     names, idx, _ = BANDS[bands]
     n_out = len(names)
@@ -238,8 +275,16 @@ def render_image(world: World, acq: Acquisition, grid: SceneGrid, bands: str, se
     def job(k: int) -> None:
         r0, c0 = tiles[k]
         h, w = min(TILE, grid.size - r0), min(TILE, grid.size - c0)
-        view = View(ox + (c0 - MARGIN) * grid.gsd, oy - (r0 - MARGIN) * grid.gsd, grid.gsd, w + 2 * MARGIN,
-                    h + 2 * MARGIN, 2, acq.sat_azimuth, acq.view_zenith)
+        view = View(
+            ox + (c0 - MARGIN) * grid.gsd,
+            oy - (r0 - MARGIN) * grid.gsd,
+            grid.gsd,
+            w + 2 * MARGIN,
+            h + 2 * MARGIN,
+            2,
+            acq.sat_azimuth,
+            acq.view_zenith,
+        )
         rad = render_radiance(world, view, acq.illumination, bands=idx)
         band_index = idx
         if bands == "pan":
@@ -247,8 +292,9 @@ def render_image(world: World, acq: Acquisition, grid: SceneGrid, bands: str, se
             band_index = (1,)
         rad = blur_and_sharpen(rad, acq.sensor)
         rng = np.random.default_rng([seed, 7, acq.index, k])
-        out[:, r0:r0 + h, c0:c0 + w] = to_dn(rad[:, MARGIN:MARGIN + h, MARGIN:MARGIN + w], acq.sensor, rng,
-                                             band_index)
+        out[:, r0 : r0 + h, c0 : c0 + w] = to_dn(
+            rad[:, MARGIN : MARGIN + h, MARGIN : MARGIN + w], acq.sensor, rng, band_index
+        )
 
     if workers <= 1:
         for k in range(len(tiles)):
@@ -273,7 +319,7 @@ def fill_silhouettes(mask: np.ndarray, view: View, objects: list[Placed]) -> Non
         n = o.y + f * ch - r * sh + z * lean[1]
         px = np.column_stack([(e - view.x0) * s, (view.y0 - n) * s])
         fx = np.round(px * one).astype(np.int32)
-        polys = [fx[m.fstart[i]:m.fstart[i + 1]] for i in range(len(m.fstart) - 1)]
+        polys = [fx[m.fstart[i] : m.fstart[i + 1]] for i in range(len(m.fstart) - 1)]
         cv2.fillPoly(mask, polys, 1, lineType=cv2.LINE_8, shift=SHIFT)
 
 
@@ -281,10 +327,23 @@ def fill_silhouettes(mask: np.ndarray, view: View, objects: list[Placed]) -> Non
 # The public entry point
 # --------------------------------------------------------------------------------------------
 
-def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | None = None, gsd: float = 0.5,
-             dates: int = 2, *, site: str | os.PathLike[str] = "khmeimim", bands: str = "bgrn",
-             eight_bit: bool = False, jpeg_quality: int | None = None, start_date: str | None = None,
-             workers: int = 2, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+
+def generate(
+    scenario: str,
+    seed: int,
+    out: str | os.PathLike[str],
+    size: int | None = None,
+    gsd: float = 0.5,
+    dates: int = 2,
+    *,
+    site: str | os.PathLike[str] = "khmeimim",
+    bands: str = "bgrn",
+    eight_bit: bool = False,
+    jpeg_quality: int | None = None,
+    start_date: str | None = None,
+    workers: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Write a synthetic scene (images, IMDs, truth, change masks, events, manifest, preview)
     and return the manifest (the content of ``scene.json``).
 
@@ -307,7 +366,9 @@ def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | 
     try:
         start = date.fromisoformat(start_date or spec.acquisition.start_date)
     except ValueError:
-        raise InputError(f"start date {start_date or spec.acquisition.start_date!r} is not YYYY-MM-DD") from None
+        raise InputError(
+            f"start date {start_date or spec.acquisition.start_date!r} is not YYYY-MM-DD"
+        ) from None
 
     def stream(k: int) -> np.random.Generator:
         return np.random.default_rng([seed, k])
@@ -333,12 +394,21 @@ def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | 
     script(scenario, tl, by_stand, stand_list, routes, stream(4))
     add_ground_support(tl, stream(5))
     lat, lon = site_cfg.centre[1], site_cfg.centre[0]
-    acqs = make_acquisitions(dates, start=start, interval_days=spec.acquisition.interval_days, lat=lat, lon=lon,
-                             gsd=gsd, hour_utc=spec.acquisition.hour_utc, off_nadir=spec.acquisition.off_nadir,
-                             satellites=list(spec.acquisition.satellites), rng=stream(6))
+    acqs = make_acquisitions(
+        dates,
+        start=start,
+        interval_days=spec.acquisition.interval_days,
+        lat=lat,
+        lon=lon,
+        gsd=gsd,
+        hour_utc=spec.acquisition.hour_utc,
+        off_nadir=spec.acquisition.off_nadir,
+        satellites=list(spec.acquisition.satellites),
+        rng=stream(6),
+    )
     models = ObjectModels()
     zones = _zone_polygons(site_cfg, frame)
-    names, idx, band_id = BANDS[bands]
+    names, _, band_id = BANDS[bands]
     truth_rows: list[dict[str, Any]] = []
     date_entries = []
     placed_by_date: list[dict[str, Placed]] = []
@@ -349,8 +419,15 @@ def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | 
             o = models.get(tr, pose.state)
             objs[tr.object_id] = Placed(o.model, o.scheme, pose.x, pose.y, pose.heading)
         placed_by_date.append(objs)
-        world = World(ground, look.seasonal(acq.greenness), look.texture, look.slabs, lowfield,
-                      list(objs.values()) + static, bank_seed=seed)
+        world = World(
+            ground,
+            look.seasonal(acq.greenness),
+            look.texture,
+            look.slabs,
+            lowfield,
+            list(objs.values()) + static,
+            bank_seed=seed,
+        )
         dn = render_image(world, acq, grid, bands, seed, workers)
         stem = f"{site_cfg.name}_{acq.day}"
         img_path = out / f"{stem}.tif"
@@ -361,20 +438,45 @@ def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | 
             bits = 8
             if jpeg_quality is not None:
                 data = _jpeg_tiles(data, jpeg_quality)
-        write_cog(img_path, data, transform=grid.transform, crs=grid.crs, band_names=list(names),
-                  tags={"POSTUREWATCH_SYNTH": f"{scenario} seed={seed} date={acq.day}"}, compress="deflate",
-                  level=1)
+        write_cog(
+            img_path,
+            data,
+            transform=grid.transform,
+            crs=grid.crs,
+            band_names=list(names),
+            tags={"POSTUREWATCH_SYNTH": f"{scenario} seed={seed} date={acq.day}"},
+            compress="deflate",
+            level=1,
+        )
         meta = acq.metadata(tuple(names), bits, band_id)
-        atomic_write_text(img_path.with_suffix(".IMD"), format_imd(meta, num_rows=grid.size, num_columns=grid.size))
+        atomic_write_text(
+            img_path.with_suffix(".IMD"), format_imd(meta, num_rows=grid.size, num_columns=grid.size)
+        )
         for tr, pose in tl.at(acq.index):
             o = models.get(tr, pose.state)
             cx, cy = apparent_centre(o, pose.x, pose.y, acq)
             if not grid.contains(cx, cy):
                 continue
-            truth_rows.append(dict(track=tr, spec=o, cx=cx, cy=cy, heading=pose.heading, date=acq.day,
-                                   image=img_path.name, zone=_zone_of(zones, cx, cy) or tr.zone))
-        date_entries.append({"date": acq.day, "image": img_path.name, "imd": img_path.with_suffix(".IMD").name,
-                             "acquisition": acq.to_json_dict()})
+            truth_rows.append(
+                dict(
+                    track=tr,
+                    spec=o,
+                    cx=cx,
+                    cy=cy,
+                    heading=pose.heading,
+                    date=acq.day,
+                    image=img_path.name,
+                    zone=_zone_of(zones, cx, cy) or tr.zone,
+                )
+            )
+        date_entries.append(
+            {
+                "date": acq.day,
+                "image": img_path.name,
+                "imd": img_path.with_suffix(".IMD").name,
+                "acquisition": acq.to_json_dict(),
+            }
+        )
 
     transitions = []
     for d in range(dates - 1):
@@ -383,44 +485,77 @@ def generate(scenario: str, seed: int, out: str | os.PathLike[str], size: int | 
         mask = np.zeros((grid.size, grid.size), np.uint8)
         changed_ids = {c.track.object_id for c in ev + veh}
         for acq_k, objs in ((a, placed_by_date[d]), (b, placed_by_date[d + 1])):
-            view = View(grid.x0 - a.shift_px[0] * gsd, grid.y0 + a.shift_px[1] * gsd, gsd, grid.size, grid.size, 1,
-                        acq_k.sat_azimuth, acq_k.view_zenith)
+            view = View(
+                grid.x0 - a.shift_px[0] * gsd,
+                grid.y0 + a.shift_px[1] * gsd,
+                gsd,
+                grid.size,
+                grid.size,
+                1,
+                acq_k.sat_azimuth,
+                acq_k.view_zenith,
+            )
             fill_silhouettes(mask, view, [p for oid, p in objs.items() if oid in changed_ids])
         mask = cv2.dilate(mask, np.ones((3, 3), np.uint8))
         mask_name = f"change_{a.day}_{b.day}.tif"
-        write_cog(out / mask_name, mask, transform=grid.transform, crs=grid.crs, band_names=["change"],
-                  compress="deflate")
+        write_cog(
+            out / mask_name,
+            mask,
+            transform=grid.transform,
+            crs=grid.crs,
+            band_names=["change"],
+            compress="deflate",
+        )
         doc = {
-            "before": a.day, "after": b.day,
-            "before_image": date_entries[d]["image"], "after_image": date_entries[d + 1]["image"],
-            "scenario": scenario, "crs": grid.crs,
+            "before": a.day,
+            "after": b.day,
+            "before_image": date_entries[d]["image"],
+            "after_image": date_entries[d + 1]["image"],
+            "scenario": scenario,
+            "crs": grid.crs,
             "events": [_event_json(c, models, a, b, frame, zones) for c in ev],
             "vehicle_changes": [_event_json(c, models, a, b, frame, zones) for c in veh],
         }
         ev_name = f"events_{a.day}_{b.day}.json"
         atomic_write_text(out / ev_name, json.dumps(doc, indent=1))
-        transitions.append({"before": a.day, "after": b.day, "change_mask": mask_name, "events": ev_name,
-                            "n_events": len(doc["events"]), "n_vehicle_changes": len(doc["vehicle_changes"])})
+        transitions.append(
+            {
+                "before": a.day,
+                "after": b.day,
+                "change_mask": mask_name,
+                "events": ev_name,
+                "n_events": len(doc["events"]),
+                "n_vehicle_changes": len(doc["vehicle_changes"]),
+            }
+        )
 
     gdf = _truth_frame(truth_rows, grid.crs)
     write_vectors(out / "truth.geojson", gdf)
     _write_gpkg(out / "truth.gpkg", gdf, acqs[0].day)
     manifest = {
         "generator": "posturewatch synth",
-        "site": site_cfg.name, "scenario": scenario, "seed": seed, "crs": grid.crs,
-        "size": grid.size, "gsd": gsd, "transform": list(grid.transform)[:6],
-        "bands": list(names), "dtype": "uint8" if eight_bit else "uint16",
-        "bits": 8 if eight_bit else 11, "jpeg_quality": jpeg_quality,
-        "dates": date_entries, "transitions": transitions,
+        "site": site_cfg.name,
+        "scenario": scenario,
+        "seed": seed,
+        "crs": grid.crs,
+        "size": grid.size,
+        "gsd": gsd,
+        "transform": list(grid.transform)[:6],
+        "bands": list(names),
+        "dtype": "uint8" if eight_bit else "uint16",
+        "bits": 8 if eight_bit else 11,
+        "jpeg_quality": jpeg_quality,
+        "dates": date_entries,
+        "transitions": transitions,
         "truth": {"geojson": "truth.geojson", "gpkg": "truth.gpkg", "features": len(gdf)},
         "conventions": {
             "heading": "degrees clockwise from grid north (image up), direction of the nose/cab front",
             "box": "apparent footprint: ground position + off-nadir lean at body height + misregistration",
-            "helicopter_box": "fuselage (nose to tail end) x max(stub-wing span, fuselage width), both states; "
-                              "rotor blades and parts laid on the ground are outside it",
+            "helicopter_box": "fuselage (nose to tail end) x max(stub-wing span, fuselage width), "
+            "both states; rotor blades and parts laid on the ground are outside it",
             "sam_box": "vehicle chassis (and trailer) footprint in both states",
             "change_mask": "1 = silhouette of an object that appeared, departed, changed state or moved, "
-                           "on either date, on the earlier image's grid; shadows excluded",
+            "on either date, on the earlier image's grid; shadows excluded",
             "shift_px": "content of that date displaced by (dx, dy) px against the nominal georeference",
         },
         "preview": "preview.png",
@@ -437,13 +572,13 @@ def _jpeg_tiles(data: np.ndarray, quality: int) -> np.ndarray:
     n = data.shape[1]
     for r in range(0, n, 2048):
         for c in range(0, data.shape[2], 2048):
-            block = data[:, r:r + 2048, c:c + 2048]
+            block = data[:, r : r + 2048, c : c + 2048]
             if block.shape[0] == 1:
-                ok, buf = cv2.imencode(".jpg", block[0], [cv2.IMWRITE_JPEG_QUALITY, quality])
-                out[0, r:r + 2048, c:c + 2048] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+                _, buf = cv2.imencode(".jpg", block[0], [cv2.IMWRITE_JPEG_QUALITY, quality])
+                out[0, r : r + 2048, c : c + 2048] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
             else:
                 rgb = np.ascontiguousarray(block.transpose(1, 2, 0))
-                out[:, r:r + 2048, c:c + 2048] = jpeg_roundtrip(rgb, quality).transpose(2, 0, 1)
+                out[:, r : r + 2048, c : c + 2048] = jpeg_roundtrip(rgb, quality).transpose(2, 0, 1)
     return out
 
 
@@ -463,8 +598,14 @@ def _zone_of(zones: list[tuple[str, np.ndarray]], x: float, y: float) -> str | N
     return None
 
 
-def _event_json(c: Any, models: ObjectModels, a: Acquisition, b: Acquisition, frame: SiteFrame,
-                zones: list[tuple[str, np.ndarray]]) -> dict[str, Any]:
+def _event_json(
+    c: Any,
+    models: ObjectModels,
+    a: Acquisition,
+    b: Acquisition,
+    frame: SiteFrame,
+    zones: list[tuple[str, np.ndarray]],
+) -> dict[str, Any]:
     pose = c.before if c.before is not None else c.after
     spec = models.get(c.track, pose.state)
     # the object's centre as it appears (or would appear) in the earlier image
@@ -473,9 +614,17 @@ def _event_json(c: Any, models: ObjectModels, a: Acquisition, b: Acquisition, fr
 
     lon, lat = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True).transform(x, y)
     return {
-        "kind": c.kind, "object_id": c.track.object_id, "class": c.track.cls, "type": c.track.type,
-        "x": round(float(x), 2), "y": round(float(y), 2), "lon": round(float(lon), 7), "lat": round(float(lat), 7),
-        "zone": _zone_of(zones, x, y) or c.track.zone, "before": a.day, "after": b.day,
+        "kind": c.kind,
+        "object_id": c.track.object_id,
+        "class": c.track.cls,
+        "type": c.track.type,
+        "x": round(float(x), 2),
+        "y": round(float(y), 2),
+        "lon": round(float(lon), 7),
+        "lat": round(float(lat), 7),
+        "zone": _zone_of(zones, x, y) or c.track.zone,
+        "before": a.day,
+        "after": b.day,
         "state_before": c.before.state if c.before is not None else None,
         "state_after": c.after.state if c.after is not None else None,
     }
@@ -491,11 +640,21 @@ def _truth_frame(rows: list[dict[str, Any]], crs: str) -> Any:
         tr: Track = r["track"]
         corners = obb_corners(r["cx"], r["cy"], o.length, o.width, r["heading"], y_up=True)
         geoms.append(Polygon(np.round(corners, 3)))
-        recs.append({
-            "class": o.cls, "state": o.state, "score": 1.0, "heading_deg": round(float(r["heading"]), 3),
-            "length_m": round(o.length, 3), "width_m": round(o.width, 3), "object_id": tr.object_id,
-            "date": r["date"], "type": o.type, "zone": r["zone"], "image": r["image"],
-        })
+        recs.append(
+            {
+                "class": o.cls,
+                "state": o.state,
+                "score": 1.0,
+                "heading_deg": round(float(r["heading"]), 3),
+                "length_m": round(o.length, 3),
+                "width_m": round(o.width, 3),
+                "object_id": tr.object_id,
+                "date": r["date"],
+                "type": o.type,
+                "zone": r["zone"],
+                "image": r["image"],
+            }
+        )
     return gpd.GeoDataFrame(recs, geometry=geoms, crs=crs)
 
 
@@ -510,8 +669,14 @@ def _write_gpkg(path: Path, gdf: Any, fixed_date: str) -> None:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": None})
 
 
-def _preview(path: Path, out: Path, entries: list[dict[str, Any]], rows: list[dict[str, Any]], grid: SceneGrid,
-             eight_bit: bool) -> None:
+def _preview(
+    path: Path,
+    out: Path,
+    entries: list[dict[str, Any]],
+    rows: list[dict[str, Any]],
+    grid: SceneGrid,
+    eight_bit: bool,
+) -> None:
     """Each date downsampled to <= 1024 px, DRA-stretched, truth boxes drawn, side by side."""
     import rasterio
 
@@ -539,7 +704,7 @@ def _preview(path: Path, out: Path, entries: list[dict[str, Any]], rows: list[di
         cv2.putText(img, e["date"], (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 255, 255), 2, cv2.LINE_AA)
         panels.append(img)
     sheet = np.hstack(panels) if len(panels) <= 4 else _grid_sheet(panels)
-    ok, buf = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    _, buf = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 6])
     atomic_write_bytes(path, buf.tobytes())
 
 
@@ -548,6 +713,6 @@ def _grid_sheet(panels: list[np.ndarray]) -> np.ndarray:
     blank = np.zeros_like(panels[0])
     rows = []
     for i in range(0, len(panels), cols):
-        row = panels[i:i + cols] + [blank] * (cols - len(panels[i:i + cols]))
+        row = panels[i : i + cols] + [blank] * (cols - len(panels[i : i + cols]))
         rows.append(np.hstack(row))
     return np.vstack(rows)

@@ -25,13 +25,13 @@ FULL_SCALE_11BIT = 2047
 class Sensor:
     """Radiometric and optical model of one acquisition."""
 
-    gain: tuple[float, ...] = (1450.0, 1500.0, 1500.0, 1400.0)   # DN per unit radiance, B,G,R,N
-    offset: tuple[float, ...] = (70.0, 45.0, 28.0, 18.0)          # path radiance + dark level, DN
-    mtf_sigma: float = 0.6          # px at output GSD
-    chroma_sigma: float = 1.2       # extra blur of colour relative to luminance (pan-sharpening)
-    sharpen: float = 0.3            # unsharp-mask amount (0 = none)
-    shot: float = 0.15              # noise variance per DN
-    read: float = 2.5               # read noise sigma, DN
+    gain: tuple[float, ...] = (1450.0, 1500.0, 1500.0, 1400.0)  # DN per unit radiance, B,G,R,N
+    offset: tuple[float, ...] = (70.0, 45.0, 28.0, 18.0)  # path radiance + dark level, DN
+    mtf_sigma: float = 0.6  # px at output GSD
+    chroma_sigma: float = 1.2  # extra blur of colour relative to luminance (pan-sharpening)
+    sharpen: float = 0.3  # unsharp-mask amount (0 = none)
+    shot: float = 0.15  # noise variance per DN
+    read: float = 2.5  # read noise sigma, DN
     bits: int = 11
 
     @property
@@ -58,11 +58,14 @@ def blur_and_sharpen(rad: np.ndarray, sensor: Sensor) -> np.ndarray:
             for c in range(3):
                 chroma = out[c] - lum
                 small = cv2.resize(chroma, (w2, h2), interpolation=cv2.INTER_AREA)
-                small = cv2.GaussianBlur(small, (0, 0), max(sensor.chroma_sigma / 2, 0.3),
-                                         borderType=cv2.BORDER_REFLECT)
+                small = cv2.GaussianBlur(
+                    small, (0, 0), max(sensor.chroma_sigma / 2, 0.3), borderType=cv2.BORDER_REFLECT
+                )
                 out[c] = lum + cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
         if sensor.sharpen > 0:
-            detail = (lum - cv2.GaussianBlur(lum, (0, 0), 1.6, borderType=cv2.BORDER_REFLECT)) * sensor.sharpen
+            detail = (
+                lum - cv2.GaussianBlur(lum, (0, 0), 1.6, borderType=cv2.BORDER_REFLECT)
+            ) * sensor.sharpen
             for c in range(C):
                 out[c] += detail
     elif sensor.sharpen > 0:
@@ -72,8 +75,13 @@ def blur_and_sharpen(rad: np.ndarray, sensor: Sensor) -> np.ndarray:
     return out
 
 
-def to_dn(rad: np.ndarray, sensor: Sensor, rng: np.random.Generator | None,
-          band_index: tuple[int, ...] | None = None, noise: np.ndarray | None = None) -> np.ndarray:
+def to_dn(
+    rad: np.ndarray,
+    sensor: Sensor,
+    rng: np.random.Generator | None,
+    band_index: tuple[int, ...] | None = None,
+    noise: np.ndarray | None = None,
+) -> np.ndarray:
     """Radiance -> noisy, quantised DN (uint16, 11-bit by default).
 
     ``band_index`` maps each plane of ``rad`` to the sensor band (0..3 for B, G, R, N) whose
@@ -87,7 +95,7 @@ def to_dn(rad: np.ndarray, sensor: Sensor, rng: np.random.Generator | None,
     off = np.asarray([sensor.offset[i] for i in idx], np.float32)[:, None, None]
     dn = rad * gain + off
     if rng is not None or noise is not None:
-        sigma = np.sqrt(np.maximum(dn, 0.0) * np.float32(sensor.shot) + np.float32(sensor.read ** 2))
+        sigma = np.sqrt(np.maximum(dn, 0.0) * np.float32(sensor.shot) + np.float32(sensor.read**2))
         if noise is None:
             noise = rng.standard_normal(dn.shape, dtype=np.float32)  # type: ignore[union-attr]
         dn += noise * sigma
@@ -109,8 +117,13 @@ def pan_from_bands(rad: np.ndarray, band_index: tuple[int, ...]) -> np.ndarray:
     return np.tensordot(w, rad, axes=1)[None].astype(np.float32)
 
 
-def _hist_limits(values: np.ndarray, p_low: float = 2.0, p_high: float = 98.0, widen_low: float = 0.2,
-                 widen_high: float = 0.4) -> tuple[float, float]:
+def _hist_limits(
+    values: np.ndarray,
+    p_low: float = 2.0,
+    p_high: float = 98.0,
+    widen_low: float = 0.2,
+    widen_high: float = 0.4,
+) -> tuple[float, float]:
     """The DRA clip points of imagery.radiometry.dra_limits from a histogram of integer DNs
     (the same recipe; percentiles by cumulative counts instead of a sort)."""
     counts = np.bincount(values.ravel())
@@ -156,7 +169,7 @@ def display_8bit(dn: np.ndarray, gamma: float = 1.0, step: int = 4, balance: flo
     for b in range(dn.shape[0]):
         v = np.clip((x - lo[b]) / max(hi[b] - lo[b], 1e-6), 0, 1)
         if gamma != 1.0:
-            v = v ** gamma
+            v = v**gamma
         lut = (255.0 * v + 0.5).astype(np.uint8)
         out[b] = lut[dn[b]]
     return out

@@ -54,8 +54,9 @@ def solar_position(when: datetime, lat_deg: float, lon_deg: float) -> tuple[floa
     true_solar_min = (minutes + eq_time_min + 4.0 * lon_deg) % 1440.0
     hour_angle = math.radians(true_solar_min / 4.0 - 180.0)
     lat = math.radians(lat_deg)
-    cos_zen = (math.sin(lat) * math.sin(declination)
-               + math.cos(lat) * math.cos(declination) * math.cos(hour_angle))
+    cos_zen = math.sin(lat) * math.sin(declination) + math.cos(lat) * math.cos(declination) * math.cos(
+        hour_angle
+    )
     zenith = math.acos(max(-1.0, min(1.0, cos_zen)))
     elevation = 90.0 - math.degrees(zenith)
     # Azimuth from the zenith angle, measured clockwise from north.

@@ -22,8 +22,13 @@ def building(length: float, width: float, height: float, rng: np.random.Generato
         w, l_ = rng.uniform(1.0, 3.0), rng.uniform(1.0, 4.0)
         cx = rng.uniform(-length / 2 + l_, length / 2 - l_) if length > 2 * l_ + 1 else 0.0
         cy = rng.uniform(-width / 2 + w, width / 2 - w) if width > 2 * w + 1 else 0.0
-        prism(m, rect(cx - l_ / 2, cx + l_ / 2, cy - w / 2, cy + w / 2), height, height + rng.uniform(0.6, 1.8),
-              role="metal")
+        prism(
+            m,
+            rect(cx - l_ / 2, cx + l_ / 2, cy - w / 2, cy + w / 2),
+            height,
+            height + rng.uniform(0.6, 1.8),
+            role="metal",
+        )
     return m
 
 
@@ -41,8 +46,13 @@ def shelter(length: float = 30.0, width: float = 22.0, height: float = 9.0) -> M
     m = Model()
     xs = np.array([-length / 2, length / 2])
     body(m, xs, np.full(2, width / 2), 0.0, height, role="wall", strips=7)
-    prism(m, rect(length / 2 - 0.5, length / 2 + 1.2, -width * 0.45, width * 0.45), 0.0, height * 0.8,
-          role="metal")
+    prism(
+        m,
+        rect(length / 2 - 0.5, length / 2 + 1.2, -width * 0.45, width * 0.45),
+        0.0,
+        height * 0.8,
+        role="metal",
+    )
     return m
 
 
@@ -51,9 +61,11 @@ def revetment(length: float = 28.0, width: float = 24.0, height: float = 4.0, th
     m = Model()
     t = thick
     top_t = t * 0.35
-    for poly in (rect(-length / 2, -length / 2 + t, -width / 2, width / 2),
-                 rect(-length / 2, length / 2, -width / 2 - t, -width / 2),
-                 rect(-length / 2, length / 2, width / 2, width / 2 + t)):
+    for poly in (
+        rect(-length / 2, -length / 2 + t, -width / 2, width / 2),
+        rect(-length / 2, length / 2, -width / 2 - t, -width / 2),
+        rect(-length / 2, length / 2, width / 2, width / 2 + t),
+    ):
         prism(m, poly, 0.0, height * 0.5, role="berm", walls=False)
         cx, cy = poly[:, 0].mean(), poly[:, 1].mean()
         lx = (poly[:, 0].max() - poly[:, 0].min()) / 2
@@ -70,8 +82,11 @@ def fuel_tank(radius: float, height: float) -> Model:
     m = Model()
     ring = circle(0.0, 0.0, radius, 24)
     prism(m, ring, 0.0, height, role="body", wall_role="body")
-    m.facet(np.column_stack([circle(0.0, 0.0, radius * 0.15, 8), np.full(8, height + 0.01)]), role="metal",
-            level=height + 0.02)
+    m.facet(
+        np.column_stack([circle(0.0, 0.0, radius * 0.15, 8), np.full(8, height + 0.01)]),
+        role="metal",
+        level=height + 0.02,
+    )
     return m
 
 
@@ -104,17 +119,41 @@ def tent(length: float, width: float) -> Model:
     m = Model()
     h = min(3.2, width * 0.5)
     for s in (-1, 1):
-        slope = np.array([[length / 2, 0.0, h], [-length / 2, 0.0, h],
-                          [-length / 2, s * width / 2, 1.0], [length / 2, s * width / 2, 1.0]])
+        slope = np.array(
+            [
+                [length / 2, 0.0, h],
+                [-length / 2, 0.0, h],
+                [-length / 2, s * width / 2, 1.0],
+                [length / 2, s * width / 2, 1.0],
+            ]
+        )
         n = math.hypot(h - 1.0, width / 2)
         m.facet(slope, (0.0, s * (h - 1.0) / n, (width / 2) / n), "cargo", level=h)
-    m.caster(np.array([[length / 2, -width / 2, 0], [length / 2, width / 2, 0], [-length / 2, -width / 2, 0],
-                       [-length / 2, width / 2, 0], [length / 2, 0, h], [-length / 2, 0, h]], dtype=np.float64))
+    m.caster(
+        np.array(
+            [
+                [length / 2, -width / 2, 0],
+                [length / 2, width / 2, 0],
+                [-length / 2, -width / 2, 0],
+                [-length / 2, width / 2, 0],
+                [length / 2, 0, h],
+                [-length / 2, 0, h],
+            ],
+            dtype=np.float64,
+        )
+    )
     return m
 
 
 def canopy_shade(length: float, width: float, height: float = 8.0) -> Model:
     """Sun shade over an aircraft stand (flat roof on posts), common on Gulf/Levant bases."""
     m = Model()
-    prism(m, rect(-length / 2, length / 2, -width / 2, width / 2), height - 0.6, height, role="roof", walls=False)
+    prism(
+        m,
+        rect(-length / 2, length / 2, -width / 2, width / 2),
+        height - 0.6,
+        height,
+        role="roof",
+        walls=False,
+    )
     return m

@@ -22,12 +22,12 @@ from imagery.synth.model import Model, body, circle, plate, prism, rect
 class Truck:
     length: float
     width: float
-    cab: float = 2.2          # cab length
+    cab: float = 2.2  # cab length
     cab_h: float = 2.9
-    load: str = "tarp"        # tarp | box | flat | tank | tipper | none | bus | car | gse_low | belt | stairs
+    load: str = "tarp"  # tarp | box | flat | tank | tipper | none | bus | car | gse_low | belt | stairs
     load_h: float = 3.1
-    split_cab: bool = False   # MAZ-543 style: two small cabs either side of the engine
-    trailer: float = 0.0      # semi-trailer length behind a tractor (lowboy / launcher trailer)
+    split_cab: bool = False  # MAZ-543 style: two small cabs either side of the engine
+    trailer: float = 0.0  # semi-trailer length behind a tractor (lowboy / launcher trailer)
 
 
 def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
@@ -40,17 +40,46 @@ def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
         hw[0] *= 0.85
         hw[-1] *= 0.85
         body(m, xs, hw, 0.75, 0.55, role="body", strips=4)
-        m.facet(np.array([[xn - 1.1, -W * 0.4, 1.35], [xn - 1.7, -W * 0.42, 1.4], [xn - 1.7, W * 0.42, 1.4],
-                          [xn - 1.1, W * 0.4, 1.35]]), role="canopy", level=1.41)
+        m.facet(
+            np.array(
+                [
+                    [xn - 1.1, -W * 0.4, 1.35],
+                    [xn - 1.7, -W * 0.42, 1.4],
+                    [xn - 1.7, W * 0.42, 1.4],
+                    [xn - 1.1, W * 0.4, 1.35],
+                ]
+            ),
+            role="canopy",
+            level=1.41,
+        )
         if L > 4.6:  # pickups/vans: a rear window or load bed
-            m.facet(np.array([[xt + 1.6, -W * 0.4, 1.35], [xt + 1.3, -W * 0.42, 1.35],
-                              [xt + 1.3, W * 0.42, 1.35], [xt + 1.6, W * 0.4, 1.35]]), role="canopy",
-                    level=1.36)
+            m.facet(
+                np.array(
+                    [
+                        [xt + 1.6, -W * 0.4, 1.35],
+                        [xt + 1.3, -W * 0.42, 1.35],
+                        [xt + 1.3, W * 0.42, 1.35],
+                        [xt + 1.6, W * 0.4, 1.35],
+                    ]
+                ),
+                role="canopy",
+                level=1.36,
+            )
         return m
     if t.load == "bus":
         prism(m, rect(xt, xn, -W / 2, W / 2), 0.3, 3.0, role="body")
-        m.facet(np.array([[xn - 0.1, -W * 0.45, 3.0], [xn - 0.6, -W * 0.45, 3.0], [xn - 0.6, W * 0.45, 3.0],
-                          [xn - 0.1, W * 0.45, 3.0]]), role="canopy", level=3.01)
+        m.facet(
+            np.array(
+                [
+                    [xn - 0.1, -W * 0.45, 3.0],
+                    [xn - 0.6, -W * 0.45, 3.0],
+                    [xn - 0.6, W * 0.45, 3.0],
+                    [xn - 0.1, W * 0.45, 3.0],
+                ]
+            ),
+            role="canopy",
+            level=3.01,
+        )
         for k in range(2):
             x = xt + L * (0.3 + 0.35 * k)
             prism(m, rect(x - 0.6, x + 0.6, -0.6, 0.6), 3.0, 3.3, role="metal", walls=False)
@@ -63,15 +92,33 @@ def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
     if t.split_cab:
         for s in (-1, 1):
             prism(m, rect(xn - t.cab, xn, s * W * 0.18, s * W / 2), 0.8, t.cab_h, role="cab")
-            m.facet(np.array([[xn - 0.1, s * W * 0.2, t.cab_h], [xn - 0.7, s * W * 0.2, t.cab_h],
-                              [xn - 0.7, s * W * 0.48, t.cab_h], [xn - 0.1, s * W * 0.48, t.cab_h]]),
-                    role="canopy", level=t.cab_h + 0.01)
+            m.facet(
+                np.array(
+                    [
+                        [xn - 0.1, s * W * 0.2, t.cab_h],
+                        [xn - 0.7, s * W * 0.2, t.cab_h],
+                        [xn - 0.7, s * W * 0.48, t.cab_h],
+                        [xn - 0.1, s * W * 0.48, t.cab_h],
+                    ]
+                ),
+                role="canopy",
+                level=t.cab_h + 0.01,
+            )
         prism(m, rect(xn - t.cab, xn - 0.2, -W * 0.18, W * 0.18), 0.8, t.cab_h - 0.6, role="metal")
     else:
         prism(m, rect(xn - t.cab, xn, -W / 2, W / 2), 0.8, t.cab_h, role="cab")
-        m.facet(np.array([[xn - 0.05, -W * 0.45, t.cab_h], [xn - 0.5, -W * 0.45, t.cab_h],
-                          [xn - 0.5, W * 0.45, t.cab_h], [xn - 0.05, W * 0.45, t.cab_h]]), role="canopy",
-                level=t.cab_h + 0.01)
+        m.facet(
+            np.array(
+                [
+                    [xn - 0.05, -W * 0.45, t.cab_h],
+                    [xn - 0.5, -W * 0.45, t.cab_h],
+                    [xn - 0.5, W * 0.45, t.cab_h],
+                    [xn - 0.05, W * 0.45, t.cab_h],
+                ]
+            ),
+            role="canopy",
+            level=t.cab_h + 0.01,
+        )
     rear_end = xt + (t.trailer if t.trailer else 0.0)
     bed0, bed1 = rear_end, xn - t.cab - 0.3
     if t.trailer:
@@ -100,7 +147,9 @@ def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
         return m
     if t.load == "stairs":
         prism(m, rect(bed0, bed1, -W * 0.45, W * 0.45), 0.4, 1.1, role="body")
-        st = np.array([[xn + 1.5, -0.6, 4.0], [bed0 + 1.0, -0.6, 1.1], [bed0 + 1.0, 0.6, 1.1], [xn + 1.5, 0.6, 4.0]])
+        st = np.array(
+            [[xn + 1.5, -0.6, 4.0], [bed0 + 1.0, -0.6, 1.1], [bed0 + 1.0, 0.6, 1.1], [xn + 1.5, 0.6, 4.0]]
+        )
         m.facet(st, (0.6, 0.0, 0.8), "metal", level=1.2)
         m.caster(st)
         return m
@@ -110,13 +159,25 @@ def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
         if t.load == "tarp":  # tarpaulin bows: faint ridges
             for k in range(1, 4):
                 x = bed0 + (bed1 - bed0) * k / 4
-                m.facet(np.array([[x + 0.08, -W / 2, t.load_h], [x - 0.08, -W / 2, t.load_h],
-                                  [x - 0.08, W / 2, t.load_h], [x + 0.08, W / 2, t.load_h]]),
-                        role="dark", level=t.load_h + 0.01)
+                m.facet(
+                    np.array(
+                        [
+                            [x + 0.08, -W / 2, t.load_h],
+                            [x - 0.08, -W / 2, t.load_h],
+                            [x - 0.08, W / 2, t.load_h],
+                            [x + 0.08, W / 2, t.load_h],
+                        ]
+                    ),
+                    role="dark",
+                    level=t.load_h + 0.01,
+                )
     elif t.load == "tipper":
         prism(m, rect(bed0, bed1, -W / 2, W / 2), 1.0, 2.2, role="body")
-        m.facet(np.column_stack([rect(bed0 + 0.2, bed1 - 0.2, -W / 2 + 0.2, W / 2 - 0.2),
-                                 np.full(4, 2.21)]), role="cargo", level=2.21)
+        m.facet(
+            np.column_stack([rect(bed0 + 0.2, bed1 - 0.2, -W / 2 + 0.2, W / 2 - 0.2), np.full(4, 2.21)]),
+            role="cargo",
+            level=2.21,
+        )
     return m
 
 
@@ -139,8 +200,14 @@ def build_launcher(*, packed: bool, towed: bool = False, rng: np.random.Generato
         for k in range(n_tubes):
             y0 = -pack_w / 2 + tube_d / 2 + 0.1 + k * tube_d
             body(m, xs, np.full(4, tube_d / 2), 3.2, tube_d / 2, role="canister", strips=4, y0=y0)
-        prism(m, rect(x_rear + length * 0.2, x_rear + length * 0.3, -pack_w / 2, pack_w / 2), 1.4, 3.75,
-              role="metal", walls=False)
+        prism(
+            m,
+            rect(x_rear + length * 0.2, x_rear + length * 0.3, -pack_w / 2, pack_w / 2),
+            1.4,
+            3.75,
+            role="metal",
+            walls=False,
+        )
     else:
         # raised: the canister pack stands vertical at the rear; outrigger pads are down
         top = 11.2
@@ -148,14 +215,22 @@ def build_launcher(*, packed: bool, towed: bool = False, rng: np.random.Generato
         prism(m, block, 1.2, top, role="canister")
         for k in range(2):
             for j in range(2):
-                c = circle(x_rear + tube_d * (j + 0.5), -pack_w / 2 + 0.1 + tube_d * (k + 0.5), tube_d * 0.42, 8)
+                c = circle(
+                    x_rear + tube_d * (j + 0.5), -pack_w / 2 + 0.1 + tube_d * (k + 0.5), tube_d * 0.42, 8
+                )
                 m.facet(np.column_stack([c, np.full(len(c), top + 0.01)]), role="dark", level=top + 0.02)
         # erector beam down the bed
         prism(m, rect(x_rear + 2 * tube_d, x_front - 0.5, -0.35, 0.35), 1.3, 1.9, role="metal", walls=False)
         for sx in (x_rear + 0.8, x_front - 1.0):
             for s in (-1, 1):
-                prism(m, rect(sx - 0.35, sx + 0.35, s * W / 2, s * (W / 2 + 1.1)), 0.0, 0.45, role="metal",
-                      walls=False)
+                prism(
+                    m,
+                    rect(sx - 0.35, sx + 0.35, s * W / 2, s * (W / 2 + 1.1)),
+                    0.0,
+                    0.45,
+                    role="metal",
+                    walls=False,
+                )
     return m
 
 
@@ -178,8 +253,14 @@ def build_radar(kind: str, *, packed: bool) -> Model:
         # array up on its mast, tilted back ~15 deg, facing forward/up
         base_z, top_z = 4.5, 4.5 + ah * math.cos(math.radians(15))
         tilt = ah * math.sin(math.radians(15))
-        face = np.array([[x_mid + 0.3, -aw / 2, base_z], [x_mid + 0.3 - tilt, -aw / 2, top_z],
-                         [x_mid + 0.3 - tilt, aw / 2, top_z], [x_mid + 0.3, aw / 2, base_z]])
+        face = np.array(
+            [
+                [x_mid + 0.3, -aw / 2, base_z],
+                [x_mid + 0.3 - tilt, -aw / 2, top_z],
+                [x_mid + 0.3 - tilt, aw / 2, top_z],
+                [x_mid + 0.3, aw / 2, base_z],
+            ]
+        )
         m.facet(face, (0.96, 0.0, 0.26), "array", level=top_z)
         back = face.copy()
         back[:, 0] -= 0.4
@@ -201,7 +282,9 @@ def build_pantsir(*, packed: bool) -> Model:
     if packed:
         prism(m, rect(tx - 1.2, tx + 0.4, -1.0, 1.0), 3.9, 4.2, role="array", walls=False)
     else:
-        face = np.array([[tx - 0.4, -1.1, 4.0], [tx - 0.6, -1.1, 5.6], [tx - 0.6, 1.1, 5.6], [tx - 0.4, 1.1, 4.0]])
+        face = np.array(
+            [[tx - 0.4, -1.1, 4.0], [tx - 0.6, -1.1, 5.6], [tx - 0.6, 1.1, 5.6], [tx - 0.4, 1.1, 4.0]]
+        )
         m.facet(face, (-0.99, 0.0, 0.1), "array", level=5.6, two_sided=True)
         m.caster(face)
     return m
@@ -217,11 +300,22 @@ def build_armour(length: float, width: float, kind: str) -> Model:
     body(m, xs, hw, 1.4, 0.8 if kind == "btr" else 0.6, role="body", strips=5)
     if kind == "btr":
         prism(m, circle(length * 0.1, 0.0, 0.8, 10), 2.1, 2.6, role="body", walls=False)
-        prism(m, rect(length * 0.1 + 0.4, length * 0.1 + 2.3, -0.06, 0.06), 2.35, 2.45, role="dark", walls=False)
+        prism(
+            m, rect(length * 0.1 + 0.4, length * 0.1 + 2.3, -0.06, 0.06), 2.35, 2.45, role="dark", walls=False
+        )
     else:
-        m.facet(np.array([[length / 2 - 1.2, -width * 0.4, 2.05], [length / 2 - 1.7, -width * 0.42, 2.05],
-                          [length / 2 - 1.7, width * 0.42, 2.05], [length / 2 - 1.2, width * 0.4, 2.05]]),
-                role="canopy", level=2.06)
+        m.facet(
+            np.array(
+                [
+                    [length / 2 - 1.2, -width * 0.4, 2.05],
+                    [length / 2 - 1.7, -width * 0.42, 2.05],
+                    [length / 2 - 1.7, width * 0.42, 2.05],
+                    [length / 2 - 1.2, width * 0.4, 2.05],
+                ]
+            ),
+            role="canopy",
+            level=2.06,
+        )
     return m
 
 

@@ -29,13 +29,13 @@ class World:
     """What is on the ground for one date: layout, material colours, objects."""
 
     layout: GroundLayout
-    albedo: np.ndarray        # (n_materials, 4) after season tint
-    texture: np.ndarray       # (n_materials,)
-    slabs: np.ndarray         # (n_materials,) uint8
+    albedo: np.ndarray  # (n_materials, 4) after season tint
+    texture: np.ndarray  # (n_materials,)
+    slabs: np.ndarray  # (n_materials,) uint8
     lowfield: LowField
     objects: list[Placed] = field(default_factory=list)
     bank_seed: int = 0
-    tex_offset: tuple[int, int] = (0, 0)   # extra offset into the texture banks (chips)
+    tex_offset: tuple[int, int] = (0, 0)  # extra offset into the texture banks (chips)
 
 
 def _visible(objects: list[Placed], view: View, illum: Illumination) -> list[Placed]:
@@ -50,8 +50,13 @@ def _visible(objects: list[Placed], view: View, illum: Illumination) -> list[Pla
     return out
 
 
-def render_radiance(world: World, view: View, illum: Illumination,
-                    bands: tuple[int, ...] = (0, 1, 2, 3), bank: TextureBank | None = None) -> np.ndarray:
+def render_radiance(
+    world: World,
+    view: View,
+    illum: Illumination,
+    bands: tuple[int, ...] = (0, 1, 2, 3),
+    bank: TextureBank | None = None,
+) -> np.ndarray:
     """(len(bands), view.height, view.width) float32 at-sensor radiance (relative units)."""
     bank = bank or texture_bank(world.bank_seed)
     canvas = Canvas(view, bands)
@@ -75,14 +80,46 @@ def render_radiance(world: World, view: View, illum: Illumination,
     s = view.scale
     lay = world.layout
     a = math.radians(lay.slab_angle)
-    slab = np.array([math.cos(a), math.sin(a), lay.slab_size[0] * s, lay.slab_size[1] * s,
-                     max(lay.joint_width * s, 0.6), view.x0 * s, -view.y0 * s, lay.slab_tone,
-                     float(lay.seed % 100000), lay.joint_dark], np.float64)
+    slab = np.array(
+        [
+            math.cos(a),
+            math.sin(a),
+            lay.slab_size[0] * s,
+            lay.slab_size[1] * s,
+            max(lay.joint_width * s, 0.6),
+            view.x0 * s,
+            -view.y0 * s,
+            lay.slab_tone,
+            float(lay.seed % 100000),
+            lay.joint_dark,
+        ],
+        np.float64,
+    )
     low = world.lowfield.sample(view)
     out = np.empty((len(bands), view.height, view.width), np.float32)
-    compose_kernel(canvas.ids, canvas.oshadow, canvas.gmat, canvas.gshadow, view.ss,
-                   bank.tex1, off1, bank.tex2, off2, bank.patw, bank.patc, low,
-                   p_lit_a, p_lit_b, p_shd_a, p_shd_b, p_kind,
-                   g_lit, g_shd, world.texture.astype(np.float32), world.slabs.astype(np.uint8),
-                   slab, out)
+    compose_kernel(
+        canvas.ids,
+        canvas.oshadow,
+        canvas.gmat,
+        canvas.gshadow,
+        view.ss,
+        bank.tex1,
+        off1,
+        bank.tex2,
+        off2,
+        bank.patw,
+        bank.patc,
+        low,
+        p_lit_a,
+        p_lit_b,
+        p_shd_a,
+        p_shd_b,
+        p_kind,
+        g_lit,
+        g_shd,
+        world.texture.astype(np.float32),
+        world.slabs.astype(np.uint8),
+        slab,
+        out,
+    )
     return out
