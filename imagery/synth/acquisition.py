@@ -133,9 +133,9 @@ def make_acquisitions(
         green = float(np.clip(season_greenness(day) + rng.normal(0, 0.15), -1, 1))
         haze = float(rng.uniform(0.0, 1.0))
         gain_k = float(rng.uniform(0.9, 1.1))
-        gain = tuple(float(g * gain_k * rng.uniform(0.97, 1.03)) for g in (1250.0, 1400.0, 1500.0, 1400.0))
-        offset = tuple(float(o * (0.6 + 0.8 * haze) + rng.normal(0, 4)) for o in (60.0, 42.0, 28.0, 18.0))
-        diffuse = tuple(float(d * (0.85 + 0.5 * haze)) for d in (0.34, 0.24, 0.17, 0.10))
+        gain = tuple(float(g * gain_k * rng.uniform(0.97, 1.03)) for g in Sensor().gain)
+        offset = tuple(float(o * (0.6 + 0.8 * haze) + rng.normal(0, 4)) for o in Sensor().offset)
+        diffuse = tuple(float(d * (0.85 + 0.5 * haze)) for d in Illumination(0, 0).diffuse)
         sensor = Sensor(
             gain=gain,
             offset=offset,

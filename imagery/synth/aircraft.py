@@ -63,7 +63,7 @@ class FixedWing:
     htail_chord: float = 0.11  # root chord / length
     htail_x: float = 0.21  # root leading edge, fraction of length ahead of the tail end
     t_tail: bool = False
-    fin_chord: float = 0.0  # root chord, 0 -> 0.16 x length
+    fin_chord: float = 0.16  # fin root chord / length
     fin_sweep: float = 40.0
     winglets: bool = False
     glazed_nose: bool = False
@@ -84,7 +84,6 @@ def _resolved(p: FixedWing) -> FixedWing:
         root_chord=p.root_chord or 0.17 * p.span,
         tip_chord=p.tip_chord or 0.28 * (p.root_chord or 0.17 * p.span),
         htail_span=p.htail_span or 0.35 * p.span,
-        fin_chord=p.fin_chord or 0.16 * p.length,
     )
 
 
@@ -229,24 +228,24 @@ def build_fixed_wing(p: FixedWing, *, nose_raised: bool = False, ramp_down: bool
         )
 
     # --- tail -----------------------------------------------------------------------------
-    fin_root = p.fin_chord
+    # fin: swept back, placed so that its rearmost point (root or tip trailing edge) sits at
+    # the end of the tail cone
+    fin_root = p.fin_chord * L
     fin_h = max(p.height - ztop, 1.0)
-    fin_te = x_tail + 0.4
-    fin_le = fin_te + fin_root
     dx_top = fin_h * math.tan(math.radians(p.fin_sweep))
     fin_tip = fin_root * 0.45
+    fin_le = x_tail + 0.4 + max(fin_root, dx_top + fin_tip)
+    fin_te = fin_le - fin_root
+    tip_le = fin_le - dx_top
     zb = ztop - fh * 0.15
-    fin_pts = np.array(
-        [[fin_le, zb], [fin_te, zb], [fin_te + dx_top, p.height], [fin_te + dx_top + fin_tip, p.height]]
-    )
-    # lower fin so the root meets the tail cone
-    vertical_plate(m, fin_pts, 0.0, role="tail", thickness=max(0.3, fin_root * 0.08))
+    fin_pts = np.array([[fin_le, zb], [fin_te, zb], [tip_le - fin_tip, p.height], [tip_le, p.height]])
+    vertical_plate(m, fin_pts, 0.0, role="tail", thickness=max(0.3, fin_root * 0.06))
     h_span = p.htail_span
     h_root = p.htail_chord * L
     h_tip = h_root * 0.4
     if p.t_tail:
         hz = p.height - 0.2
-        hx = fin_te + dx_top + fin_tip * 0.95
+        hx = tip_le
         for side in (-1, 1):
             plate(
                 m,
@@ -356,44 +355,69 @@ def _propeller(m: Model, x: float, y: float, z: float, diameter: float, blades: 
 
 
 def _raised_visor(m: Model, p: FixedWing, fus_front: float, visor_len: float, ztop: float, zc: float) -> None:
-    """An-124 loading configuration: the visor swung up over the cockpit, the front ramp down
-    onto the ground in front of the open hold (domain.md 2, 'An-124 nose-up appearance')."""
-    hinge_x = fus_front - 0.3
-    angle = math.radians(72.0)
-    w_base = p.fus_width * 0.92
-    w_tip = p.fus_width * 0.45
-    ca, sa = math.cos(angle), math.sin(angle)
-    tip_x = hinge_x + visor_len * ca * 0.55
-    tip_z = ztop + visor_len * sa
-    # the raised visor: its outer skin now faces aft and up
-    shell = np.array(
-        [
-            [hinge_x, -w_base / 2, ztop],
-            [tip_x, -w_tip / 2, tip_z],
-            [tip_x, w_tip / 2, tip_z],
-            [hinge_x, w_base / 2, ztop],
-        ]
+    """An-124 loading configuration (domain.md 2, 'An-124 nose-up appearance'): the nose cone
+    is hinged at its top and swung up ~80 deg, so from above it is a cone standing on the front of
+    the fuselage with its apex ~6 m above the roof (radial shading, a tall spike in the shadow,
+    more off-nadir lean than the fuselage), and the front ramp runs down to the ground ahead of
+    the open hold."""
+    hinge_x = fus_front
+    base_r_y = p.fus_width * 0.47  # the cone's base (formerly the vertical nose section)
+    base_r_x = min(visor_len, p.fus_height) * 0.45
+    bc = np.array([hinge_x + base_r_x, 0.0, ztop + 0.4])
+    apex = np.array([hinge_x + base_r_x + 0.8, 0.0, ztop + visor_len * 0.95])
+    n = 14
+    ang = np.linspace(0, 2 * math.pi, n, endpoint=False)
+    ring = np.column_stack([bc[0] + base_r_x * np.cos(ang), base_r_y * np.sin(ang), np.full(n, bc[2])])
+    for k in range(n):
+        a, b = ring[k], ring[(k + 1) % n]
+        nrm = np.cross(a - apex, b - apex)
+        if nrm[2] < 0:
+            nrm = -nrm
+        nrm = nrm / max(float(np.linalg.norm(nrm)), 1e-9)
+        m.facet(
+            np.array([apex, a, b]),
+            (float(nrm[0]), float(nrm[1]), float(nrm[2])),
+            "body",
+            level=float(apex[2]),
+        )
+    tip = circle(float(apex[0]), 0.0, 0.9, 8)
+    m.facet(
+        np.column_stack([tip, np.full(8, apex[2] + 0.05)]),
+        (0.0, 0.0, 1.0),
+        "radome",
+        level=float(apex[2]) + 0.1,
     )
-    m.facet(shell, (-sa * 0.9, 0.0, ca + 0.2), "body", level=tip_z)
-    # its cross-section: a rounded cap seen from above at the tip
-    cap = circle(tip_x - 0.3, 0.0, w_tip / 2, 10)
-    m.facet(np.column_stack([cap, np.full(len(cap), tip_z)]), (0.0, 0.0, 1.0), "radome", level=tip_z + 0.01)
-    m.caster(np.concatenate([shell, np.column_stack([cap, np.full(len(cap), tip_z)])]))
-    # dark hold mouth (the open front, seen obliquely) and the front ramp on the ground
-    mouth = rect(fus_front - 0.2, fus_front + 0.6, -p.fus_width * 0.38, p.fus_width * 0.38)
-    m.facet(np.column_stack([mouth, np.full(4, zc)]), (1.0, 0.0, 0.3), "dark", level=zc)
-    ramp_len = 5.5
-    rw = p.fus_width * 0.5
+    m.caster(np.concatenate([ring, apex[None, :]]))
+    # the front ramp down to the ground, treads darker, and the dark hold floor at its top
+    ramp_len = 9.0
+    rw = p.fus_width * 0.62
+    x0 = hinge_x + 2 * base_r_x
     ramp = np.array(
         [
-            [fus_front + ramp_len, -rw / 2, 0.05],
-            [fus_front, -rw / 2, 1.6],
-            [fus_front, rw / 2, 1.6],
-            [fus_front + ramp_len, rw / 2, 0.05],
+            [x0 + ramp_len, -rw / 2, 0.05],
+            [hinge_x, -rw / 2, 1.6],
+            [hinge_x, rw / 2, 1.6],
+            [x0 + ramp_len, rw / 2, 0.05],
         ]
     )
-    m.facet(ramp, (0.25, 0.0, 0.97), "metal", level=0.3)
+    m.facet(ramp, (0.17, 0.0, 0.98), "metal", level=0.3)
     m.caster(ramp)
+    for k in range(3):
+        xk = x0 + ramp_len * (0.2 + 0.3 * k)
+        zk = 1.6 * (1 - (xk - hinge_x) / (x0 + ramp_len - hinge_x)) + 0.05
+        m.facet(
+            np.array(
+                [
+                    [xk + 0.25, -rw / 2, zk],
+                    [xk - 0.25, -rw / 2, zk],
+                    [xk - 0.25, rw / 2, zk],
+                    [xk + 0.25, rw / 2, zk],
+                ]
+            ),
+            (0.17, 0.0, 0.98),
+            "dark",
+            level=0.31,
+        )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -66,8 +66,8 @@ class ChipConfig:
     sharpen: tuple[float, float] = (0.0, 0.6)
     shot: tuple[float, float] = (0.03, 0.45)
     read: tuple[float, float] = (1.0, 5.0)
-    gamma: tuple[float, float] = (0.75, 1.3)
-    balance: tuple[float, float] = (0.2, 1.0)
+    gamma: tuple[float, float] = (0.7, 1.15)
+    balance: tuple[float, float] = (0.6, 1.0)
     p_jpeg: float = 0.6
     jpeg_quality: tuple[int, int] = (50, 95)
     p_pan: float = 0.05
@@ -115,7 +115,7 @@ class ChipStream:
         extent = size * gsd
         theme = self._themes[int(rng.choice(len(self._themes), p=self._theme_p))]
         cw = build_chip_world(rng, extent, theme)
-        look = GroundLook.make(rng, jitter=0.12)
+        look = GroundLook.make(rng, jitter=0.1)
         low = LowField.make(
             rng,
             0.0,
@@ -140,7 +140,7 @@ class ChipStream:
         sun_el = float(rng.uniform(*cfg.sun_elevation))
         haze = float(rng.uniform(*cfg.haze))
         illum = Illumination(
-            sun_az, sun_el, diffuse=tuple(d * (0.8 + 0.6 * haze) for d in (0.34, 0.24, 0.17, 0.10))
+            sun_az, sun_el, diffuse=tuple(d * (0.75 + 0.6 * haze) for d in Illumination(0, 0).diffuse)
         )
         sat_az = float(rng.uniform(0, 360))
         vz = float(rng.uniform(*cfg.view_zenith))
@@ -148,8 +148,8 @@ class ChipStream:
         rad = render_radiance(world, view, illum, bands=RGB_BANDS, bank=bank)
         gain_k = rng.uniform(0.85, 1.15)
         sensor = Sensor(
-            gain=tuple(float(g * gain_k * rng.uniform(0.95, 1.05)) for g in (1250.0, 1400.0, 1500.0, 1400.0)),
-            offset=tuple(float(o * (0.5 + haze) + rng.normal(0, 5)) for o in (60.0, 42.0, 28.0, 18.0)),
+            gain=tuple(float(g * gain_k * rng.uniform(0.95, 1.05)) for g in Sensor().gain),
+            offset=tuple(float(o * (0.4 + 1.2 * haze) + rng.normal(0, 5)) for o in Sensor().offset),
             mtf_sigma=float(rng.uniform(*cfg.mtf_sigma)),
             chroma_sigma=float(rng.uniform(*cfg.chroma_sigma)),
             sharpen=float(rng.uniform(*cfg.sharpen)) if rng.random() < 0.6 else 0.0,

@@ -246,10 +246,10 @@ class Builder:
     def patch(
         self, material: str, cx: float, cy: float, w: float, h: float, angle: float, irregular: bool = True
     ) -> None:
-        n = 8 if irregular else 4
+        n = 14 if irregular else 4
         if irregular:
-            a = np.linspace(0, 2 * np.pi, n, endpoint=False) + self.rng.uniform(0, 0.4, n)
-            rr = self.rng.uniform(0.75, 1.0, n)
+            a = np.linspace(0, 2 * np.pi, n, endpoint=False) + self.rng.uniform(0, 0.3, n)
+            rr = np.convolve(np.tile(self.rng.uniform(0.6, 1.0, n), 3), np.ones(3) / 3, "same")[n : 2 * n]
             px, py = rr * np.cos(a) * w / 2, rr * np.sin(a) * h / 2
         else:
             px = np.array([-w, w, w, -w]) / 2
@@ -258,14 +258,45 @@ class Builder:
         self.world.ground.polygon(material, np.column_stack([cx + px * ca - py * sa, cy + px * sa + py * ca]))
 
     def stains(self, n: int) -> None:
+        """Oil and rubber stains: soft, irregular, moderately darker than the pavement."""
         for _ in range(n):
             self.patch(
                 "stain",
                 self.rng.uniform(0, self.extent),
                 self.rng.uniform(0, self.extent),
-                self.rng.uniform(1, 6),
-                self.rng.uniform(1, 5),
+                self.rng.uniform(2, 14),
+                self.rng.uniform(1.5, 9),
                 self.rng.uniform(0, np.pi),
+            )
+
+    def zones(self, n: int, angle: float, base: str) -> None:
+        """Pavement laid at different times: large rectangles of a slightly different surface."""
+        options = {
+            "concrete": ["concrete_light", "concrete_plain", "asphalt_old"],
+            "concrete_light": ["concrete", "concrete_plain"],
+            "asphalt_old": ["asphalt", "concrete_plain", "concrete"],
+        }.get(base, ["concrete", "concrete_plain"])
+        for _ in range(n):
+            self.patch(
+                options[int(self.rng.integers(len(options)))],
+                *self.rng.uniform(0, self.extent, 2),
+                *self.rng.uniform(25, 160, 2),
+                math.radians(90 - angle),
+                irregular=False,
+            )
+
+    def tracks(self, n: int) -> None:
+        """Tyre tracks: wide, slightly darker arcs where aircraft and tugs turn."""
+        g = self.world.ground
+        for _ in range(n):
+            c = self.rng.uniform(0, self.extent, 2)
+            r = self.rng.uniform(20, 90)
+            a0 = self.rng.uniform(0, 2 * np.pi)
+            arc = np.linspace(a0, a0 + self.rng.uniform(0.4, 1.6), 16)
+            g.line(
+                "tyre",
+                np.column_stack([c[0] + r * np.cos(arc), c[1] + r * np.sin(arc)]),
+                float(self.rng.uniform(1.0, 4.0)),
             )
 
     def markings(self, n: int, angle: float) -> None:
@@ -310,9 +341,12 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
     f, r = _dir(angle), _dir(angle + 90)
     centre = np.array([E / 2, E / 2])
     if theme in ("civil_apron", "military_apron", "helipads", "mixed", "negative"):
-        b.base(
+        base = (
             "concrete" if rng.random() < 0.55 else ("concrete_light" if rng.random() < 0.5 else "asphalt_old")
         )
+        b.base(base)
+        b.zones(int(rng.integers(0, 4)), angle, base)
+        b.tracks(int(rng.integers(0, 6)))
         if rng.random() < 0.5:
             # a taxiway or a grass strip crossing the patch
             off = r * rng.uniform(-E / 2, E / 2)
@@ -333,7 +367,7 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
                 math.radians(angle),
                 irregular=rng.random() < 0.4,
             )
-        b.stains(int(rng.integers(5, 40)))
+        b.stains(int(rng.integers(0, 14)))
         b.markings(int(rng.integers(2, 14)), angle)
     else:
         b.base(str(rng.choice(["soil", "sand", "scrub", "gravel", "dark_soil"])))

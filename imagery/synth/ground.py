@@ -37,22 +37,23 @@ MATERIALS: tuple[Material, ...] = (
     Material("scrub", (0.08, 0.12, 0.15, 0.30), 0.30, vegetation=0.7),
     Material("grass", (0.06, 0.11, 0.10, 0.34), 0.22, vegetation=1.0),
     Material("asphalt", (0.075, 0.082, 0.088, 0.11), 0.10),
-    Material("asphalt_old", (0.15, 0.16, 0.17, 0.19), 0.12),
-    Material("concrete", (0.27, 0.29, 0.30, 0.32), 0.07, slabs=True),
-    Material("concrete_light", (0.36, 0.38, 0.39, 0.41), 0.06, slabs=True),
-    Material("concrete_plain", (0.24, 0.26, 0.27, 0.29), 0.08),
+    Material("asphalt_old", (0.17, 0.18, 0.19, 0.21), 0.12),
+    Material("concrete", (0.33, 0.35, 0.36, 0.38), 0.07, slabs=True),
+    Material("concrete_light", (0.42, 0.44, 0.45, 0.47), 0.06, slabs=True),
+    Material("concrete_plain", (0.30, 0.32, 0.33, 0.35), 0.08),
     Material("paint_yellow", (0.10, 0.42, 0.52, 0.52), 0.05),
     Material("paint_white", (0.58, 0.60, 0.60, 0.58), 0.05),
     Material("paint_red", (0.07, 0.07, 0.36, 0.42), 0.05),
     Material("rubber", (0.05, 0.05, 0.055, 0.06), 0.15),
     Material("gravel", (0.20, 0.22, 0.24, 0.27), 0.18),
-    Material("stain", (0.09, 0.095, 0.10, 0.11), 0.20),
-    Material("shoulder", (0.19, 0.21, 0.23, 0.26), 0.12),
+    Material("stain", (0.20, 0.21, 0.22, 0.24), 0.15),
+    Material("shoulder", (0.24, 0.26, 0.27, 0.30), 0.12),
     Material("dark_soil", (0.07, 0.09, 0.12, 0.22), 0.20, vegetation=0.4),
     Material("roof_gravel", (0.22, 0.23, 0.24, 0.26), 0.1),
     Material("water", (0.09, 0.08, 0.04, 0.02), 0.02),
     Material("paint_blue", (0.30, 0.14, 0.06, 0.25), 0.05),
     Material("paint_black", (0.05, 0.05, 0.05, 0.06), 0.05),
+    Material("tyre", (0.25, 0.26, 0.27, 0.29), 0.12),
 )
 MAT = {m.name: i for i, m in enumerate(MATERIALS)}
 
@@ -134,7 +135,7 @@ class GroundLook:
     def make(rng: np.random.Generator, jitter: float = 0.08) -> GroundLook:
         alb = np.array([m.albedo for m in MATERIALS], dtype=np.float64)
         bright = 1.0 + rng.normal(0.0, jitter, size=(len(MATERIALS), 1))
-        tint = 1.0 + rng.normal(0.0, jitter * 0.3, size=(len(MATERIALS), 4))
+        tint = 1.0 + rng.normal(0.0, jitter * 0.2, size=(len(MATERIALS), 4))
         alb = np.clip(alb * bright * tint, 0.01, 0.9)
         tex = np.array([m.texture for m in MATERIALS]) * rng.uniform(0.7, 1.4, size=len(MATERIALS))
         return GroundLook(

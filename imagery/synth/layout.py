@@ -367,11 +367,22 @@ def _offset(line: np.ndarray, d: float) -> np.ndarray:
 
 
 def _apron_stains(g: GroundLayout, rng: np.random.Generator, poly: np.ndarray) -> None:
-    """Oil and rubber stains on an apron (dark blotches where aircraft stand and taxi)."""
+    """Oil and rubber stains on an apron (dark blotches where aircraft stand and taxi), and
+    tyre tracks (wide, slightly darker arcs)."""
     xmin, ymin = poly.min(axis=0)
     xmax, ymax = poly.max(axis=0)
     area = (xmax - xmin) * (ymax - ymin)
-    for _ in range(int(area / 4000)):
+    for _ in range(int(area / 15000)):
+        c = rng.uniform((xmin, ymin), (xmax, ymax))
+        r = rng.uniform(20, 90)
+        a0 = rng.uniform(0, 2 * np.pi)
+        arc = np.linspace(a0, a0 + rng.uniform(0.4, 1.6), 16)
+        g.line(
+            "tyre",
+            np.column_stack([c[0] + r * np.cos(arc), c[1] + r * np.sin(arc)]),
+            float(rng.uniform(1, 4)),
+        )
+    for _ in range(int(area / 12000)):
         cx, cy = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
         r = rng.uniform(0.8, 4.0)
         n = 9

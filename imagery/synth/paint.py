@@ -152,7 +152,7 @@ def airliner_scheme(rng: np.random.Generator) -> Scheme:
         s.set("body", LIVERY[rng.integers(len(LIVERY) - 2)], jitter=0.08)
     else:
         s.set("body", ALUMINIUM, jitter=0.05)
-    s.set("wing", LIGHT_GREY if rng.random() < 0.7 else MID_GREY, jitter=0.06)
+    s.set("wing", (OFF_WHITE, LIGHT_GREY, MID_GREY)[rng.choice(3, p=[0.4, 0.45, 0.15])], jitter=0.06)
     s.set("engine", WHITE if rng.random() < 0.5 else livery if rng.random() < 0.5 else LIGHT_GREY)
     s.set("tail", livery if rng.random() < 0.85 else WHITE, jitter=0.08)
     s.set("stripe", livery if rng.random() < 0.08 else tuple(s.a[ROLE_INDEX["body"]]), jitter=0.03)
@@ -170,8 +170,9 @@ def military_transport_scheme(rng: np.random.Generator) -> Scheme:
     s.set("wing", LIGHT_GREY if rng.random() < 0.6 else MID_GREY)
     s.set("engine", LIGHT_GREY)
     s.set("tail", top if rng.random() < 0.6 else (0.30, 0.14, 0.06, 0.30))
-    s.set("stripe", (0.36, 0.14, 0.05, 0.30) if rng.random() < 0.4 else top)
-    s.set("radome", DARK_GREY)
+    s.set("stripe", top)
+    s.set("radome", DARK_GREY if rng.random() < 0.5 else top)
+    s.set("metal", ALUMINIUM)
     s.set("canopy", GLASS)
     return s.build()
 
@@ -230,9 +231,9 @@ def vehicle_scheme(rng: np.random.Generator, family: str) -> Scheme:
             (0.08, 0.50, 0.60, 0.60),
             WHITE,
             (0.05, 0.24, 0.58, 0.60),
-            MID_GREY,
+            LIGHT_GREY,
             (0.06, 0.06, 0.42, 0.48),
-        )[rng.choice(5, p=[0.35, 0.3, 0.12, 0.15, 0.08])]
+        )[rng.choice(5, p=[0.3, 0.4, 0.1, 0.15, 0.05])]
         s.set("body", colour)
         s.same("cab", "body")
         s.set("cargo", (WHITE, LIGHT_GREY, ALUMINIUM, colour)[rng.integers(4)])

@@ -44,7 +44,7 @@ class Illumination:
     sun_azimuth: float
     sun_elevation: float
     direct: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
-    diffuse: tuple[float, ...] = (0.34, 0.24, 0.17, 0.10)
+    diffuse: tuple[float, ...] = (0.45, 0.36, 0.28, 0.18)
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ FULL_SCALE_11BIT = 2047
 class Sensor:
     """Radiometric and optical model of one acquisition."""
 
-    gain: tuple[float, ...] = (1450.0, 1500.0, 1500.0, 1400.0)  # DN per unit radiance, B,G,R,N
-    offset: tuple[float, ...] = (70.0, 45.0, 28.0, 18.0)  # path radiance + dark level, DN
+    # DN per unit radiance, B,G,R,N: balanced so that grey concrete comes out grey under a
+    # blue-tinted sky (what a colour-balanced true-colour product shows)
+    gain: tuple[float, ...] = (1250.0, 1370.0, 1500.0, 1400.0)
+    offset: tuple[float, ...] = (90.0, 70.0, 55.0, 30.0)  # path radiance + dark level, DN
     mtf_sigma: float = 0.6  # px at output GSD
     chroma_sigma: float = 1.2  # extra blur of colour relative to luminance (pan-sharpening)
     sharpen: float = 0.3  # unsharp-mask amount (0 = none)
