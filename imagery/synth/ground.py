@@ -56,6 +56,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("tyre", (0.25, 0.26, 0.27, 0.29), 0.12),
 )
 MAT = {m.name: i for i, m in enumerate(MATERIALS)}
+assert len(MATERIALS) < 128, "the material map keeps bit 7 for the cast-shadow flag"
 
 
 @dataclass

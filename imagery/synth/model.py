@@ -122,7 +122,10 @@ class CompiledModel:
         cverts = np.concatenate(m.casters) if m.casters else np.zeros((0, 3))
         cstart = np.cumsum([0] + [len(c) for c in m.casters])
         ctop = np.array([c[:, 2].max() for c in m.casters]) if m.casters else np.zeros(0)
-        levels = np.unique(np.round([f.level for f in facets], 2)) if facets else np.zeros(0)
+        # receiving levels are rounded *up* to 0.25 m: fewer self-shadow passes, and a part can
+        # never fall in its own shadow (its caster is never higher than its rounded level)
+        flevel = np.ceil(np.array([f.level for f in facets]) * 4.0 - 1e-6) / 4.0 if facets else np.zeros(0)
+        levels = np.unique(flevel)
         pts = np.concatenate([fverts, cverts]) if len(cverts) else fverts
         radius = float(np.hypot(pts[:, 0], pts[:, 1]).max()) if len(pts) else 0.0
         top = float(pts[:, 2].max()) if len(pts) else 0.0
@@ -131,7 +134,7 @@ class CompiledModel:
             fstart=fstart.astype(np.int64),
             fnormal=np.array([f.normal for f in facets], dtype=np.float64).reshape(-1, 3),
             frole=np.array([f.role for f in facets], dtype=np.int64),
-            flevel=np.array([round(f.level, 2) for f in facets], dtype=np.float64),
+            flevel=flevel.astype(np.float64),
             ftwo=np.array([f.two_sided for f in facets], dtype=bool),
             cverts=cverts,
             cstart=cstart.astype(np.int64),

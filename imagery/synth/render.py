@@ -33,6 +33,9 @@ from imagery.synth.model import CompiledModel
 from imagery.synth.paint import Scheme
 
 SHIFT = 3  # fixed-point bits for cv2.fillPoly: 1/8 px vertex precision
+SELF_SHADOW = 1 << 15  # bit of Canvas.ids: this object pixel is in the shadow of another part
+CAST_SHADOW = 1 << 7  # bit of the material map: this ground pixel is in a cast shadow
+MAX_PALETTE = SELF_SHADOW - 1
 _ONE = float(1 << SHIFT)
 
 
@@ -110,10 +113,9 @@ class Canvas:
 
     view: View
     bands: tuple[int, ...]  # which of the B, G, R, N bands to render, in output order
-    ids: np.ndarray = field(init=False)
-    oshadow: np.ndarray = field(init=False)
-    gmat: np.ndarray = field(init=False)
-    gshadow: np.ndarray = field(init=False)
+    ids: np.ndarray = field(init=False)  # palette index | SELF_SHADOW bit
+    gmat: np.ndarray = field(init=False)  # ground material (| CAST_SHADOW bit once composed)
+    gshadow: np.ndarray = field(init=False)  # CAST_SHADOW where a cast shadow falls
     pal_a: list[np.ndarray] = field(default_factory=list)
     pal_b: list[np.ndarray] = field(default_factory=list)
     pal_kind: list[np.ndarray] = field(default_factory=list)
@@ -123,7 +125,6 @@ class Canvas:
     def __post_init__(self) -> None:
         h, w = self.view.height * self.view.ss, self.view.width * self.view.ss
         self.ids = np.zeros((h, w), np.uint16)
-        self.oshadow = np.zeros((h, w), np.uint8)
         self.gmat = np.zeros((h, w), np.uint8)
         self.gshadow = np.zeros((h, w), np.uint8)
 
@@ -168,7 +169,7 @@ def draw_shadows(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         for i in range(len(m.cstart) - 1):
             hulls.append(cv2.convexHull(fx[m.cstart[i] : m.cstart[i + 1]]))
     if hulls:
-        cv2.fillPoly(canvas.gshadow, hulls, 1, lineType=cv2.LINE_8, shift=SHIFT)
+        cv2.fillPoly(canvas.gshadow, hulls, CAST_SHADOW, lineType=cv2.LINE_8, shift=SHIFT)
 
 
 def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> None:
@@ -192,8 +193,8 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, W), min(r1, H)
         local = np.zeros((r1 - r0, c1 - c0), np.uint16)
         fx = _fixed(px - (c0, r0))
-        for i in range(nf):
-            cv2.fillPoly(local, [fx[m.fstart[i] : m.fstart[i + 1]]], i + 1, lineType=cv2.LINE_8, shift=SHIFT)
+        for i, poly in enumerate(np.split(fx, m.fstart[1:-1]), start=1):
+            cv2.fillPoly(local, [poly], i, lineType=cv2.LINE_8, shift=SHIFT)
         mask = local > 0
         if not mask.any():
             continue
@@ -230,9 +231,8 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         sub_l = local[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0]
         sub_m = sub_l > 0
         ids = canvas.ids[rr0:rr1, cc0:cc1]
-        ids[sub_m] = sub_l[sub_m].astype(np.int64) + (base - 1)
-        osh = canvas.oshadow[rr0:rr1, cc0:cc1]
-        osh[sub_m] = lsh[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0][sub_m]
+        shadow_bit = lsh[rr0 - r0 : rr1 - r0, cc0 - c0 : cc1 - c0][sub_m].astype(np.int64) * SELF_SHADOW
+        ids[sub_m] = (sub_l[sub_m].astype(np.int64) + (base - 1)) | shadow_bit
 
 
 def _add_palette(canvas: Canvas, obj: Placed, illum: Illumination) -> None:
@@ -256,7 +256,7 @@ def _add_palette(canvas: Canvas, obj: Placed, illum: Illumination) -> None:
     canvas.pal_kind.append(obj.scheme.kind[m.frole])
     canvas.pal_normal.append(normal)
     canvas.n_pal += len(m.frole)
-    if canvas.n_pal >= 65535:
+    if canvas.n_pal >= MAX_PALETTE:
         raise OverflowError("too many facets in one window; render smaller tiles")
 
 
@@ -301,9 +301,7 @@ def _hash2(a: int, b: int, seed: int) -> float:
 @njit(cache=True, nogil=True, fastmath=True)
 def compose_kernel(
     ids,
-    oshadow,
     gmat,
-    gshadow,
     ss,
     tex1,
     off1,
@@ -327,24 +325,23 @@ def compose_kernel(
     """Radiance per output pixel: the mean over its ss x ss sub-pixels of either the object
     palette colour (lit or self-shadowed, mixed with the paint pattern) or the ground material
     colour (lit or in cast shadow) modulated by texture, large-scale variation and concrete
-    slabs with joints. Output pixels whose sub-pixels all show the same thing (most of them)
-    are shaded once."""
+    slabs with joints. ``ids`` carries the self-shadow bit (1 << 15), ``gmat`` the cast-shadow
+    bit (1 << 7). Output pixels whose sub-pixels all show the same thing (most of them) are
+    shaded once."""
     C, H, W = out.shape
     T1 = tex1.shape[0]
     T2 = tex2.shape[0]
     inv = 1.0 / (ss * ss)
-    cos_a, sin_a, su, sv, joint, ox, oy, tone_amp, seed, joint_dark = (
-        slab[0],
-        slab[1],
-        slab[2],
-        slab[3],
-        slab[4],
-        slab[5],
-        slab[6],
-        slab[7],
-        int(slab[8]),
-        slab[9],
-    )
+    cos_a = slab[0]
+    sin_a = slab[1]
+    su = slab[2]
+    sv = slab[3]
+    joint = slab[4]
+    ox = slab[5]
+    oy = slab[6]
+    tone_amp = slab[7]
+    seed = int(slab[8])
+    joint_dark = slab[9]
     half = 0.5 * (ss - 1) * (abs(cos_a) + abs(sin_a)) + 0.5
     acc = np.zeros(C, np.float32)
     for i in range(H):
@@ -354,24 +351,18 @@ def compose_kernel(
         tj2 = off2[1] % T2
         y0 = i * ss
         for j in range(W):
-            t = 0.5 * (tex1[ti1, tj1] + tex2[ti2, tj2])
-            lv = low[i, j]
             x0 = j * ss
-            k0 = ids[y0, x0]
-            s0 = oshadow[y0, x0] if k0 > 0 else gshadow[y0, x0]
-            g0 = gmat[y0, x0]
+            v0 = ids[y0, x0]
+            m0 = gmat[y0, x0]
             uniform = True
             for di in range(ss):
                 for dj in range(ss):
-                    y = y0 + di
-                    x = x0 + dj
-                    if ids[y, x] != k0 or gmat[y, x] != g0:
+                    if ids[y0 + di, x0 + dj] != v0 or gmat[y0 + di, x0 + dj] != m0:
                         uniform = False
-                    elif k0 > 0:
-                        if oshadow[y, x] != s0:
-                            uniform = False
-                    elif gshadow[y, x] != s0:
-                        uniform = False
+            t = 0.5 * (tex1[ti1, tj1] + tex2[ti2, tj2])
+            lv = low[i, j]
+            k0 = v0 & 0x7FFF
+            g0 = m0 & 0x7F
             slab_mult = 1.0
             if uniform and k0 == 0 and g_slab[g0]:
                 # one slab tone for the pixel unless a joint runs through it
@@ -396,12 +387,11 @@ def compose_kernel(
                         tt = patw[ti1, tj1]
                     else:
                         pc = patc[ti2, tj2]
-                        tt = (
-                            (1.0 if pc > 0.5 else 0.0)
-                            if kd == 1
-                            else (0.0 if pc < 0.38 else (0.5 if pc < 0.62 else 1.0))
-                        )
-                    if s0:
+                        if kd == 1:
+                            tt = 1.0 if pc > 0.5 else 0.0
+                        else:
+                            tt = 0.0 if pc < 0.38 else (0.5 if pc < 0.62 else 1.0)
+                    if v0 >> 15:
                         for c in range(C):
                             out[c, i, j] = p_shd_a[k0, c] + (p_shd_b[k0, c] - p_shd_a[k0, c]) * tt
                     else:
@@ -409,7 +399,7 @@ def compose_kernel(
                             out[c, i, j] = p_lit_a[k0, c] + (p_lit_b[k0, c] - p_lit_a[k0, c]) * tt
                 else:
                     mult = lv * (1.0 + g_amp[g0] * (t - 0.5) * 2.0) * slab_mult
-                    if s0:
+                    if m0 >> 7:
                         for c in range(C):
                             out[c, i, j] = g_shd[g0, c] * mult
                     else:
@@ -426,18 +416,20 @@ def compose_kernel(
                     y = y0 + di
                     for dj in range(ss):
                         x = x0 + dj
-                        k = ids[y, x]
+                        vv = ids[y, x]
+                        k = vv & 0x7FFF
                         if k > 0:
                             kd = p_kind[k]
                             tt = pw if kd == 0 else (pc2 if kd == 1 else pc3)
-                            if oshadow[y, x]:
+                            if vv >> 15:
                                 for c in range(C):
                                     acc[c] += p_shd_a[k, c] + (p_shd_b[k, c] - p_shd_a[k, c]) * tt
                             else:
                                 for c in range(C):
                                     acc[c] += p_lit_a[k, c] + (p_lit_b[k, c] - p_lit_a[k, c]) * tt
                         else:
-                            g = gmat[y, x]
+                            mm = gmat[y, x]
+                            g = mm & 0x7F
                             mult = lv * (1.0 + g_amp[g] * (t - 0.5) * 2.0)
                             if g_slab[g]:
                                 u = (x + ox) * cos_a + (y + oy) * sin_a
@@ -449,7 +441,7 @@ def compose_kernel(
                                 mult *= 1.0 + tone_amp * _hash2(iu, iv, seed)
                                 if (fu - iu) * su < joint or (fv - iv) * sv < joint:
                                     mult *= joint_dark
-                            if gshadow[y, x]:
+                            if mm >> 7:
                                 for c in range(C):
                                     acc[c] += g_shd[g, c] * mult
                             else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from imagery.synth.ground import GroundLayout, LowField, TextureBank, paint_ground, texture_bank
@@ -97,11 +98,10 @@ def render_radiance(
     )
     low = world.lowfield.sample(view)
     out = np.empty((len(bands), view.height, view.width), np.float32)
+    cv2.bitwise_or(canvas.gmat, canvas.gshadow, dst=canvas.gmat)  # pack the cast-shadow bit
     compose_kernel(
         canvas.ids,
-        canvas.oshadow,
         canvas.gmat,
-        canvas.gshadow,
         view.ss,
         bank.tex1,
         off1,
