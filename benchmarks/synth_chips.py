@@ -70,9 +70,8 @@ def main() -> None:
     )
     print(f"load average after:  {os.getloadavg()[0]:.2f}")
     print(f"\n{a.size}x{a.size} chips, target {TARGET:.0f} chips/s")
-    print(
-        f"{'mode':<14}{'chips/s':>9}{'x target':>10}{'chips':>7}{'wall s':>8}{'cpu ms/chip':>13}{'boxes/chip':>12}"
-    )
+    head = ("mode", "chips/s", "x target", "chips", "wall s", "cpu ms/chip", "boxes/chip")
+    print(f"{head[0]:<14}{head[1]:>9}{head[2]:>10}{head[3]:>7}{head[4]:>8}{head[5]:>13}{head[6]:>12}")
     for name, rate, n, wall, cpu_ms, bpc in rows:
         print(f"{name:<14}{rate:9.1f}{rate / TARGET:10.2f}{n:7d}{wall:8.1f}{cpu_ms:13.1f}{bpc:12.1f}")
 
