@@ -28,7 +28,13 @@ class ShadowConfig(StrictModel):
     ratio_max: float = Field(0.7, gt=0.0, le=1.0)
     max_height_m: float = Field(25.0, gt=0.0)
     max_search_px: int = Field(48, ge=1, le=256)
-    weight: float = Field(0.3, ge=0.0, le=1.0)
+    weight: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class LeanConfig(StrictModel):
+    enabled: bool = True
+    max_height_m: float = Field(20.0, gt=0.0)
+    max_search_px: int = Field(12, ge=1, le=64)
 
 
 class CalibrationConfig(StrictModel):
@@ -82,9 +88,12 @@ class ChangeConfig(StrictModel):
     """The whole ``change.yaml``."""
 
     score: Literal["basic", "robust"] = "robust"
+    noise_floor: float = Field(0.03, ge=0.0, le=1.0)
     search_radius: int = Field(1, ge=0, le=3)
+    search_penalty_per_band: float = Field(1.0, ge=0.0)
     structure: StructureConfig = StructureConfig()
     shadow: ShadowConfig = ShadowConfig()
+    lean: LeanConfig = LeanConfig()
     smooth_radius: int = Field(1, ge=0, le=3)
     calibration: CalibrationConfig = CalibrationConfig()
     threshold: ThresholdConfig = ThresholdConfig()
@@ -105,6 +114,7 @@ class ChangeConfig(StrictModel):
             "search_radius": self.search_radius if robust else 0,
             "structure_radius": self.structure.radius if robust else 0,
             "shadow": bool(robust and self.shadow.enabled),
+            "lean": bool(robust and self.lean.enabled),
             "smooth_radius": self.smooth_radius if robust else 0,
         }
 

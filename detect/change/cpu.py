@@ -182,7 +182,7 @@ def _moments(vm, ga, gb, sv, sign):  # pragma: no cover - compiled
 
 @njit(parallel=True, cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def robust_kernel(X, Y, valid, wx, wy, cx, cy, ga, gb, ga0, gb0,
-                  r, w, b, struct_c, floor, z0, add_w,
+                  offs, penalty, w, b, struct_c, floor, z0, add_w,
                   shadow, dark, gmean, ratio_max, shadow_w,
                   lut, inv_step, tail,
                   row0, row1, col0, col1, out, block_rows, block_cols):  # pragma: no cover
@@ -195,7 +195,11 @@ def robust_kernel(X, Y, valid, wx, wy, cx, cy, ga, gb, ga0, gb0,
     evaluates each pair distance D_d(x) = |u(x) + v(x + d)|^2 once and uses it for both
     directions: for z_ab at x and, as D_{-d'}(x - d'), for z_ba at x + d."""
     p, H, W = X.shape
-    hv = max(2 * r, w)
+    nof = offs.shape[0]
+    reach = 0
+    for k in range(nof):
+        reach = max(reach, abs(offs[k, 0]), abs(offs[k, 1]))
+    hv = max(reach, w)
     nrb = (row1 - row0 + block_rows - 1) // block_rows
     ncb = (col1 - col0 + block_cols - 1) // block_cols
     nsh = shadow.shape[0]
@@ -314,14 +318,18 @@ def robust_kernel(X, Y, valid, wx, wy, cx, cy, ga, gb, ga0, gb0,
                     for q in range(EC):
                         ue[q] *= vme[q]
                         ve[q] *= vme[q]
-        # ---- Pass 2: two-way search. ZA/ZB rows cover T rows; D rows cover T rows +- r.
+        # ---- Pass 2: two-way search. D_d(x') = |u(x') + v(x' + d)|^2 (+ penalty, +inf if
+        # either is invalid) is computed once per (x', d) and feeds z_ab at x' and z_ba at
+        # x' + d. ZA/ZB rows are the T rows; x' runs over T rows +- reach.
         ZA = np.full((TR, EC), inf, np.float32)
         ZB = np.full((TR, EC), inf, np.float32)
         acc = np.empty(EC, np.float32)
-        d0 = max(0, t0 - r)
-        d1 = min(ER, t1 + r)
+        d0 = max(0, t0 - reach)
+        d1 = min(ER, t1 + reach)
         for e in range(d0, d1):
-            for dy in range(-r, r + 1):
+            for k in range(nof):
+                dx = offs[k, 0]
+                dy = offs[k, 1]
                 e2 = e + dy
                 if e2 < 0 or e2 >= ER:
                     continue
@@ -329,43 +337,51 @@ def robust_kernel(X, Y, valid, wx, wy, cx, cy, ga, gb, ga0, gb0,
                 zb_ok = t0 <= e2 < t1
                 if not (za_ok or zb_ok):
                     continue
-                for dx in range(-r, r + 1):
-                    lo = max(max(0, -dx), tc0 - r)
-                    hi = min(min(EC, EC - dx), tc1 + r)
-                    n = hi - lo
-                    if n <= 0:
-                        continue
-                    pa = PEN[e, lo:hi]
-                    pb = PEN[e2, lo + dx:hi + dx]
-                    if p == 3:
-                        su0 = U[0, e, lo:hi]
-                        su1 = U[1, e, lo:hi]
-                        su2 = U[2, e, lo:hi]
-                        sv0 = V[0, e2, lo + dx:hi + dx]
-                        sv1 = V[1, e2, lo + dx:hi + dx]
-                        sv2 = V[2, e2, lo + dx:hi + dx]
+                lo = max(max(0, -dx), min(tc0, tc0 - dx))
+                hi = min(min(EC, EC - dx), max(tc1, tc1 - dx))
+                n = hi - lo
+                if n <= 0:
+                    continue
+                pa = PEN[e, lo:hi]
+                pb = PEN[e2, lo + dx:hi + dx]
+                kp = zero if dy == 0 and dx == 0 else penalty
+                if p == 3:
+                    su0 = U[0, e, lo:hi]
+                    su1 = U[1, e, lo:hi]
+                    su2 = U[2, e, lo:hi]
+                    sv0 = V[0, e2, lo + dx:hi + dx]
+                    sv1 = V[1, e2, lo + dx:hi + dx]
+                    sv2 = V[2, e2, lo + dx:hi + dx]
+                    for q in range(n):
+                        d0_ = su0[q] + sv0[q]
+                        d1_ = su1[q] + sv1[q]
+                        d2_ = su2[q] + sv2[q]
+                        acc[q] = d0_ * d0_ + d1_ * d1_ + d2_ * d2_ + (pa[q] + pb[q] + kp)
+                else:
+                    for q in range(n):
+                        acc[q] = pa[q] + pb[q] + kp
+                    for i in range(p):
+                        ui = U[i, e, lo:hi]
+                        vi = V[i, e2, lo + dx:hi + dx]
                         for q in range(n):
-                            d0 = su0[q] + sv0[q]
-                            d1 = su1[q] + sv1[q]
-                            d2 = su2[q] + sv2[q]
-                            acc[q] = d0 * d0 + d1 * d1 + d2 * d2 + (pa[q] + pb[q])
-                    else:
-                        for q in range(n):
-                            acc[q] = pa[q] + pb[q]
-                        for i in range(p):
-                            ui = U[i, e, lo:hi]
-                            vi = V[i, e2, lo + dx:hi + dx]
-                            for q in range(n):
-                                d = ui[q] + vi[q]
-                                acc[q] += d * d
-                    if za_ok:
-                        zr = ZA[e - t0, lo:hi]
-                        for q in range(n):
-                            zr[q] = min(zr[q], acc[q])
-                    if zb_ok:
-                        zr = ZB[e2 - t0, lo + dx:hi + dx]
-                        for q in range(n):
-                            zr[q] = min(zr[q], acc[q])
+                            d = ui[q] + vi[q]
+                            acc[q] += d * d
+                if za_ok:
+                    a_ = max(lo, tc0)
+                    b_ = min(hi, tc1)
+                    if b_ > a_:
+                        zr = ZA[e - t0, a_:b_]
+                        ac = acc[a_ - lo:b_ - lo]
+                        for q in range(b_ - a_):
+                            zr[q] = min(zr[q], ac[q])
+                if zb_ok:
+                    a_ = max(lo + dx, tc0)
+                    b_ = min(hi + dx, tc1)
+                    if b_ > a_:
+                        zr = ZB[e2 - t0, a_:b_]
+                        ac = acc[a_ - dx - lo:b_ - dx - lo]
+                        for q in range(b_ - a_):
+                            zr[q] = min(zr[q], ac[q])
         # ---- Pass 3: T = max(z_ab, z_ba), structure weighting, shadows; zero where invalid.
         Tm = np.empty((TR, EC), np.float32)
         nc = tc1 - tc0
@@ -526,7 +542,8 @@ def score_tile(before: np.ndarray, after: np.ndarray, valid: np.ndarray, model: 
         return out
     robust_kernel(x, y, v, model.wx, model.wy, model.cx, model.cy, model.ga, model.gb,
                   np.float32(model.ga0), np.float32(model.gb0),
-                  model.search_radius, model.structure_radius, model.smooth_radius,
+                  model.offsets, np.float32(model.search_penalty), model.structure_radius,
+                  model.smooth_radius,
                   np.float32(model.structure_c), np.float32(model.weight_floor),
                   np.float32(model.structure_onset), np.float32(model.add_weight),
                   model.shadow, np.float32(model.dark_level), np.float32(model.grey_mean),

@@ -66,17 +66,19 @@ class TorchScorer:
         v = (torch.einsum("ij,njhw->nihw", self.wy, y) + self.cy[None, :, None, None]) * vm[:, None]
         inf = float("inf")
         pen = torch.where(valid, 0.0, inf)
-        r = m.search_radius
-        if r == 0:
+        reach = m.search_reach
+        if len(m.offsets) <= 1:
             t = ((u + v) ** 2).sum(1)
         else:
             z_ab = torch.full_like(pen, inf)
             z_ba = torch.full_like(pen, inf)
-            for dy in range(-r, r + 1):
-                for dx in range(-r, r + 1):
-                    ps = _shift(pen, dy, dx, r, inf)
-                    z_ab = torch.minimum(z_ab, ((u + _shift(v, dy, dx, r, 0.0)) ** 2).sum(1) + ps)
-                    z_ba = torch.minimum(z_ba, ((_shift(u, dy, dx, r, 0.0) + v) ** 2).sum(1) + ps)
+            for dcol, drow in m.offsets:
+                dx, dy = int(dcol), int(drow)
+                k = m.search_penalty if (dx, dy) != (0, 0) else 0.0
+                z_ab = torch.minimum(z_ab, ((u + _shift(v, dy, dx, reach, 0.0)) ** 2).sum(1)
+                                     + _shift(pen, dy, dx, reach, inf) + k)
+                z_ba = torch.minimum(z_ba, ((_shift(u, -dy, -dx, reach, 0.0) + v) ** 2).sum(1)
+                                     + _shift(pen, -dy, -dx, reach, inf) + k)
             t = torch.maximum(z_ab, z_ba)
         ga = (torch.einsum("j,njhw->nhw", self.ga, x) + m.ga0) * vm
         gb = (torch.einsum("j,njhw->nhw", self.gb, y) + m.gb0) * vm

@@ -29,7 +29,7 @@ from rasterio.windows import Window
 
 from detect.change.calibration import choose_level
 from detect.change.config import ChangeConfig, load_change_config
-from detect.change.model import ChangeModel, SunGeometry, calibrate, fit_model, shadow_offsets
+from detect.change.model import ChangeModel, PairGeometry, calibrate, fit_model, planned_halo
 from detect.change.stats import SCORE_CAP, zone_accumulators
 from imagery.atomic import atomic_write_text
 from imagery.errors import InputError
@@ -101,10 +101,10 @@ def _score_region(before: np.ndarray, after: np.ndarray, valid: np.ndarray, mode
 
 def fit_arrays(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None = None,
                config: ChangeConfig | str | Path | None = None, *,
-               sun: tuple[SunGeometry | None, SunGeometry | None] = (None, None),
-               gsd_m: float = 0.5, bands: tuple[str, ...] | None = None,
+               geometry: PairGeometry | None = None, bands: tuple[str, ...] | None = None,
                seed: int = 0) -> ChangeModel:
-    """Fit and calibrate the change model on two in-memory arrays (bands, rows, cols)."""
+    """Fit and calibrate the change model on two in-memory arrays (bands, rows, cols).
+    ``geometry`` (sun and view of both dates, GSD) switches on the shadow and lean levers."""
     cfg = load_change_config(config)
     before, after, valid = _check_arrays(before, after, valid)
     idx = np.flatnonzero(valid.ravel())
@@ -112,7 +112,7 @@ def fit_arrays(before: np.ndarray, after: np.ndarray, valid: np.ndarray | None =
         idx = np.sort(np.random.default_rng(seed).choice(idx, cfg.sample.max_pixels, replace=False))
     x = before.reshape(before.shape[0], -1)[:, idx]
     y = after.reshape(after.shape[0], -1)[:, idx]
-    model = fit_model(x, y, cfg, bands=bands, sun=sun, gsd_m=gsd_m, transform=None)
+    model = fit_model(x, y, cfg, bands=bands, geometry=geometry)
     stat = _score_region(before, after, valid, model, None, raw=True)
     return calibrate(model, stat, cfg)
 
@@ -167,13 +167,6 @@ class PairSample:
     after: list[np.ndarray]
     valid: list[np.ndarray]
     halo: int
-
-
-def _planned_halo(cfg: ChangeConfig, shadow: np.ndarray) -> int:
-    lev = cfg.levers
-    near = lev["smooth_radius"] + max(lev["search_radius"], lev["structure_radius"])
-    far = int(np.abs(shadow).max()) + lev["smooth_radius"] if len(shadow) else 0
-    return max(near, far)
 
 
 def _read_sample(pair: Any, cfg: ChangeConfig, halo: int) -> PairSample:
@@ -246,12 +239,9 @@ def fit_pair(pair: Any, config: ChangeConfig) -> PairFit:
     cfg = config
     warnings: list[str] = []
     a, b = pair.before.meta, pair.after.meta
-    sun = (SunGeometry.from_meta(a), SunGeometry.from_meta(b))
-    transform = pair.grid.transform if not pair.pixel_mode else None
-    plan = shadow_offsets(sun[0], sun[1], gsd_m=a.gsd_m, transform=transform,
-                          max_height_m=cfg.shadow.max_height_m,
-                          max_px=cfg.shadow.max_search_px) if cfg.levers["shadow"] else np.zeros((0, 2))
-    sample = _read_sample(pair, cfg, _planned_halo(cfg, plan))
+    geometry = PairGeometry.from_metas(a, b, gsd_m=a.gsd_m,
+                                       transform=pair.grid.transform if not pair.pixel_mode else None)
+    sample = _read_sample(pair, cfg, planned_halo(cfg, geometry))
     residual = residual_shift(sample)
     tol = cfg.levers["search_radius"] + cfg.checks.tolerance_px
     if residual["quality"] >= 0.25 and math.hypot(residual["dx"], residual["dy"]) > tol:
@@ -274,8 +264,8 @@ def fit_pair(pair: Any, config: ChangeConfig) -> PairFit:
         idx = np.random.default_rng(cfg.sample.seed).choice(x.shape[1], cfg.sample.max_pixels,
                                                             replace=False)
         x, y = x[:, idx], y[:, idx]
-    model = fit_model(x, y, cfg, bands=tuple(pair.bands.names), sun=sun, gsd_m=a.gsd_m,
-                      transform=transform, names=(a.path, b.path))
+    model = fit_model(x, y, cfg, bands=tuple(pair.bands.names), geometry=geometry,
+                      names=(a.path, b.path))
     if a.dtype != b.dtype or a.bits_per_pixel != b.bits_per_pixel:
         warnings.append(f"bit depths differ ({a.dtype}/{a.bits_per_pixel} bit vs "
                         f"{b.dtype}/{b.bits_per_pixel} bit): scored on raw values, which the "

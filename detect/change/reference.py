@@ -6,10 +6,13 @@ For BEFORE ``X`` and AFTER ``Y`` (bands, rows, cols), ``valid`` (rows, cols) and
 
 1. MAD variates split by date: ``u = wx X + cx`` and ``v = wy Y + cy`` (``cx + cy = c``);
    ``|u(x) + v(x)|^2`` is the IR-MAD chi-square.
-2. Search: ``z_ab(x) = min_d |u(x) + v(x + d)|^2`` and ``z_ba(x) = min_d |u(x + d) + v(x)|^2``
-   over ``|dx|, |dy| <= r`` and valid neighbours; ``z = max(z_ab, z_ba)``. Two-way, so an object
-   keeps its full extent whether it appeared or left, while a pixel or two of misregistration
-   or lean finds its match.
+2. Search: ``z_ab(x) = min_d |u(x) + v(x + d)|^2 + k [d != 0]`` and
+   ``z_ba(x) = min_d |u(x - d) + v(x)|^2 + k [d != 0]`` over the model's displacements d
+   (``|dx|, |dy| <= r``, plus the lean line from the view geometries) and valid neighbours;
+   ``z = max(z_ab, z_ba)``. Two-way, so an object keeps its full extent whether it
+   appeared or left, while a pixel or two of misregistration or lean finds its match. The
+   penalty ``k`` for a shifted match keeps flat areas (where any neighbour matches noise) from
+   scoring far below textured ones: unchanged pixels keep about the plain chi-square there.
 3. Structure: local correlation ``rho`` of the two dates' brightness over a (2w+1)^2 window
    (valid pixels), texture confidence ``tau = sd_a sd_b / (sd_a sd_b + C)``, damping
    ``f = 1 - (1 - floor) tau max(rho, 0)`` applied to the excess over the onset ``z0`` only
@@ -58,14 +61,15 @@ def reference_statistic(before: np.ndarray, after: np.ndarray, valid: np.ndarray
     u = np.einsum("ij,jhw->ihw", model.wx.astype(np.float64), x) + model.cx.astype(np.float64)[:, None, None]
     v = np.einsum("ij,jhw->ihw", model.wy.astype(np.float64), y) + model.cy.astype(np.float64)[:, None, None]
     pen = np.where(valid, 0.0, np.inf)
-    r = model.search_radius
     z_ab = np.full(valid.shape, np.inf)
     z_ba = np.full(valid.shape, np.inf)
-    for dy in range(-r, r + 1):
-        for dx in range(-r, r + 1):
-            ps = _shift(pen, dy, dx, np.inf)
-            z_ab = np.minimum(z_ab, ((u + _shift(v, dy, dx, 0.0)) ** 2).sum(0) + ps)
-            z_ba = np.minimum(z_ba, ((_shift(u, dy, dx, 0.0) + v) ** 2).sum(0) + ps)
+    for dcol, drow in model.offsets:
+        dx, dy = int(dcol), int(drow)
+        k = model.search_penalty if (dx, dy) != (0, 0) else 0.0
+        z_ab = np.minimum(z_ab, ((u + _shift(v, dy, dx, 0.0)) ** 2).sum(0)
+                          + _shift(pen, dy, dx, np.inf) + k)
+        z_ba = np.minimum(z_ba, ((_shift(u, -dy, -dx, 0.0) + v) ** 2).sum(0)
+                          + _shift(pen, -dy, -dx, np.inf) + k)
     t = np.maximum(z_ab, z_ba)
     vm = valid.astype(np.float64)
     ga = np.tensordot(model.ga.astype(np.float64), x, axes=1) + model.ga0
@@ -97,7 +101,8 @@ def reference_statistic(before: np.ndarray, after: np.ndarray, valid: np.ndarray
             found_b |= _shift(dark_a, int(drow), int(dcol), False)
             found_a |= _shift(dark_b, -int(drow), -int(dcol), False)
         shadow = (cand_b & found_b) | (cand_a & found_a)
-        t = np.where(shadow, t * model.shadow_weight, t)
+        with np.errstate(invalid="ignore"):  # inf * 0 at invalid pixels, replaced below
+            t = np.where(shadow, t * model.shadow_weight, t)
     b = model.smooth_radius
     if b > 0:
         tm = np.where(valid, t, 0.0)
