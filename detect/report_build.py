@@ -23,11 +23,10 @@ def build_report_files(out: Path, report: dict[str, Any], pair: Any, det_a: Any,
     ov.mkdir(exist_ok=True)
     g = pair.grid
     win_a = _grid_window(pair.before, g)
-    win_b = _grid_window(pair.after, g)
     st_a = fit_stretch(pair.before, rgb_bands(pair.before))
     st_b = fit_stretch(pair.after, rgb_bands(pair.after))
-    img_a = viz.render_scene(pair.before, window=win_a, max_side=max_side, stretch=st_a)
-    img_b = viz.render_scene(pair.after, window=win_b, max_side=max_side, stretch=st_b)
+    img_a, img_b = viz.pair_images(pair.before, pair.after, window=win_a, max_side=max_side,
+                                   stretches=(st_a, st_b))
     events = report["events"]
     d1 = str(report["before"].get("acquired") or "before")[:16]
     d2 = str(report["after"].get("acquired") or "after")[:16]

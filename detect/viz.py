@@ -75,6 +75,37 @@ def render_scene(scene: Scene, *, window: Window | None = None, max_side: int = 
     return DisplayImage(rgb, t, meta.crs)
 
 
+def render_like(scene: Scene, like: DisplayImage, *, stretch: DisplayStretch | None = None) -> DisplayImage:
+    """``scene`` drawn on the pixels of another display image (same frame for a before/after
+    pair, whatever the two scenes' own grids): GDAL warps it, using overviews when it can."""
+    from rasterio.enums import Resampling
+
+    from imagery.grid import GridSpec
+    from imagery.sources import WarpedSource, source_on_grid
+
+    h, w = like.shape
+    grid = GridSpec(like.crs, like.transform, w, h)
+    bands = rgb_bands(scene)
+    stretch = stretch or fit_stretch(scene, bands)
+    src = source_on_grid(scene, grid, bands)
+    if not isinstance(src, WarpedSource):  # same lattice but decimated: warp anyway (averaging)
+        src = WarpedSource(scene, grid, bands, resampling=Resampling.average)
+    else:
+        src.resampling = Resampling.average
+    data, valid = src.read(Window(0, 0, w, h))
+    rgb = np.moveaxis(stretch.apply(data), 0, -1).copy()
+    rgb[~valid] = 0
+    return DisplayImage(rgb, like.transform, like.crs)
+
+
+def pair_images(before: Scene, after: Scene, *, window: Window | None = None, max_side: int = 1600,
+                stretches: tuple[DisplayStretch | None, DisplayStretch | None] = (None, None)
+                ) -> tuple[DisplayImage, DisplayImage]:
+    """Before and after on one display frame (the before image's), for overlays and swipes."""
+    img_a = render_scene(before, window=window, max_side=max_side, stretch=stretches[0])
+    return img_a, render_like(after, img_a, stretch=stretches[1])
+
+
 def _polygon_xy(geom: Any) -> np.ndarray:
     return np.asarray(geom.exterior.coords)
 
