@@ -29,10 +29,10 @@ from imagery.synth.ground import GroundLook, LowField, texture_bank
 from imagery.synth.render import Illumination, View
 from imagery.synth.sensor import (
     Sensor,
+    bank_noise,
     blur_and_sharpen,
     display_8bit,
     jpeg_roundtrip,
-    noise_bank,
     pan_from_bands,
     to_dn,
 )
@@ -162,9 +162,7 @@ class ChipStream:
             rad = pan_from_bands(rad, RGB_BANDS)
             band_index = (1,)
         rad = blur_and_sharpen(rad, sensor)
-        bank_n = noise_bank(max(2 * size, 1024))
-        r0, c0 = (int(v) for v in rng.integers(0, bank_n.shape[1] - size, 2))
-        noise = bank_n[: rad.shape[0], r0 : r0 + size, c0 : c0 + size]
+        noise = bank_noise(rad.shape, rng)
         dn = to_dn(rad, sensor, None, band_index, noise=noise)
         img = display_8bit(dn, gamma=float(rng.uniform(*cfg.gamma)), balance=float(rng.uniform(*cfg.balance)))
         if pan:
