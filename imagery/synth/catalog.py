@@ -33,6 +33,7 @@ from imagery.synth.structures import (
     revetment,
     shelter,
     tent,
+    tree,
 )
 from imagery.synth.vehicles import (
     Truck,
@@ -975,6 +976,7 @@ TYPES: dict[str, TypeSpec] = {
         TypeSpec("building", None, "building"),
         TypeSpec("hangar", None, "hangar"),
         TypeSpec("greenhouse", None, "greenhouse"),
+        TypeSpec("tree", None, "tree"),
         TypeSpec("shelter", None, "shelter"),
         TypeSpec("revetment", None, "revetment"),
         TypeSpec("fuel tank", None, "tank"),
@@ -1011,6 +1013,8 @@ def _scheme(t: TypeSpec, rng: np.random.Generator) -> paint.Scheme:
         return paint.vehicle_scheme(rng, t.scheme if t.scheme in ("military", "gse", "civil") else "military")
     if t.kind == "greenhouse":
         return paint.greenhouse_scheme(rng)
+    if t.kind == "tree":
+        return paint.tree_scheme(rng)
     return paint.structure_scheme(rng)
 
 
@@ -1064,6 +1068,9 @@ def build_model(
     if k == "greenhouse":
         L, W = size or (rng.uniform(25, 70), rng.uniform(7, 10))
         return hangar(L, W, rng.uniform(2.8, 4.0)), L, W
+    if k == "tree":
+        c = size[0] if size else rng.uniform(3.0, 8.0)
+        return tree(c, rng.uniform(max(3.0, c * 0.8), c * 1.6)), c, c
     if k == "shelter":
         L, W = size or (rng.uniform(26, 34), rng.uniform(18, 24))
         return shelter(L, W, rng.uniform(7, 10)), L, W

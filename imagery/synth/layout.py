@@ -128,6 +128,16 @@ class ScatterSpec(StrictModel):
     aligned: bool = True
 
 
+class GroveSpec(StrictModel):
+    """Trees planted on a grid (olive and citrus groves) inside a local polygon."""
+
+    polygon: list[XY]
+    spacing: float = Field(default=7.0, gt=2.0)
+    crown: tuple[float, float] = (3.0, 6.0)
+    angle: float = 0.0
+    fill: float = Field(default=0.9, ge=0, le=1)
+
+
 class AcquisitionSpec(StrictModel):
     start_date: str = "2024-12-12"
     interval_days: int = Field(default=1, ge=1)
@@ -144,6 +154,7 @@ class LayoutSpec(StrictModel):
     stands: list[StandRowSpec] = Field(default_factory=list)
     structures: list[StructureSpec] = Field(default_factory=list)
     scatter: list[ScatterSpec] = Field(default_factory=list)
+    groves: list[GroveSpec] = Field(default_factory=list)
     convoys: list[list[XY]] = Field(
         default_factory=list, description="routes (local polylines) where convoys form"
     )
@@ -396,22 +407,45 @@ def _apron_stains(g: GroundLayout, rng: np.random.Generator, poly: np.ndarray) -
 def _terrain_patches(
     g: GroundLayout, rng: np.random.Generator, extent: tuple[float, float, float, float]
 ) -> None:
-    """Fields, scrub and bare patches: irregular polygons over the whole scene."""
+    """Farmland around the airfield: blocks of rectangular parcels on a field grid (green winter
+    crops, ploughed and bare soil, stubble) with tracks between them, and irregular scrub and
+    bare patches. Pavements painted later cover the airfield itself."""
     xmin, ymin, xmax, ymax = extent
     area = (xmax - xmin) * (ymax - ymin)
-    kinds = ["scrub", "grass", "dark_soil", "sand", "scrub", "soil", "gravel"]
-    for _ in range(int(area / 40_000) + 4):
+    crops = ["grass", "dark_soil", "soil", "scrub", "grass", "sand", "dark_soil"]
+    for _ in range(max(1, int(area / 600_000))):
+        # a block of parcels sharing one orientation
+        ang = rng.uniform(0, np.pi)
+        ca, sa = math.cos(ang), math.sin(ang)
+        bx, by = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
+        bw, bh = rng.uniform(300, 900), rng.uniform(300, 900)
+        depth = rng.uniform(60, 180)
+        u = -bw / 2
+        while u < bw / 2:
+            wdt = rng.uniform(15, 70)
+            v = -bh / 2
+            while v < bh / 2:
+                d = depth * rng.uniform(0.6, 1.4)
+                if rng.random() < 0.85:
+                    pu = np.array([u, u + wdt - 1.5, u + wdt - 1.5, u])
+                    pv = np.array([v, v, v + d - 1.5, v + d - 1.5])
+                    x = bx + pu * ca - pv * sa
+                    y = by + pu * sa + pv * ca
+                    g.polygon(crops[int(rng.integers(len(crops)))], np.column_stack([x, y]))
+                v += d
+            u += wdt
+    for _ in range(int(area / 120_000) + 2):
         cx, cy = rng.uniform(xmin, xmax), rng.uniform(ymin, ymax)
         w, h = rng.uniform(40, 260), rng.uniform(40, 260)
         ang = rng.uniform(0, np.pi)
-        n = 7
-        a = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 0.5, n)
-        r = rng.uniform(0.7, 1.0, n)
+        n = 16
+        a = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 0.3, n)
+        r = np.convolve(np.tile(rng.uniform(0.55, 1.0, n), 3), np.ones(3) / 3, "same")[n : 2 * n]
         px = r * np.cos(a) * w / 2
         py = r * np.sin(a) * h / 2
         x = cx + px * math.cos(ang) - py * math.sin(ang)
         y = cy + px * math.sin(ang) + py * math.cos(ang)
-        g.polygon(kinds[rng.integers(len(kinds))], np.column_stack([x, y]))
+        g.polygon(["scrub", "soil", "gravel", "sand"][int(rng.integers(4))], np.column_stack([x, y]))
 
 
 def _runway(g: GroundLayout, rw: RunwaySpec, frame: SiteFrame, rng: np.random.Generator) -> None:

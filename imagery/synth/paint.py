@@ -281,3 +281,11 @@ def greenhouse_scheme(rng: np.random.Generator) -> Scheme:
     s = SchemeBuilder(rng, "greenhouse", dirt=0.25)
     s.set("roof", (0.55, 0.58, 0.58, 0.60) if rng.random() < 0.7 else (0.40, 0.44, 0.44, 0.50), jitter=0.08)
     return s.build()
+
+
+def tree_scheme(rng: np.random.Generator) -> Scheme:
+    """Foliage: dark in the visible, bright in the NIR, with a rough two-tone texture."""
+    s = SchemeBuilder(rng, "tree", dirt=0.0)
+    leaf = ((0.04, 0.07, 0.05, 0.38), (0.05, 0.08, 0.07, 0.33), (0.05, 0.07, 0.06, 0.28))[rng.integers(3)]
+    s.set("body", leaf, camo=(0.03, 0.05, 0.04, 0.30), jitter=0.12)
+    return s.build()

@@ -45,7 +45,7 @@ from imagery.geometry import obb_corners
 from imagery.maxar import format_imd
 from imagery.synth import SCENARIOS
 from imagery.synth.acquisition import Acquisition, make_acquisitions
-from imagery.synth.catalog import ObjectSpec, make_object
+from imagery.synth.catalog import ObjectSpec, cached_model, make_object, scheme_for
 from imagery.synth.ground import GroundLook, LowField
 from imagery.synth.layout import (
     LayoutSpec,
@@ -220,6 +220,27 @@ def _static_structures(
             )
             put(sc.types[int(rng.integers(len(sc.types)))], x, y, hd)
             placed += 1
+    for gv in spec.groves:
+        poly = np.asarray(gv.polygon, dtype=np.float64)
+        path = poly.reshape(-1, 1, 2).astype(np.float32)
+        lo, hi = poly.min(axis=0), poly.max(axis=0)
+        a = math.radians(gv.angle)
+        ca, sa = math.cos(a), math.sin(a)
+        c = (lo + hi) / 2
+        reach = float(np.hypot(*(hi - lo))) / 2
+        steps = np.arange(-reach, reach + gv.spacing, gv.spacing)
+        for u in steps:
+            for v in steps:
+                if rng.random() > gv.fill:
+                    continue
+                p = c + np.array([u * ca - v * sa, u * sa + v * ca]) + rng.normal(0, gv.spacing * 0.06, 2)
+                if cv2.pointPolygonTest(path, (float(p[0]), float(p[1])), False) < 0:
+                    continue
+                model, _, _ = cached_model("tree", None, int(rng.integers(12)))
+                x, y = frame.to_map([tuple(p)])[0]
+                out.append(
+                    Placed(model, scheme_for("tree", rng), float(x), float(y), float(rng.uniform(0, 360)))
+                )
     return out
 
 

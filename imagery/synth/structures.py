@@ -157,3 +157,13 @@ def canopy_shade(length: float, width: float, height: float = 8.0) -> Model:
         walls=False,
     )
     return m
+
+
+def tree(crown: float, height: float) -> Model:
+    """A tree crown (olive, pine, cypress) as a dome on a trunk: a dark, rough, round object
+    with a round shadow; groves and windbreaks of them are common around Levantine airfields."""
+    m = Model()
+    xs = np.linspace(-crown / 2, crown / 2, 7)
+    hw = (crown / 2) * np.sin(np.linspace(0.25, math.pi - 0.25, 7)) ** 0.6
+    body(m, xs, hw, height - crown * 0.35, crown * 0.35, role="body", strips=5, cap=0.0)
+    return m
