@@ -35,6 +35,7 @@ def main() -> None:
     texture_bank(0)  # a per-process cache a long run pays once; not part of a scene's cost
     marks: list[tuple[str, float]] = []
     t0 = time.perf_counter()
+    c0 = time.process_time()
     print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     with tempfile.TemporaryDirectory() as tmp:
         out = a.out or os.path.join(tmp, "scene")
@@ -50,6 +51,7 @@ def main() -> None:
             progress=lambda msg: marks.append((msg, time.perf_counter() - t0)),
         )
         total = time.perf_counter() - t0
+        cpu = time.process_time() - c0
         sizes = {p: os.path.getsize(os.path.join(out, p)) for p in os.listdir(out)}
     print(f"load average after:  {os.getloadavg()[0]:.2f}")
     print(
@@ -66,6 +68,7 @@ def main() -> None:
             per_date[day] = per_date.get(day, 0.0) + dt
         prev = (msg, t)
     print(f"{'total':<34}{total:9.2f}")
+    print(f"{'CPU seconds, all threads':<34}{cpu:9.2f}  (idle machine: wall ~ CPU / {a.workers} threads)")
     for day, s in per_date.items():
         print(f"date {day}: render + COG write {s:.1f} s = {s / TARGET_S:.2f} x the {TARGET_S:.0f} s target")
     big = sorted(sizes.items(), key=lambda kv: -kv[1])[:3]

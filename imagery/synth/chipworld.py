@@ -147,7 +147,11 @@ class Builder:
         if check and not self.free(x, y, r):
             return False
         self.world.discs.append((x, y, r))
-        self.world.objects.append(Placed(model, scheme_for(type_name, rng), x, y, heading % 360.0))
+        # unlabelled structures skip self-shadowing in chips (it is their most expensive and
+        # least visible detail)
+        self.world.objects.append(
+            Placed(model, scheme_for(type_name, rng), x, y, heading % 360.0, self_shadow=t.cls is not None)
+        )
         if t.cls is not None:
             self.world.labels.append(
                 Label(

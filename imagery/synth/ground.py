@@ -45,7 +45,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("paint_white", (0.58, 0.60, 0.60, 0.58), 0.05),
     Material("paint_red", (0.07, 0.07, 0.36, 0.42), 0.05),
     Material("rubber", (0.05, 0.05, 0.055, 0.06), 0.15),
-    Material("gravel", (0.20, 0.22, 0.24, 0.27), 0.18),
+    Material("gravel", (0.19, 0.21, 0.24, 0.27), 0.10),
     Material("stain", (0.20, 0.21, 0.22, 0.24), 0.15),
     Material("shoulder", (0.24, 0.26, 0.27, 0.30), 0.12),
     Material("dark_soil", (0.07, 0.09, 0.12, 0.22), 0.20, vegetation=0.4),

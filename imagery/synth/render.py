@@ -105,6 +105,7 @@ class Placed:
     x: float
     y: float
     heading: float
+    self_shadow: bool = True  # False: skip the (costly) shadows of its parts on its other parts
 
 
 @dataclass
@@ -191,6 +192,14 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
         if c1 <= 0 or r1 <= 0 or c0 >= W or r0 >= H:
             continue
         cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, W), min(r1, H)
+        if not (obj.self_shadow and len(m.ctop) and m.radius > 6.0):
+            # small things (vehicles, crates, masts): their self-shadow is a pixel or two, so
+            # their facets go straight into the window's index map
+            base = canvas.n_pal
+            _add_palette(canvas, obj, illum)
+            for i, poly in enumerate(np.split(_fixed(px), m.fstart[1:-1])):
+                cv2.fillPoly(canvas.ids, [poly], base + i, lineType=cv2.LINE_8, shift=SHIFT)
+            continue
         local = np.zeros((r1 - r0, c1 - c0), np.uint16)
         fx = _fixed(px - (c0, r0))
         for i, poly in enumerate(np.split(fx, m.fstart[1:-1]), start=1):
@@ -200,11 +209,10 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
             continue
         # self-shadow: per receiving level, the shadows of casters that reach above it
         lsh = np.zeros(local.shape, np.uint8)
-        # (small things such as vehicles are skipped: their self-shadow is a pixel or two)
-        if len(m.ctop) and m.radius > 6.0 and local.size > 64:
-            level_of = np.concatenate([[-1.0], m.flevel])
-            lev_map = level_of[local]
-            cov = np.zeros(local.shape, np.uint8)
+        if local.size > 64:
+            # level index per pixel (uint8), then per level only the box its shadows touch
+            level_idx = np.concatenate([[255], np.searchsorted(m.levels, m.flevel)]).astype(np.uint8)
+            lev_map = level_idx[local]
             base = _place(
                 np.column_stack([m.cverts[:, :2], np.zeros(len(m.cverts))]), obj, canvas, (0.0, 0.0)
             )
@@ -213,18 +221,26 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
             dpx = np.array([d[0] * sc, -d[1] * sc])
             lpx = np.array([lean[0] * sc, -lean[1] * sc])
             z = m.cverts[:, 2]
-            for lvl in m.levels:
+            lh, lw = local.shape
+            for k, lvl in enumerate(m.levels):
                 casting = np.nonzero(m.ctop > lvl + 0.05)[0]
                 if len(casting) == 0:
                     continue
                 # shadow on the plane at height lvl (points below it do not move), seen with
                 # the lean of that plane
                 pts = base + np.maximum(z - lvl, 0.0)[:, None] * dpx + lvl * lpx
-                fx = _fixed(pts)
-                cov[:] = 0
+                sel = np.concatenate([np.arange(m.cstart[ci], m.cstart[ci + 1]) for ci in casting])
+                bx0 = max(int(pts[sel, 0].min()) - 1, 0)
+                by0 = max(int(pts[sel, 1].min()) - 1, 0)
+                bx1 = min(int(pts[sel, 0].max()) + 2, lw)
+                by1 = min(int(pts[sel, 1].max()) + 2, lh)
+                if bx1 <= bx0 or by1 <= by0:
+                    continue
+                fx = _fixed(pts - (bx0, by0))
+                cov = np.zeros((by1 - by0, bx1 - bx0), np.uint8)
                 hulls = [cv2.convexHull(fx[m.cstart[ci] : m.cstart[ci + 1]]) for ci in casting]
                 cv2.fillPoly(cov, hulls, 1, lineType=cv2.LINE_8, shift=SHIFT)
-                lsh |= cov & (lev_map == lvl)
+                lsh[by0:by1, bx0:bx1] |= cov & (lev_map[by0:by1, bx0:bx1] == k)
         # palette entries for this object's facets
         base = canvas.n_pal
         _add_palette(canvas, obj, illum)
@@ -354,11 +370,21 @@ def compose_kernel(
             x0 = j * ss
             v0 = ids[y0, x0]
             m0 = gmat[y0, x0]
-            uniform = True
-            for di in range(ss):
-                for dj in range(ss):
-                    if ids[y0 + di, x0 + dj] != v0 or gmat[y0 + di, x0 + dj] != m0:
-                        uniform = False
+            if ss == 2:
+                uniform = (
+                    ids[y0, x0 + 1] == v0
+                    and ids[y0 + 1, x0] == v0
+                    and ids[y0 + 1, x0 + 1] == v0
+                    and gmat[y0, x0 + 1] == m0
+                    and gmat[y0 + 1, x0] == m0
+                    and gmat[y0 + 1, x0 + 1] == m0
+                )
+            else:
+                uniform = True
+                for di in range(ss):
+                    for dj in range(ss):
+                        if ids[y0 + di, x0 + dj] != v0 or gmat[y0 + di, x0 + dj] != m0:
+                            uniform = False
             t = 0.5 * (tex1[ti1, tj1] + tex2[ti2, tj2])
             lv = low[i, j]
             k0 = v0 & 0x7FFF

@@ -152,8 +152,10 @@ def populate(
     rng: np.random.Generator,
     *,
     force: dict[int, str] | None = None,
+    exclude: frozenset[str] = frozenset(),
 ) -> dict[int, Track]:
-    """Fill stands on every date (a static baseline); ``force`` sets a stand's type."""
+    """Fill stands on every date (a static baseline); ``force`` sets a stand's type, ``exclude``
+    keeps types out of the random draws (the scripted scenarios want exactly two An-124s)."""
     force = force or {}
     by_stand: dict[int, Track] = {}
     radar_seen = 0
@@ -169,7 +171,8 @@ def populate(
             elif st.kind == "gse":
                 continue
             else:
-                type_name = _pick(rng, STAND_TYPES[st.kind])
+                options = [(n, w) for n, w in STAND_TYPES[st.kind] if n not in exclude]
+                type_name = _pick(rng, options or STAND_TYPES[st.kind])
         tr = tl.new(type_name, int(rng.integers(1 << 31)), st.zone)
         jitter = rng.normal(0.0, 0.6, size=2) if st.kind not in ("sam_launcher", "sam_radar") else np.zeros(2)
         hd = (st.heading + rng.normal(0.0, 1.5)) % 360.0

@@ -417,7 +417,8 @@ def generate(
         force = {i: "An-124" for i in heavy[:2]}
         kas = [s.index for s in stand_list if s.kind == "helicopter"]
         force.update({i: "Ka-52" for i in kas[:2]})
-    by_stand = populate(tl, stand_list, row_fill(spec), stream(3), force=force)
+    exclude = frozenset({"An-124"}) if force else frozenset()
+    by_stand = populate(tl, stand_list, row_fill(spec), stream(3), force=force, exclude=exclude)
     routes = [frame.to_map(r) for r in spec.convoys]
     script(scenario, tl, by_stand, stand_list, routes, stream(4))
     add_ground_support(tl, stream(5))
