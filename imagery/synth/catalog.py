@@ -1019,9 +1019,14 @@ def _scheme(t: TypeSpec, rng: np.random.Generator) -> paint.Scheme:
 
 
 def build_model(
-    t: TypeSpec, state: str | None, rng: np.random.Generator, size: tuple[float, float] | None = None
+    t: TypeSpec,
+    state: str | None,
+    rng: np.random.Generator,
+    size: tuple[float, float] | None = None,
+    stowed_ok: bool = True,
 ) -> tuple[Model, float, float]:
-    """(model, box length, box width). ``size`` overrides the size of distractors."""
+    """(model, box length, box width). ``size`` overrides the size of distractors;
+    ``stowed_ok=False`` keeps packed launchers in their road configuration (scenes)."""
     k = t.kind
     if k == "fixed":
         p = jitter(t.params, rng)  # type: ignore[arg-type]
@@ -1043,7 +1048,9 @@ def build_model(
         return build_helicopter(h, dismantled=state == "dismantled", rng=rng), h.length, box_width(h)
     if k == "launcher":
         towed = bool(t.params)
-        return build_launcher(packed=state == "packed", towed=towed), (19.0 if towed else 13.0), 3.1
+        stowed = state == "packed" and stowed_ok and rng.random() < 0.3
+        model = build_launcher(packed=state == "packed", towed=towed, stowed=stowed)
+        return model, (19.0 if towed else 13.0), 3.1
     if k == "radar":
         name = str(t.params)
         L = 20.5 if name == "91N6E" else 13.5
@@ -1126,7 +1133,7 @@ def make_object(
     """A fresh instance of a type: jittered model and its own paint. Give ``paint_rng`` to keep
     the paint independent of the geometry draws (an object that changes state keeps its paint)."""
     t = check_state(type_name, state)
-    model, L, W = build_model(t, state, rng, size)
+    model, L, W = build_model(t, state, rng, size, stowed_ok=False)
     scheme = _scheme(t, paint_rng if paint_rng is not None else rng)
     return ObjectSpec(t.name, t.cls, state, model.compile(), scheme, float(L), float(W), t.ref_height)
 

@@ -17,7 +17,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
 
@@ -192,18 +191,3 @@ class ChipStream:
             gsd=gsd,
             types=types,
         )
-
-
-def chip_rate(size: int = 512, n: int = 64, seed: int = 0, start: int = 0) -> float:
-    """Chips per second over ``n`` chips (after the first has warmed the caches)."""
-    import time
-
-    s = ChipStream(size=size, seed=seed)
-    s.chip(start)
-    t = time.perf_counter()
-    for i in range(start + 1, start + 1 + n):
-        s.chip(i)
-    return n / (time.perf_counter() - t)
-
-
-del math

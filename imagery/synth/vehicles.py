@@ -181,8 +181,16 @@ def build_truck(t: Truck, rng: np.random.Generator | None = None) -> Model:
     return m
 
 
-def build_launcher(*, packed: bool, towed: bool = False, rng: np.random.Generator | None = None) -> Model:
-    """S-400 5P85SM2-01 on a MAZ-543M (or 5P85TE2 on a semi-trailer when ``towed``)."""
+def build_launcher(
+    *, packed: bool, towed: bool = False, stowed: bool = False, rng: np.random.Generator | None = None
+) -> Model:
+    """S-400 5P85SM2-01 on a MAZ-543M (or 5P85TE2 on a semi-trailer when ``towed``).
+
+    Three looks: erected (canisters vertical at the rear, outriggers down), *stowed* (canisters
+    lowered along the vehicle but outriggers still down: at readiness on its site) and packed for
+    the road (canisters lowered, outriggers up). ``packed=True, stowed=True`` gives the stowed
+    look; both lowered looks carry the taxonomy's one non-nominal SAM state, ``packed``.
+    """
     if towed:
         L, W = 19.0, 3.1
         m = build_truck(Truck(L, 2.9, cab=2.6, cab_h=3.0, load="flat", trailer=13.5))
@@ -193,6 +201,7 @@ def build_launcher(*, packed: bool, towed: bool = False, rng: np.random.Generato
         x_rear, x_front = -L / 2 + 0.3, L / 2 - 3.2
     n_tubes, tube_d = 2, 0.95
     pack_w = n_tubes * tube_d + 0.2
+    outriggers = not packed or stowed
     if packed:
         # four canisters horizontal along the vehicle, two wide, two high
         length = min(x_front - x_rear, 8.4)
@@ -221,6 +230,7 @@ def build_launcher(*, packed: bool, towed: bool = False, rng: np.random.Generato
                 m.facet(np.column_stack([c, np.full(len(c), top + 0.01)]), role="dark", level=top + 0.02)
         # erector beam down the bed
         prism(m, rect(x_rear + 2 * tube_d, x_front - 0.5, -0.35, 0.35), 1.3, 1.9, role="metal", walls=False)
+    if outriggers:
         for sx in (x_rear + 0.8, x_front - 1.0):
             for s in (-1, 1):
                 prism(
