@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 import numpy as np
 
@@ -110,6 +111,7 @@ class CompiledModel:
     levels: np.ndarray  # distinct receiving heights, ascending
     radius: float  # max horizontal distance of any point from the origin
     top: float  # highest point
+    fslices: tuple[tuple[int, int], ...] = ()  # (start, end) of each facet in fverts
 
     @staticmethod
     def from_model(m: Model) -> CompiledModel:
@@ -142,6 +144,7 @@ class CompiledModel:
             levels=levels,
             radius=radius,
             top=top,
+            fslices=tuple((int(a), int(b)) for a, b in pairwise(fstart)),
         )
 
 

@@ -117,10 +117,7 @@ class Canvas:
     ids: np.ndarray = field(init=False)  # palette index | SELF_SHADOW bit
     gmat: np.ndarray = field(init=False)  # ground material (| CAST_SHADOW bit once composed)
     gshadow: np.ndarray = field(init=False)  # CAST_SHADOW where a cast shadow falls
-    pal_a: list[np.ndarray] = field(default_factory=list)
-    pal_b: list[np.ndarray] = field(default_factory=list)
-    pal_kind: list[np.ndarray] = field(default_factory=list)
-    pal_normal: list[np.ndarray] = field(default_factory=list)
+    pal_objects: list[Placed] = field(default_factory=list)  # in palette order
     n_pal: int = 1  # entry 0 is "ground"
 
     def __post_init__(self) -> None:
@@ -197,13 +194,15 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
             # their facets go straight into the window's index map
             base = canvas.n_pal
             _add_palette(canvas, obj, illum)
-            for i, poly in enumerate(np.split(_fixed(px), m.fstart[1:-1])):
-                cv2.fillPoly(canvas.ids, [poly], base + i, lineType=cv2.LINE_8, shift=SHIFT)
+            fx = _fixed(px)
+            ids_img = canvas.ids
+            for i, (a, b) in enumerate(m.fslices):
+                cv2.fillPoly(ids_img, [fx[a:b]], base + i, lineType=cv2.LINE_8, shift=SHIFT)
             continue
         local = np.zeros((r1 - r0, c1 - c0), np.uint16)
         fx = _fixed(px - (c0, r0))
-        for i, poly in enumerate(np.split(fx, m.fstart[1:-1]), start=1):
-            cv2.fillPoly(local, [poly], i, lineType=cv2.LINE_8, shift=SHIFT)
+        for i, (a, b) in enumerate(m.fslices, start=1):
+            cv2.fillPoly(local, [fx[a:b]], i, lineType=cv2.LINE_8, shift=SHIFT)
         mask = local > 0
         if not mask.any():
             continue
@@ -252,42 +251,46 @@ def draw_objects(canvas: Canvas, objects: list[Placed], illum: Illumination) -> 
 
 
 def _add_palette(canvas: Canvas, obj: Placed, illum: Illumination) -> None:
-    m = obj.model
-    h = math.radians(obj.heading)
-    sh, ch = math.sin(h), math.cos(h)
-    n = m.fnormal
-    ne = n[:, 0] * sh + n[:, 1] * ch
-    nn = n[:, 0] * ch - n[:, 1] * sh
-    normal = np.column_stack([ne, nn, n[:, 2]])
-    if m.ftwo.any():
-        v = canvas.view.to_satellite()
-        s = sun_vector(illum.sun_azimuth, illum.sun_elevation)
-        facing = normal @ v
-        # at nadir a vertical plate shows no side: light the sunward side of what little shows
-        flip = m.ftwo & ((facing < -1e-6) | ((np.abs(facing) <= 1e-6) & (normal @ s < 0)))
-        normal[flip, :2] *= -1
-    b = list(canvas.bands)
-    canvas.pal_a.append(obj.scheme.a[m.frole][:, b])
-    canvas.pal_b.append(obj.scheme.b[m.frole][:, b])
-    canvas.pal_kind.append(obj.scheme.kind[m.frole])
-    canvas.pal_normal.append(normal)
-    canvas.n_pal += len(m.frole)
+    """Reserve palette entries for an object's facets (colours and normals are worked out for
+    all objects at once in :func:`palette_radiance`)."""
+    canvas.pal_objects.append(obj)
+    canvas.n_pal += len(obj.model.frole)
     if canvas.n_pal >= MAX_PALETTE:
         raise OverflowError("too many facets in one window; render smaller tiles")
 
 
+def _palette_arrays(
+    canvas: Canvas, illum: Illumination
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Colours (a, b), pattern kinds and map-frame normals of all palette entries, entry 0
+    (ground) first; vectorised over every facet of every object drawn."""
+    b = list(canvas.bands)
+    objs = canvas.pal_objects
+    nb = len(b)
+    if not objs:
+        return np.zeros((1, nb)), np.zeros((1, nb)), np.zeros(1, np.int64), np.array([[0.0, 0.0, 1.0]])
+    counts = [len(o.model.frole) for o in objs]
+    a = np.concatenate([np.zeros((1, 4))] + [o.scheme.a[o.model.frole] for o in objs])[:, b]
+    bb = np.concatenate([np.zeros((1, 4))] + [o.scheme.b[o.model.frole] for o in objs])[:, b]
+    kind = np.concatenate([np.zeros(1, np.int64)] + [o.scheme.kind[o.model.frole] for o in objs])
+    n = np.concatenate([np.array([[0.0, 0.0, 1.0]])] + [o.model.fnormal for o in objs])
+    two = np.concatenate([np.zeros(1, bool)] + [o.model.ftwo for o in objs])
+    h = np.radians(np.repeat([0.0] + [o.heading for o in objs], [1, *counts]))
+    sh, ch = np.sin(h), np.cos(h)
+    normal = np.column_stack([n[:, 0] * sh + n[:, 1] * ch, n[:, 0] * ch - n[:, 1] * sh, n[:, 2]])
+    if two.any():
+        v = canvas.view.to_satellite()
+        s = sun_vector(illum.sun_azimuth, illum.sun_elevation)
+        facing = normal @ v
+        # at nadir a vertical plate shows no side: light the sunward side of what little shows
+        flip = two & ((facing < -1e-6) | ((np.abs(facing) <= 1e-6) & (normal @ s < 0)))
+        normal[flip, :2] *= -1
+    return a, bb, kind, normal
+
+
 def palette_radiance(canvas: Canvas, illum: Illumination) -> tuple[np.ndarray, ...]:
     """Lit and shadowed radiance of every palette entry, for both pattern colours."""
-    b = len(canvas.bands)
-    if canvas.pal_a:
-        a = np.concatenate([np.zeros((1, b)), *canvas.pal_a])
-        bb = np.concatenate([np.zeros((1, b)), *canvas.pal_b])
-        kind = np.concatenate([np.zeros(1, np.int64), *canvas.pal_kind])
-        normal = np.concatenate([np.array([[0.0, 0.0, 1.0]]), *canvas.pal_normal])
-    else:
-        a = bb = np.zeros((1, b))
-        kind = np.zeros(1, np.int64)
-        normal = np.array([[0.0, 0.0, 1.0]])
+    a, bb, kind, normal = _palette_arrays(canvas, illum)
     s = sun_vector(illum.sun_azimuth, illum.sun_elevation)
     cos_i = np.clip(normal @ s, 0.0, None)[:, None]
     sky = (0.5 * (1.0 + normal[:, 2]))[:, None]
