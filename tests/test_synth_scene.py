@@ -302,3 +302,30 @@ def test_acquisition_times_are_morning_passes(steady: tuple[Path, dict]) -> None
     for d in m["dates"]:
         t = datetime.fromisoformat(d["acquisition"]["acquired"].replace("Z", "+00:00"))
         assert 7.5 <= t.hour + t.minute / 60 <= 9.5
+
+
+@pytest.mark.parametrize("scenario", ["withdrawal", "reinforcement"])
+def test_series_events_replay_the_truth(tmp_path: Path, scenario: str) -> None:
+    """Over N dates, applying each transition's events to the objects of the first date gives
+    exactly the posture objects (and states) of every later date."""
+    m = generate(scenario, 7, tmp_path, gsd=0.8, dates=4, site="minibase")
+    assert len(m["transitions"]) == 3
+    gdf = _truth(tmp_path)
+    posture = gdf[gdf["class"] != "vehicle"]
+    state = {r.object_id: r.state for r in posture[posture["date"] == m["dates"][0]["date"]].itertuples()}
+    after_state = {"nose_raised": "nose_raised", "dismantled": "dismantled", "packed": "packed"}
+    n_events = 0
+    for t in m["transitions"]:
+        for e in json.loads((tmp_path / t["events"]).read_text())["events"]:
+            assert e["kind"] in EVENT_KINDS
+            n_events += 1
+            if e["kind"] == "departed":
+                del state[e["object_id"]]
+            elif e["kind"] == "arrived":
+                assert e["object_id"] not in state
+                state[e["object_id"]] = e["state_after"] or "nominal"
+            else:
+                state[e["object_id"]] = after_state.get(e["kind"], "nominal")
+        now = posture[posture["date"] == t["after"]]
+        assert state == {r.object_id: r.state for r in now.itertuples()}
+    assert n_events >= 10

@@ -439,10 +439,9 @@ def _arrive(tl: Timeline, st: Stand, d: int, kind: str, rng: np.random.Generator
     type_name = _pick(rng, STAND_TYPES[kind])
     t = tl.new(type_name, int(rng.integers(1 << 31)), st.zone)
     jitter = rng.normal(0.0, 0.6, size=2)
+    heading = (st.heading + rng.normal(0, 1.5)) % 360.0
     for k in range(d, tl.n_dates):
-        t.poses[k] = Pose(
-            st.x + jitter[0], st.y + jitter[1], (st.heading + rng.normal(0, 1.5)) % 360.0, None, st.index
-        )
+        t.poses[k] = Pose(st.x + jitter[0], st.y + jitter[1], heading, None, st.index)
 
 
 # --------------------------------------------------------------------------------------------
@@ -487,5 +486,7 @@ def changes(tl: Timeline, d: int) -> tuple[list[Change], list[Change]]:
             elif (
                 math.hypot(a.x - b.x, a.y - b.y) > 0.5 or abs(((a.heading - b.heading) + 180) % 360 - 180) > 2
             ):
+                if out is events:  # scenarios move aircraft and SAM only by departing/arriving
+                    raise AssertionError(f"{t.object_id} moved between dates {d} and {d + 1}")
                 out.append(Change("moved", t, a, b))
     return events, vehicles
