@@ -1015,6 +1015,8 @@ def _scheme(t: TypeSpec, rng: np.random.Generator) -> paint.Scheme:
         return paint.greenhouse_scheme(rng)
     if t.kind == "tree":
         return paint.tree_scheme(rng)
+    if t.kind == "jetbridge":
+        return paint.jet_bridge_scheme(rng)
     return paint.structure_scheme(rng)
 
 

@@ -53,7 +53,7 @@ MATERIALS: tuple[Material, ...] = (
     Material("water", (0.09, 0.08, 0.04, 0.02), 0.02),
     Material("paint_blue", (0.30, 0.14, 0.06, 0.25), 0.05),
     Material("paint_black", (0.05, 0.05, 0.05, 0.06), 0.05),
-    Material("tyre", (0.25, 0.26, 0.27, 0.29), 0.12),
+    Material("tyre", (0.27, 0.28, 0.29, 0.31), 0.12),
 )
 MAT = {m.name: i for i, m in enumerate(MATERIALS)}
 assert len(MATERIALS) < 128, "the material map keeps bit 7 for the cast-shadow flag"

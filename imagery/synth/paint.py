@@ -289,3 +289,12 @@ def tree_scheme(rng: np.random.Generator) -> Scheme:
     leaf = ((0.04, 0.07, 0.05, 0.38), (0.05, 0.08, 0.07, 0.33), (0.05, 0.07, 0.06, 0.28))[rng.integers(3)]
     s.set("body", leaf, camo=(0.03, 0.05, 0.04, 0.30), jitter=0.12)
     return s.build()
+
+
+def jet_bridge_scheme(rng: np.random.Generator) -> Scheme:
+    """Passenger boarding bridges: light grey or white metal roofs, grey glazed sides."""
+    s = SchemeBuilder(rng, "jet_bridge", dirt=0.15)
+    s.set("roof", (LIGHT_GREY, OFF_WHITE, ALUMINIUM)[rng.integers(3)], jitter=0.05)
+    s.set("wall", (0.22, 0.24, 0.26, 0.25), jitter=0.08)
+    s.set("metal", MID_GREY)
+    return s.build()
