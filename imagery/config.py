@@ -2,7 +2,8 @@
 
 The repo's top-level ``configs/`` folder is reachable as ``imagery/defaults`` (a symlink that the
 wheel build turns into package data, see pyproject), so ``--site khmeimim`` works from a wheel
-with no checkout beside it, and a path works for a user's own site. Every threshold the pipeline uses lives in one of these files.
+with no checkout beside it, and a path works for a user's own site. Every threshold the
+pipeline uses lives in one of these files.
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 * :func:`write_cog` / :class:`CogWriter`: Cloud-Optimized GeoTIFF in the native CRS (tiled,
   compressed with a predictor, internal overviews). Whole arrays go through an in-memory GDAL
   dataset; rasters too big for memory are streamed window by window into an uncompressed
-  temporary GeoTIFF and then encoded once, with all cores, into the COG.
+  temporary GeoTIFF. Either way overviews are built before the one encoding pass (a tiled GTiff
+  copied with COPY_SRC_OVERVIEWS, which GDAL marks LAYOUT=COG).
 * :func:`write_vectors`: GeoPackage (native CRS, several layers in one file) or GeoJSON
   (WGS84, RFC 7946).
 * :func:`stac_item` / :func:`write_stac_item`: a STAC Item describing a run's outputs.
@@ -24,6 +25,7 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from imagery.atomic import atomic_path, atomic_write_text
@@ -31,26 +33,49 @@ from imagery.atomic import atomic_path, atomic_write_text
 COG_BLOCK = 512
 
 
-def _cog_options(dtype: str, compress: str, predictor: int | None, level: int | None,
-                 overviews: bool, max_z_error: float | None) -> dict[str, str]:
+def _gtiff_cog_options(dtype: str, compress: str, predictor: int | None, level: int | None,
+                       max_z_error: float | None) -> dict[str, str]:
+    """Creation options of the classic COG recipe: a tiled GTiff copied with its overviews.
+
+    GDAL marks such a file ``LAYOUT=COG`` (IFDs first, overviews before full resolution). It
+    is used instead of the COG driver because that driver encodes the overviews twice (into a
+    temporary file, then into the output): measured 1.5-1.7x more CPU for the same bytes.
+    """
     compress = compress.upper()
     opts = {
+        "TILED": "YES",
+        "BLOCKXSIZE": str(COG_BLOCK),
+        "BLOCKYSIZE": str(COG_BLOCK),
         "COMPRESS": compress,
-        "BLOCKSIZE": str(COG_BLOCK),
         "NUM_THREADS": "ALL_CPUS",
         "BIGTIFF": "IF_SAFER",
-        "OVERVIEWS": "AUTO" if overviews else "NONE",
-        "OVERVIEW_RESAMPLING": "AVERAGE" if np.dtype(dtype).kind == "f" else "NEAREST",
+        "COPY_SRC_OVERVIEWS": "YES",
+        "INTERLEAVE": "PIXEL",
     }
     if predictor is None and compress in ("DEFLATE", "ZSTD", "LZW"):
         predictor = 3 if np.dtype(dtype).kind == "f" else 2
     if predictor and compress in ("DEFLATE", "ZSTD", "LZW"):
         opts["PREDICTOR"] = str(predictor)
     if level is not None:
-        opts["LEVEL"] = str(level)
+        opts["ZSTD_LEVEL" if compress == "ZSTD" else "ZLEVEL"] = str(level)
     if compress == "LERC" or compress.startswith("LERC_"):
         opts["MAX_Z_ERROR"] = str(max_z_error if max_z_error is not None else 0.0)
     return opts
+
+
+def overview_levels(width: int, height: int, smallest: int = 256) -> list[int]:
+    """Factors 2, 4, 8... until the overview's longest side drops below ``smallest`` pixels."""
+    levels = []
+    f = 2
+    while max(width, height) // f >= smallest:
+        levels.append(f)
+        f *= 2
+    return levels
+
+
+def _overview_resampling(dtype: str) -> Resampling:
+    # Averages for continuous data (scores, radiance); nearest for class masks and codes.
+    return Resampling.average if np.dtype(dtype).kind == "f" else Resampling.nearest
 
 
 def write_cog(
@@ -68,8 +93,10 @@ def write_cog(
     band_names: list[str] | None = None,
     tags: Mapping[str, Any] | None = None,
     colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+    resampling: Resampling | None = None,
 ) -> Path:
-    """Write an in-memory array (bands, rows, cols) or (rows, cols) as a COG."""
+    """Write an in-memory array (bands, rows, cols) or (rows, cols) as a COG (overviews by
+    ``resampling``: average for floats, nearest for integers unless told otherwise)."""
     if data.ndim == 2:
         data = data[None]
     path = Path(path)
@@ -79,10 +106,12 @@ def write_cog(
                        dtype=dtype, crs=crs, transform=transform, nodata=nodata) as mem:
         mem.write(data)
         _decorate(mem, band_names, tags, colormap)
+        levels = overview_levels(width, height) if overviews else []
+        if levels:
+            mem.build_overviews(levels, resampling or _overview_resampling(dtype))
         with atomic_path(path) as tmp:
-            rasterio.shutil.copy(mem, tmp, driver="COG",
-                                 **_cog_options(dtype, compress, predictor, level, overviews,
-                                                max_z_error))
+            rasterio.shutil.copy(mem, tmp, driver="GTiff",
+                                 **_gtiff_cog_options(dtype, compress, predictor, level, max_z_error))
     return path
 
 
@@ -115,13 +144,16 @@ class CogWriter:
                  level: int | None = None, overviews: bool = True,
                  max_z_error: float | None = None, band_names: list[str] | None = None,
                  tags: Mapping[str, Any] | None = None,
-                 colormap: Mapping[int, tuple[int, int, int, int]] | None = None) -> None:
+                 colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
+                 resampling: Resampling | None = None) -> None:
         self.path = Path(path)
         self.profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype,
                             crs=crs, transform=transform, nodata=nodata, tiled=True,
                             blockxsize=COG_BLOCK, blockysize=COG_BLOCK, compress="NONE",
                             BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
-        self.options = _cog_options(dtype, compress, predictor, level, overviews, max_z_error)
+        self.options = _gtiff_cog_options(dtype, compress, predictor, level, max_z_error)
+        self.overviews = overviews
+        self.resampling = resampling or _overview_resampling(dtype)
         self.band_names, self.tags, self.colormap = band_names, tags, colormap
         self._ds: Any = None
         self._staging: Path | None = None
@@ -144,10 +176,16 @@ class CogWriter:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         assert self._staging is not None
         try:
+            if exc_type is None:
+                # Overviews go into the uncompressed staging file (cheap), so the final copy
+                # encodes every tile, full resolution and overviews, exactly once.
+                levels = overview_levels(self._ds.width, self._ds.height) if self.overviews else []
+                if levels:
+                    self._ds.build_overviews(levels, self.resampling)
             self._ds.close()
             if exc_type is None:
                 with atomic_path(self.path) as tmp:
-                    rasterio.shutil.copy(self._staging, tmp, driver="COG", **self.options)
+                    rasterio.shutil.copy(self._staging, tmp, driver="GTiff", **self.options)
         finally:
             # The staging file never lands: remove it whatever happened.
             for leftover in (self._staging, self._staging.with_name(self._staging.name + ".aux.xml")):

@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from affine import Affine
 
-from imagery.atomic import atomic_path, atomic_write_bytes, atomic_write_text
+from imagery.atomic import atomic_write_bytes, atomic_write_text
 from imagery.config import SiteConfig, load_site
 from imagery.errors import InputError
 from imagery.geometry import obb_corners
@@ -600,57 +600,15 @@ def generate(
 def write_image_cog(
     path: Path, data: np.ndarray, grid: SceneGrid, band_names: list[str], tags: dict[str, str]
 ) -> Path:
-    """A tiled GeoTIFF with internal overviews in cloud-optimized order, ZSTD-compressed.
+    """The date's image as a ZSTD COG with averaged overviews (written atomically).
 
-    Built as GDAL's classic COG recipe (overviews computed in memory, then one GTiff copy with
-    COPY_SRC_OVERVIEWS): the COG driver would encode every tile twice (temporary file, then the
-    final one), which made writing cost as much as rendering. ZSTD also decodes about twice as
-    fast as DEFLATE (DESIGN.md section 8). Written atomically.
+    ZSTD decodes about twice as fast as DEFLATE (DESIGN.md section 8); level 1 keeps writing
+    cheaper than rendering.
     """
-    import rasterio
-    import rasterio.shutil
     from rasterio.enums import Resampling
 
-    count, h, w = data.shape
-    levels = []
-    f = 2
-    while max(h, w) // f >= 256:
-        levels.append(f)
-        f *= 2
-    with rasterio.open(
-        "pw_synth_mem",
-        "w",
-        driver="MEM",
-        width=w,
-        height=h,
-        count=count,
-        dtype=data.dtype.name,
-        crs=grid.crs,
-        transform=grid.transform,
-    ) as mem:
-        mem.write(data)
-        for i, name in enumerate(band_names, start=1):
-            mem.set_band_description(i, name)
-        mem.update_tags(**tags)
-        if levels:
-            mem.build_overviews(levels, Resampling.average)
-        with atomic_path(path) as tmp:
-            rasterio.shutil.copy(
-                mem,
-                tmp,
-                driver="GTiff",
-                tiled=True,
-                blockxsize=512,
-                blockysize=512,
-                compress="zstd",
-                zstd_level=1,
-                predictor=2,
-                copy_src_overviews=True,
-                interleave="pixel",
-                bigtiff="IF_SAFER",
-                num_threads="ALL_CPUS",
-            )
-    return path
+    return write_cog(path, data, transform=grid.transform, crs=grid.crs, compress="zstd", predictor=2,
+                     level=1, band_names=band_names, tags=tags, resampling=Resampling.average)
 
 
 def _jpeg_tiles(data: np.ndarray, quality: int) -> np.ndarray:
