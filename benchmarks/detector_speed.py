@@ -39,7 +39,8 @@ def build_detector(device: str, batch_size: int | None, weights: str | None):
     from detect.model import CenterNetOBB, ModelConfig, fuse_for_inference
 
     model = fuse_for_inference(CenterNetOBB(ModelConfig()))
-    return Detector(model=model, gsd_m=0.5, device=device, batch_size=batch_size), "untrained (no weights file)"
+    det = Detector(model=model, gsd_m=0.5, device=device, batch_size=batch_size)
+    return det, "untrained (no weights file)"
 
 
 def end_to_end(det, path: Path, out: Path) -> dict:
@@ -88,7 +89,8 @@ class GpuSampler:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                out = subprocess.run(["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"],
+                query = ["nvidia-smi", "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"]
+                out = subprocess.run(query,
                                      capture_output=True, text=True, timeout=2)
                 self.samples.append(float(out.stdout.split()[0]))
             except (OSError, ValueError, IndexError, subprocess.SubprocessError):
@@ -144,7 +146,8 @@ def main() -> None:
         args.side, args.repeat, args.memory_sides = 2048, 1, "2048,4096"
     path = make_big_geotiff(CACHE / f"det_{args.side}.tif", args.side, cog=False)
     det, weights_note = build_detector(args.device, args.batch_size, args.weights)
-    print(f"device {det.device} ({torch.cuda.get_device_name(0) if det.device.startswith('cuda') else 'CPU'}), "
+    name = torch.cuda.get_device_name(0) if det.device.startswith("cuda") else "CPU"
+    print(f"device {det.device} ({name}), "
           f"torch threads {torch.get_num_threads()}, batch {det.batch_size}, weights: {weights_note}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -290,6 +290,7 @@ class ChipCache:
 
     def __init__(self, folder: str | Path) -> None:
         folder = Path(folder)
+        self.folder = folder
         self.meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         n, s = self.meta["chips"], self.meta["size"]
         self.images = np.memmap(folder / "images.u8", dtype=np.uint8, mode="r", shape=(n, s, s, 3))
@@ -299,6 +300,14 @@ class ChipCache:
 
     def __len__(self) -> int:
         return int(self.meta["chips"])
+
+    # DataLoader workers get the folder and map the file themselves (pickling a memmap would
+    # copy every pixel into the pickle).
+    def __getstate__(self) -> dict[str, Any]:
+        return {"folder": str(self.folder)}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["folder"])
 
     def __call__(self, index: int) -> CachedChip:
         i = index % len(self)
@@ -610,7 +619,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
                         sampler=range(step * cfg.batch_size, end * cfg.batch_size),
                         num_workers=cfg.workers, worker_init_fn=_worker_init if cfg.workers else None,
                         pin_memory=cuda, persistent_workers=False, drop_last=True,
-                        prefetch_factor=4 if cfg.workers else None)
+                        prefetch_factor=4 if cfg.workers else None,
+                        # spawn, not fork: the renderer's numba/OpenMP thread pools (used above for
+                        # the validation chips) do not survive a fork and the worker deadlocks.
+                        multiprocessing_context="spawn" if cfg.workers else None)
     bar = None
     if progress and not os.environ.get("POSTUREWATCH_QUIET"):
         from tqdm import tqdm
