@@ -131,7 +131,7 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
              out_dir: str | os.PathLike[str], options: RunOptions | None = None) -> PairResult:
     """BEFORE/AFTER -> every output file in ``out_dir``; returns the report dictionary."""
 
-    from detect.change.objects import ZoneIndex, object_events
+    from detect.change.objects import ZoneIndex, activity_by_zone, object_events, split_activity
     from detect.change.posture import posture_score
     from detect.change.posture_config import load_posture_config
     from detect.stages import StageRecord
@@ -178,10 +178,11 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
             return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
 
         to_lonlat = _lonlat_fn(pair.grid.crs)
-        events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
-                               to_lonlat=to_lonlat) if options.detect else []
+        all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
+                                   to_lonlat=to_lonlat) if options.detect else []
+        events, activity = split_activity(all_events, posture_cfg)
         zone_change = {z["name"]: z.get("change_fraction") for z in change.get("zones", [])}
-        score, zone_scores = posture_score(events, zone_change, posture_cfg, zones)
+        score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)
         event_dicts = [e.to_json_dict() for e in events]
         _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, pair, dates)
 
@@ -193,6 +194,7 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         "events": event_dicts,
         "zones": [z.to_json_dict() for z in zone_scores] or [
             {"name": "all", "change_fraction": zone_change.get("all"), "score": round(score, 1)}],
+        "activity": activity_by_zone(activity),
         "timings": timer.timings,
         "alignment": {k: v for k, v in pair.to_json_dict().items() if k not in ("before", "after")},
         "change": {k: v for k, v in change.items() if k not in ("zones",)},

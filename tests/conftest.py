@@ -26,3 +26,23 @@ def sample_pair(tmp_path: Path):
     a = write_sample_scene(tmp_path / "before_2024-12-12.tif", size=384)
     b = write_sample_scene(tmp_path / "after_2024-12-13.tif", size=384, shift=(1.37, -0.62))
     return a, b
+
+
+@pytest.fixture(scope="session")
+def minibase(tmp_path_factory) -> dict:
+    """A three-date withdrawal series of the small test site (rendered once per session)."""
+    from imagery.synth import generate
+
+    out = tmp_path_factory.mktemp("minibase")
+    manifest = generate("withdrawal", 3, out, dates=3, site="minibase")
+    return {"dir": out, "images": [out / d["image"] for d in manifest["dates"]], "manifest": manifest}
+
+
+@pytest.fixture(scope="session")
+def minibase_steady(tmp_path_factory) -> dict:
+    """A steady pair of the small test site: nothing moves, everything else differs."""
+    from imagery.synth import generate
+
+    out = tmp_path_factory.mktemp("minibase_steady")
+    manifest = generate("steady", 4, out, dates=2, site="minibase")
+    return {"dir": out, "images": [out / d["image"] for d in manifest["dates"]], "manifest": manifest}

@@ -17,16 +17,6 @@ from detect.pipeline import RunOptions, run_pair, run_series
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def minibase(tmp_path_factory) -> dict:
-    """A three-date withdrawal series of the small test site (rendered once per session)."""
-    from imagery.synth import generate
-
-    out = tmp_path_factory.mktemp("minibase")
-    manifest = generate("withdrawal", 3, out, dates=3, site="minibase")
-    return {"dir": out, "images": [out / d["image"] for d in manifest["dates"]], "manifest": manifest}
-
-
 def _pixels_only(**kw) -> RunOptions:
     return RunOptions(site="minibase", detect=False, progress=False, **kw)
 

@@ -266,3 +266,19 @@ def object_events(
         add("arrived", o, ev, _confidence(o.score, ev, cfg), None, o.oid, {"state_after": o.state})
     events.sort(key=lambda e: -e.confidence)
     return events
+
+
+def split_activity(events: list[ObjectEvent], cfg: PostureConfig
+                   ) -> tuple[list[ObjectEvent], list[ObjectEvent]]:
+    """(posture events, activity): changes of classes outside ``event_classes`` (vehicles) are
+    activity, summarised per zone rather than reported one by one."""
+    keep = set(cfg.event_classes)
+    return [e for e in events if e.cls in keep], [e for e in events if e.cls not in keep]
+
+
+def activity_by_zone(activity: list[ObjectEvent]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for e in activity:
+        z = out.setdefault(e.zone or "elsewhere", {})
+        z[e.kind] = z.get(e.kind, 0) + 1
+    return out

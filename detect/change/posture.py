@@ -40,24 +40,26 @@ class ZoneScore:
 
 
 def posture_score(events: Sequence[ObjectEvent], zone_change: dict[str, float], cfg: PostureConfig,
-                  zones: ZoneIndex | None = None) -> tuple[float, list[ZoneScore]]:
+                  zones: ZoneIndex | None = None, activity: Sequence[ObjectEvent] = ()
+                  ) -> tuple[float, list[ZoneScore]]:
     """Overall score and one :class:`ZoneScore` per zone.
 
     ``zone_change`` maps zone name -> changed pixel fraction (from the pixel stage); a zone
     called ``all`` (the whole AOI) is used for the pixel term of the overall score.
+    ``activity`` (vehicle comings and goings) adds points like events, without being listed.
     """
     zones = zones or ZoneIndex()
     names = [z[0] for z in zones.zones]
     per_zone_points = {n: 0.0 for n in names}
     per_zone_events = {n: 0 for n in names}
     total = 0.0
-    for e in events:
+    for e in [*events, *activity]:
         w = zones.weight(e.zone)
         pts = event_points(e, cfg, w)
         total += pts
         if e.zone in per_zone_points:
             per_zone_points[e.zone] += pts
-            per_zone_events[e.zone] += 1
+            per_zone_events[e.zone] += e in events
 
     def pixel_points(fraction: float | None) -> float:
         if fraction is None or math.isnan(fraction):

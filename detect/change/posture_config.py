@@ -32,6 +32,8 @@ class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     min_confidence: float = Field(0.35, ge=0, le=1)
+    event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
+                                                              "airliner"])
     event_weights: dict[str, float]
     class_weights: dict[str, float]
     score_scale: float = Field(45.0, gt=0)
@@ -43,7 +45,7 @@ class PostureConfig(StrictModel):
         unknown = set(self.event_weights) - set(EVENT_KINDS)
         if unknown:
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
-        unknown = set(self.class_weights) - set(CLASSES)
+        unknown = (set(self.class_weights) | set(self.event_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes in class_weights: {sorted(unknown)}")
 
