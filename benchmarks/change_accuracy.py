@@ -15,6 +15,7 @@ plus "steady" pairs where nothing moves and every flagged pixel is a false alarm
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import time
 from pathlib import Path
@@ -22,12 +23,12 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import print_table  # noqa: E402
+from _common import print_table
 
-from detect.change.config import load_change_config  # noqa: E402
-from detect.change.model import PairGeometry  # noqa: E402
-from detect.change.pixel import change_mask, fit_arrays, score_arrays  # noqa: E402
-from detect.change.simulate import SimSettings, simulate_pair  # noqa: E402
+from detect.change.config import load_change_config
+from detect.change.model import PairGeometry
+from detect.change.pixel import change_mask, fit_arrays, score_arrays
+from detect.change.simulate import SimSettings, simulate_pair
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -68,10 +69,12 @@ def ssim_change(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 def variants():
     c = load_change_config()
     off = {"structure": c.structure.model_copy(update={"radius": 0}), "search_radius": 0,
-           "smooth_radius": 0, "shadow": c.shadow.model_copy(update={"enabled": False})}
+           "smooth_radius": 0, "shadow": c.shadow.model_copy(update={"enabled": False}),
+           "lean": c.lean.model_copy(update={"enabled": False})}
     only = lambda **kw: c.model_copy(update={**off, **kw})  # noqa: E731
     return [
         ("basic", c.basic()),
+        ("+lean", only(lean=c.lean, search_radius=0)),
         ("+search", only(search_radius=c.search_radius)),
         ("+structure", only(structure=c.structure)),
         ("+shadow", only(shadow=c.shadow)),
@@ -159,13 +162,14 @@ def simulated(seeds: int) -> None:
     names = [n for n, _ in variants()]
     rows_auc, rows_fa = [], []
     for label, steady in (("change", False), ("steady", True)):
-        auc: dict[str, list[float]] = {n: [] for n in names + ["cva", "ssim"]}
+        auc: dict[str, list[float]] = {n: [] for n in [*names, "cva", "ssim"]}
         fa: dict[str, list[float]] = {n: [] for n in names}
         det: dict[str, list[float]] = {n: [] for n in names}
         for seed in range(seeds):
             sim = simulate_pair(seed, SimSettings(), steady=steady)
             valid = np.ones(sim.truth.shape, bool)
-            res = score_variants(sim.before, sim.after, valid, geometry=PairGeometry(sim.sun, gsd_m=sim.gsd_m))
+            geometry = PairGeometry(sim.sun, gsd_m=sim.gsd_m)
+            res = score_variants(sim.before, sim.after, valid, geometry=geometry)
             neg = sim.truth == 0
             for n, (s, level, rad) in res.items():
                 m = change_mask(s, level, rad)
@@ -187,17 +191,69 @@ def simulated(seeds: int) -> None:
                 ["what", "seeds", *names], rows_fa)
 
 
+def synth_pairs(root: Path) -> list[tuple[str, Path, Path, Path]]:
+    """(scenario, before, after, truth mask) for each ``posturewatch synth`` folder under root."""
+    out = []
+    for d in sorted(p for p in root.iterdir() if p.is_dir()):
+        masks = sorted(m for m in d.glob("change_*_*.tif")
+                       if re.fullmatch(r"change_\d{4}-\d\d-\d\d_\d{4}-\d\d-\d\d", m.stem))
+        if not masks:
+            continue
+        d1, d2 = masks[0].stem.split("_")[1:3]
+        imgs = {p.stem.rsplit("_", 1)[-1]: p for p in d.glob("*.tif") if not p.name.startswith("change_")}
+        if d1 in imgs and d2 in imgs:
+            out.append((d.name, imgs[d1], imgs[d2], masks[0]))
+    return out
+
+
+def synthetic(root: Path) -> None:
+    """False alarms (steady) and pixel ROC-AUC against the truth mask (withdrawal etc.) on
+    ``posturewatch synth`` scenes, with the acquisition geometry of their IMDs."""
+    import rasterio
+
+    from imagery.scene import open_scene
+
+    names = [n for n, _ in variants()]
+    rows = []
+    for scenario, pa, pb, pm in synth_pairs(root):
+        sa, sb = open_scene(pa), open_scene(pb)
+        a, va = sa.read()
+        b, vb = sb.read()
+        with rasterio.open(pm) as ds:
+            truth = ds.read(1)
+        valid = va & vb
+        geom = PairGeometry.from_metas(sa.meta, sb.meta, gsd_m=sa.meta.gsd_m, transform=sa.meta.transform)
+        res = score_variants(a, b, valid, geometry=geom)
+        neg = valid & (truth == 0)
+        fa = [float((change_mask(s, lv, rad)[neg] == 1).mean()) for s, lv, rad in res.values()]
+        rows.append([scenario, "false-alarm fraction", float("nan"), float("nan"), *fa])
+        if (truth == 1).any():
+            det = [float((change_mask(s, lv, rad)[valid & (truth == 1)] == 1).mean())
+                   for s, lv, rad in res.values()]
+            auc = [roc_auc(np.where(valid, s, np.nan), truth) for s, _, _ in res.values()]
+            rows.append([scenario, "detected fraction", float("nan"), float("nan"), *det])
+            rows.append([scenario, "pixel ROC-AUC", roc_auc(cva(a, b), np.where(valid, truth, 255)),
+                         roc_auc(ssim_change(a, b), np.where(valid, truth, 255)), *auc])
+    if rows:
+        print_table(f"posturewatch synth scenes in {root}", ["scenario", "metric", "cva", "ssim", *names],
+                    rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, default=DATA)
     ap.add_argument("--sim-seeds", type=int, default=4)
     ap.add_argument("--skip-real", action="store_true")
+    ap.add_argument("--synth", type=Path, default=None,
+                    help="folder with posturewatch synth outputs (one subfolder per scenario)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     if not args.skip_real:
         real_data(args.data)
     if args.sim_seeds > 0:
         simulated(args.sim_seeds)
+    if args.synth is not None:
+        synthetic(args.synth)
     print(f"\n({time.perf_counter() - t0:.0f} s)")
     return 0
 

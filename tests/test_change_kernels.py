@@ -3,7 +3,8 @@
 Tolerances: the kernels compute in float32, so the raw statistic agrees to a relative 2e-3
 (the local variances of the structure term lose the most), the calibrated score to 2e-3
 relative + 2e-3 absolute; a pixel whose darkness sits exactly on the shadow threshold may flip
-between float32 and float64, so up to 0.2 % of pixels may differ more.
+between float32 and float64 (and the 3x3 box mean spreads each flip over 9 pixels), so up to
+0.2 % of pixels (1 % on the 48 x 48 float inputs) may differ more.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def make_pair(size: int = 96, bands: int = 3, dtype: str = "uint8", seed: int = 
     full = 255.0 if dtype == "uint8" else 2047.0
     x = np.clip(f * 0.8 * full + 0.05 * full + rng.normal(0, 0.01 * full, f.shape), 0, full)
     y = np.clip(f * 0.6 * full + 0.15 * full + rng.normal(0, 0.01 * full, f.shape), 0, full)
-    y[:, 20:40, 30:55] = 0.95 * full  # something new and bright
-    y[:, 60:75, 10:30] *= 0.4  # a new shadow-like dark patch
+    y[:, 20:30, 30:42] = 0.95 * full  # something new and bright (1.3 % of the pixels)
+    y[:, 60:68, 10:20] *= 0.4  # a new shadow-like dark patch
     valid = np.ones((size, size), bool)
     valid[:4] = False
     valid[50:58, 50:58] = False
@@ -79,9 +80,11 @@ def test_numba_statistic_matches_reference(fitted, name):
     x, y, valid, model = fitted
     m = variants(model)[name]
     ref = reference_statistic(x, y, valid, m)
-    fast = cpu.score_tile(x, y, valid, m, raw=True)
-    assert fast.dtype == np.float32
-    _close(fast, ref, rel=2e-3, abs_=1e-4, flips=0.002 if name in ("shadow", "full") else 0.0)
+    # Small, odd blocks too: every block edge (and the image edges) must join seamlessly.
+    for rows, cols in ((32, 512), (7, 13)):
+        fast = cpu.score_tile(x, y, valid, m, raw=True, block_rows=rows, block_cols=cols)
+        assert fast.dtype == np.float32
+        _close(fast, ref, rel=2e-3, abs_=1e-4, flips=0.002 if name in ("shadow", "full") else 0.0)
 
 
 def test_numba_score_matches_reference_and_is_nan_only_where_invalid(fitted):
@@ -91,7 +94,7 @@ def test_numba_score_matches_reference_and_is_nan_only_where_invalid(fitted):
     _close(fast, ref, rel=2e-3, abs_=2e-3)
     assert np.isnan(fast[~valid]).all() and np.isfinite(fast[valid]).all()
     # The changed block scores far above the unchanged texture.
-    assert np.nanmedian(fast[22:38, 32:53]) > 10 > np.nanmedian(fast[80:, 60:])
+    assert np.nanmedian(fast[22:28, 32:40]) > 10 > 1 > np.nanmedian(fast[80:, 60:])
 
 
 def test_core_region_equals_slice_of_full_result(fitted):
@@ -112,7 +115,7 @@ def test_band_counts_and_dtypes(bands, dtype):
         m = fit_model(x[:, valid], y[:, valid], c, geometry=GEOMETRY)
         m = calibrate(m, reference_statistic(x, y, valid, m), c)
         _close(cpu.score_tile(x, y, valid, m), reference_score(x, y, valid, m), rel=2e-3, abs_=2e-3,
-               flips=0.003)
+               flips=0.01)
 
 
 def test_mixed_bit_depths_score_like_same_depth():

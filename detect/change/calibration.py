@@ -4,14 +4,15 @@ and the automatic threshold on it.
 The IR-MAD chi-square of an unchanged pixel follows chi2(p) in theory. The robust statistic
 (minimum over a search window, structure weighting, box mean) does not, and real pairs add
 JPEG noise and residual misregistration, so the null is fitted on the pair itself: a scaled
-chi-square ``T / s ~ chi2(k)`` whose ``low`` and ``high`` quantiles (default 25 % and 50 %) match
-the sample's. Those quantiles fall among unchanged pixels as long as less than half the scene
-changed, the same assumption IR-MAD makes. The score is then
+chi-square ``T / s ~ chi2(k)`` whose ``low`` and ``high`` quantiles (default 50 % and 95 %) match
+the sample's. Those quantiles fall among unchanged pixels as long as less than 5 % of the scene
+changed (IR-MAD itself assumes a majority); with more change the scores come out lower, never
+higher. The score is then
 
     S = -log10 P(T_null >= T)
 
 so S = 2 is a 1 % and S = 3 a 0.1 % per-pixel false-alarm probability under "no change". The
-kernels apply it through a table (linear interpolation) up to S = 40 and beyond that through the
+kernels apply it through a table (linear interpolation in sqrt(T)) up to S = 40 and beyond that through the
 asymptotic expansion of the upper incomplete gamma function (three terms; error < 0.01 there).
 """
 
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special
 
 LUT_SIZE = 4096
 LUT_MAX_SCORE = 40.0
@@ -44,13 +45,13 @@ class NullModel:
 
     scale: float
     dof: float
-    lut: np.ndarray  # float32 scores at T = i * step
-    step: float
+    lut: np.ndarray  # float32 scores at T = (i * step)^2
+    step: float  # in sqrt(T): even spacing in sqrt(T) resolves the steep start of small dof
 
     @property
     def t_end(self) -> float:
         """Where the table ends and the asymptotic tail takes over."""
-        return (self.lut.size - 1) * self.step
+        return ((self.lut.size - 1) * self.step) ** 2
 
     @property
     def tail_params(self) -> tuple[float, float, float]:
@@ -63,7 +64,7 @@ class NullModel:
         exact tail underflows): the reference the kernels match."""
         t = np.asarray(statistic, dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
-            s = -stats.chi2.logsf(np.maximum(t, 0.0) / self.scale, self.dof) / LN10
+            s = -chi2_logsf(np.maximum(t, 0.0) / self.scale, self.dof) / LN10
             far = ~np.isfinite(s) & ~np.isnan(t)
             if far.any():
                 s[far] = tail_score(t[far], self.scale, self.dof)
@@ -72,7 +73,7 @@ class NullModel:
     def score_lut(self, statistic: np.ndarray) -> np.ndarray:
         """What the kernels compute, in numpy (float32 table, float64 tail)."""
         t = np.asarray(statistic, dtype=np.float32)
-        x = np.nan_to_num(t / np.float32(self.step), nan=0.0)
+        x = np.nan_to_num(np.sqrt(np.maximum(t, 0)) / np.float32(self.step), nan=0.0)
         n = self.lut.size
         i = np.clip(np.floor(x), 0, n - 2).astype(np.int64)
         f = np.minimum(x, n - 1) - i
@@ -87,11 +88,24 @@ class NullModel:
                 "dof": round(self.dof, 4), "score": "-log10 P(no-change statistic >= observed)"}
 
 
+def chi2_logsf(x: np.ndarray, dof: float) -> np.ndarray:
+    """log P(chi2(dof) >= x) (scipy.special only: scipy.stats costs a quarter second to import)."""
+    return np.log(special.gammaincc(dof / 2.0, np.asarray(x, dtype=np.float64) / 2.0))
+
+
+def chi2_ppf(q: float, dof: float) -> float:
+    return float(2.0 * special.gammaincinv(dof / 2.0, q))
+
+
+def chi2_isf(p: float, dof: float) -> float:
+    return float(2.0 * special.gammainccinv(dof / 2.0, p))
+
+
 def _ratio(k: float, lo: float, hi: float) -> float:
-    return float(stats.chi2.ppf(hi, k) / stats.chi2.ppf(lo, k))
+    return chi2_ppf(hi, k) / chi2_ppf(lo, k)
 
 
-def fit_null(values: np.ndarray, low: float = 0.25, high: float = 0.5, *,
+def fit_null(values: np.ndarray, low: float = 0.5, high: float = 0.95, *,
              dof_hint: float = 3.0) -> NullModel:
     """Match a scaled chi-square to the ``low``/``high`` quantiles of the statistic."""
     q_lo, q_hi = (float(v) for v in np.quantile(values, [low, high]))
@@ -103,23 +117,29 @@ def fit_null(values: np.ndarray, low: float = 0.25, high: float = 0.5, *,
     elif target <= _ratio(k_max, low, high):
         dof = k_max
     else:
-        dof = float(optimize.brentq(lambda lk: _ratio(math.exp(lk), low, high) - target,
-                                    math.log(k_min), math.log(k_max), xtol=1e-6))
-        dof = math.exp(dof)
+        # The quantile ratio falls monotonically with the degrees of freedom: bisect on log k.
+        a, b = math.log(k_min), math.log(k_max)
+        for _ in range(60):
+            mid = (a + b) / 2
+            if _ratio(math.exp(mid), low, high) > target:
+                a = mid
+            else:
+                b = mid
+        dof = math.exp((a + b) / 2)
     if q_hi <= 0:
         scale = 1.0
         dof = float(dof_hint)
     else:
-        scale = q_hi / float(stats.chi2.ppf(high, dof))
+        scale = q_hi / chi2_ppf(high, dof)
     return build_null(scale, dof)
 
 
 def build_null(scale: float, dof: float) -> NullModel:
     """The score table of ``T / scale ~ chi2(dof)`` up to a score of LUT_MAX_SCORE."""
-    t_max = scale * float(stats.chi2.isf(10.0 ** -LUT_MAX_SCORE, dof))
-    step = t_max / (LUT_SIZE - 1)
-    t = np.arange(LUT_SIZE, dtype=np.float64) * step
-    lut = -stats.chi2.logsf(t / scale, dof) / LN10
+    t_max = scale * chi2_isf(10.0 ** -LUT_MAX_SCORE, dof)
+    step = math.sqrt(t_max) / (LUT_SIZE - 1)
+    t = (np.arange(LUT_SIZE, dtype=np.float64) * step) ** 2
+    lut = -chi2_logsf(t / scale, dof) / LN10
     return NullModel(float(scale), float(dof), lut.astype(np.float32), float(step))
 
 

@@ -38,8 +38,8 @@ class LeanConfig(StrictModel):
 
 
 class CalibrationConfig(StrictModel):
-    low_quantile: float = Field(0.25, gt=0.0, lt=1.0)
-    high_quantile: float = Field(0.5, gt=0.0, lt=1.0)
+    low_quantile: float = Field(0.5, gt=0.0, lt=1.0)
+    high_quantile: float = Field(0.95, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _ordered(self) -> CalibrationConfig:

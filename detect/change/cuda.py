@@ -126,7 +126,7 @@ class TorchScorer:
         nl = self.model.null
         assert nl is not None and self.lut is not None
         n = self.lut.numel()
-        x = torch.nan_to_num(t / nl.step, nan=0.0).clamp_min(0.0)
+        x = torch.nan_to_num(torch.sqrt(t.clamp_min(0.0)) / nl.step, nan=0.0)
         i = x.clamp_max(n - 1).floor().to(torch.int64).clamp_max(n - 2)
         f = x.clamp_max(n - 1) - i.to(torch.float32)
         inside = self.lut[i] + f * (self.lut[i + 1] - self.lut[i])

@@ -25,15 +25,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from rasterio.windows import Window
 
 from detect.change.calibration import choose_level
 from detect.change.config import ChangeConfig, load_change_config
 from detect.change.model import ChangeModel, PairGeometry, calibrate, fit_model, planned_halo
-from detect.change.stats import SCORE_CAP, zone_accumulators
-from imagery.atomic import atomic_write_text
 from imagery.errors import InputError
-from imagery.grid import TileGrid
+
+# Heavier modules (rasterio, shapely, GDAL writers, cv2) are imported where they are used:
+# scoring arrays in a fresh process should cost numba's start-up, not GDAL's.
+SCORE_CAP = 10.0  # detect.change.stats.SCORE_CAP, repeated to keep this import light
 
 SCORE_DESCRIPTION = ("-log10 of the probability that an unchanged pixel reaches this change "
                      "statistic (scaled chi-square null fitted on the pair): 2 = 1 %, 3 = 0.1 % "
@@ -171,6 +171,7 @@ class PairSample:
 
 def _read_sample(pair: Any, cfg: ChangeConfig, halo: int) -> PairSample:
     from rasterio.features import geometry_mask
+    from rasterio.windows import Window
 
     from imagery.radiometry import sample_windows
 
@@ -313,6 +314,9 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
     ``site`` (a SiteConfig, a name or a path) gives the zones of the statistics; without it
     there is one zone, "all". ``device`` is auto, cpu or cuda.
     """
+    from detect.change.stats import zone_accumulators
+    from imagery.atomic import atomic_write_text
+    from imagery.grid import TileGrid
     from imagery.writers import CogWriter
 
     t_start = time.perf_counter()
@@ -432,11 +436,11 @@ def _zones(site: Any, pair: Any) -> tuple[list[tuple[str, str, float, Any]], lis
 @dataclass
 class _TileOut:
     index: int
-    core: Window
+    core: Any  # rasterio Window of the core on the grid
     compute_s: float
 
 
-def _stream(pair: Any, grid: TileGrid, model: ChangeModel, level: float, rad: int,
+def _stream(pair: Any, grid: Any, model: ChangeModel, level: float, rad: int,
             cfg: ChangeConfig, device: str):
     """Yield (tile info, core score, core mask) in grid order."""
     tiles = pair.tiles(grid=grid, normalised=False, workers=cfg.tiling.workers,

@@ -25,8 +25,8 @@ class SimSettings:
     gsd_m: float = 0.5
     n_objects: int = 14
     changed_fraction: float = 0.3  # share of objects that leave (and as many arrive)
-    sun_before: SunGeometry = SunGeometry(150.0, 35.0)
-    sun_after: SunGeometry = SunGeometry(205.0, 28.0)
+    sun_before: SunGeometry = field(default_factory=lambda: SunGeometry(150.0, 35.0))
+    sun_after: SunGeometry = field(default_factory=lambda: SunGeometry(205.0, 28.0))
     gain: tuple[float, float, float] = (0.92, 0.97, 1.06)  # seasonal tint, AFTER = gain * BEFORE + offset
     offset: tuple[float, float, float] = (8.0, 4.0, -3.0)
     shift_px: tuple[float, float] = (0.6, -0.4)  # residual misregistration of AFTER
@@ -98,17 +98,15 @@ def _shadow(mask: np.ndarray, height_m: float, sun: SunGeometry, gsd_m: float) -
 
 
 def _render(ground: np.ndarray, objs: list[dict], sun: SunGeometry, gsd_m: float, depth: float
-            ) -> tuple[np.ndarray, np.ndarray]:
+            ) -> np.ndarray:
     img = ground.copy()
     shade = np.zeros(ground.shape[1:], bool)
     for o in objs:
         shade |= _shadow(o["mask"], o["height"], sun, gsd_m)
     img[:, shade] *= np.array([depth, depth * 1.02, depth * 1.12])[:, None]
-    occupied = np.zeros_like(shade)
     for o in objs:
         img[:, o["mask"]] = np.asarray(o["colour"])[:, None]
-        occupied |= o["mask"]
-    return img, shade
+    return img
 
 
 def _jpeg(img: np.ndarray, quality: int) -> np.ndarray:
@@ -157,8 +155,8 @@ def simulate_pair(seed: int = 0, settings: SimSettings | None = None, *, steady:
     arrive = [objs[i] for i in order[k:2 * k]]
     stay = [objs[i] for i in order[2 * k:]]
     before_objs, after_objs = stay + leave, stay + arrive
-    img_a, shade_a = _render(ground, before_objs, s.sun_before, s.gsd_m, s.shadow_depth)
-    img_b, shade_b = _render(ground, after_objs, s.sun_after, s.gsd_m, s.shadow_depth)
+    img_a = _render(ground, before_objs, s.sun_before, s.gsd_m, s.shadow_depth)
+    img_b = _render(ground, after_objs, s.sun_after, s.gsd_m, s.shadow_depth)
     gain = np.asarray(s.gain)[:, None, None]
     offset = np.asarray(s.offset)[:, None, None]
     img_b = img_b * gain + offset

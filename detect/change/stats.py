@@ -25,7 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from imagery.grid import window_bounds
 
-SCORE_CAP = 10.0
+SCORE_CAP = 10.0  # also in detect.change.pixel
 
 
 @dataclass
