@@ -207,7 +207,8 @@ def make_client(scheduler: str | None, *, workers: int = 2, threads_per_worker: 
 
 
 def run_batch(catalog: str | os.PathLike[str], out_dir: str | os.PathLike[str],
-              options: dict[str, Any], *, scheduler: str | None = None, workers: int = 2, threads_per_worker: int = 1) -> dict[str, Any]:
+              options: dict[str, Any], *, scheduler: str | None = None, workers: int = 2,
+              threads_per_worker: int = 1) -> dict[str, Any]:
     """Plan the pairs, run them on the scheduler, write ``batch.json`` and return it."""
     entries = read_catalog(catalog)
     tasks = plan_pairs(entries, out_dir)

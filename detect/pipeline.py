@@ -256,7 +256,8 @@ def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str,
     layers = {"before": det_a if det_a is not None else empty,
               "after": det_b if det_b is not None else empty}
     ev = gpd.GeoDataFrame(
-        [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in e.items() if k not in ("x", "y")}
+        [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v)
+          for k, v in e.items() if k not in ("x", "y")}
          | {"x": e["x"], "y": e["y"]} for e in events],
         geometry=[shapely.Point(e["x"], e["y"]) for e in events], crs=crs) if events else \
         gpd.GeoDataFrame({"kind": [], "class": [], "confidence": [], "explanation": []}, geometry=[], crs=crs)
@@ -283,7 +284,8 @@ def _write_stac(out: Path, report: dict[str, Any], pair: Any) -> None:
         "change": {"href": "change.tif", "type": tiff, "roles": ["data"], "title": "change score (float32)"},
         "change_mask": {"href": "change_mask.tif", "type": tiff, "roles": ["data"],
                         "title": "change mask (1 change, 0 none, 255 nodata)"},
-        "detections": {"href": "detections.gpkg", "type": "application/geopackage+sqlite3", "roles": ["data"]},
+        "detections": {"href": "detections.gpkg", "type": "application/geopackage+sqlite3",
+                       "roles": ["data"]},
         "report": {"href": "report.html", "type": "text/html", "roles": ["overview"]},
         "report_json": {"href": "report.json", "type": "application/json", "roles": ["metadata"]},
     }
