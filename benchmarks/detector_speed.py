@@ -135,6 +135,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    import detect.infer  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
     import torch
 
     if args.threads:
@@ -170,7 +171,7 @@ def main() -> None:
             rows.append(["GPU utilisation (nvidia-smi mean)", "-", "-", f"{sampler.mean:.0f} %"])
     print_table(f"Detector speed, {args.side} x {args.side} x 3 uint8 DEFLATE GeoTIFF at 0.5 m",
                 ["what", "seconds (median)", "Mpx/s", "notes"], rows)
-    mem_rows = []
+    mem_rows: list[list[object]] = []
     for side in [int(s) for s in args.memory_sides.split(",") if s]:
         p = make_big_geotiff(CACHE / f"det_{side}.tif", side, cog=False)
         cmd = [sys.executable, __file__, "--memory-child", str(p), "--device", args.device]
@@ -185,8 +186,9 @@ def main() -> None:
         mem_rows.append([f"{side} x {side}", f"{side * side / 1e6:.0f}", f"{d['peak_rss_mb']:.0f}",
                          "-" if d["cuda_peak_mb"] is None else f"{d['cuda_peak_mb']:.0f}",
                          f"{side * side / 1e6 / d['total_s']:.1f}"])
-    print_table("Peak memory of one end-to-end run in a fresh process",
-                ["image", "Mpx", "peak RSS MB", "CUDA peak MB", "Mpx/s"], mem_rows)
+    if mem_rows:
+        print_table("Peak memory of one end-to-end run in a fresh process",
+                    ["image", "Mpx", "peak RSS MB", "CUDA peak MB", "Mpx/s"], mem_rows)
 
 
 class _Null:

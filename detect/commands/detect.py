@@ -38,12 +38,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix.lower() not in (".gpkg", ".geojson", ".json"):
         raise InputError(f"{out}: output must end in .gpkg or .geojson")
-    import torch
+    from detect.infer import Detector  # first: it sets the OpenMP wait policy before torch loads
+    from imagery.scene import open_scene
 
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
-    from detect.infer import Detector
-    from imagery.scene import open_scene
 
     overrides = {}
     if args.tile_size:
