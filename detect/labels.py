@@ -226,24 +226,37 @@ def read_vector_truth(vector_path: str | Path, image: str | Path, *, layer: str 
 
 
 def read_synth_scenes(folder: str | Path) -> list[LabelledImage]:
-    """A ``posturewatch synth`` output folder: every image beside ``truth.geojson``, matched to
-    the truth features of its own date."""
+    """A ``posturewatch synth`` output folder: the images listed in ``scene.json`` (``dates[].image``;
+    the folder also holds change masks, which are not images to detect on), each with the truth
+    features of that image (``image`` property, else its date). Truth is read from
+    ``truth.gpkg`` (native CRS) when present, else ``truth.geojson``."""
     import geopandas as gpd
 
     folder = Path(folder)
-    truth_path = folder / "truth.geojson"
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-    if not images:
-        raise InputError(f"{folder}: no GeoTIFF beside truth.geojson")
+    manifest_path = folder / "scene.json"
+    if manifest_path.is_file():
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            entries = [(d["image"], str(d.get("date", ""))) for d in manifest["dates"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"{manifest_path}: not a posturewatch synth manifest") from None
+    else:
+        entries = [(p.name, "") for p in sorted(folder.glob("*.tif")) if not p.name.startswith("change_")]
+    if not entries:
+        raise InputError(f"{folder}: no image listed in scene.json or beside truth.geojson")
+    truth_path = folder / "truth.gpkg" if (folder / "truth.gpkg").is_file() else folder / "truth.geojson"
     gdf = gpd.read_file(truth_path)
     out = []
-    for image in images:
-        sub = gdf
-        if "date" in gdf.columns and gdf["date"].notna().any():
-            dates = sorted({str(d)[:10] for d in gdf["date"].dropna()})
-            mine = [d for d in dates if d in image.name or d.replace("-", "") in image.name]
-            if mine:
-                sub = gdf[gdf["date"].astype(str).str.startswith(mine[0])]
+    for name, day in entries:
+        image = folder / name
+        if not image.is_file():
+            raise InputError(f"{image}: listed in scene.json but missing")
+        if "image" in gdf.columns:
+            sub = gdf[gdf["image"] == name]
+        elif "date" in gdf.columns and day:
+            sub = gdf[gdf["date"].astype(str).str.startswith(day)]
+        else:
+            sub = gdf
         out.append(_labelled_from_gdf(sub, image))
     return out
 

@@ -140,3 +140,32 @@ def test_real_label_sets_parse():
     dota = load_dataset(DATA / "dota8")
     planes = sum(int((it.truth.classes == GENERIC).sum()) for it in dota)
     assert planes == 2
+
+
+def test_synth_folder_reader_uses_the_manifest_and_per_image_truth(tmp_path):
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from affine import Affine
+
+    from detect.boxes import corners, transform_boxes
+    from imagery.writers import write_vectors
+
+    t = Affine(0.5, 0, 767000, 0, -0.5, 3923000)
+    for name in ("s_2024-12-01.tif", "s_2024-12-13.tif", "change_2024-12-01_2024-12-13.tif"):
+        with rasterio.open(tmp_path / name, "w", driver="GTiff", width=64, height=64, count=1, dtype="uint8",
+                           crs="EPSG:32636", transform=t) as ds:
+            ds.write(np.zeros((1, 64, 64), np.uint8))
+    px = np.array([[20.0, 30.0, 24.0, 16.0, 10.0], [40.0, 40.0, 20.0, 20.0, 200.0]])
+    polys = [shapely.Polygon(c) for c in corners(transform_boxes(px, t), y_up=True)]
+    gdf = gpd.GeoDataFrame({"class": ["transport", "helicopter"], "state": [None, "dismantled"],
+                            "date": ["2024-12-01", "2024-12-13"],
+                            "image": ["s_2024-12-01.tif", "s_2024-12-13.tif"]}, geometry=polys, crs="EPSG:32636")
+    write_vectors(tmp_path / "truth.gpkg", {"truth": gdf})
+    (tmp_path / "truth.geojson").write_text("{}")
+    (tmp_path / "scene.json").write_text(json.dumps({"dates": [
+        {"date": "2024-12-01", "image": "s_2024-12-01.tif"}, {"date": "2024-12-13", "image": "s_2024-12-13.tif"}]}))
+    items = load_dataset(tmp_path)
+    assert [it.image.name for it in items] == ["s_2024-12-01.tif", "s_2024-12-13.tif"]
+    assert np.allclose(items[0].truth.boxes, px[:1], atol=1e-3) and list(items[0].truth.states) == [0]
+    assert np.allclose(items[1].truth.boxes, px[1:], atol=1e-3) and list(items[1].truth.states) == [1]
