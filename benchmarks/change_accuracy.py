@@ -72,7 +72,10 @@ def variants():
            "smooth_radius": 0, "shadow": c.shadow.model_copy(update={"enabled": False}),
            "lean": c.lean.model_copy(update={"enabled": False})}
     only = lambda **kw: c.model_copy(update={**off, **kw})  # noqa: E731
+    irmad = c.model_copy(update={"projection": "irmad"})
     return [
+        ("mad basic", irmad.basic()),
+        ("mad robust", irmad),
         ("basic", c.basic()),
         ("+lean", only(lean=c.lean, search_radius=0)),
         ("+search", only(search_radius=c.search_radius)),

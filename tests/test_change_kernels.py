@@ -106,8 +106,11 @@ def test_core_region_equals_slice_of_full_result(fitted):
     np.testing.assert_allclose(part, full[core], rtol=2e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("bands,dtype", [(3, "uint16"), (2, "float32"),
-                                         pytest.param(4, "uint8", marks=pytest.mark.slow)])
+# Each new input dtype is a new numba compilation (~20 s cold); the fast set reuses the dtypes
+# the other tests need, and 2 bands exercises the general band-count path.
+@pytest.mark.parametrize("bands,dtype", [(3, "uint16"), (2, "uint8"),
+                                         pytest.param(4, "uint8", marks=pytest.mark.slow),
+                                         pytest.param(5, "float32", marks=pytest.mark.slow)])
 def test_band_counts_and_dtypes(bands, dtype):
     x, y, valid = make_pair(size=48, bands=bands, dtype=dtype, seed=bands)
     cfg = load_change_config()

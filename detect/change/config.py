@@ -88,6 +88,7 @@ class ChangeConfig(StrictModel):
     """The whole ``change.yaml``."""
 
     score: Literal["basic", "robust"] = "robust"
+    projection: Literal["irmad", "difference"] = "difference"
     noise_floor: float = Field(0.03, ge=0.0, le=1.0)
     search_radius: int = Field(1, ge=0, le=3)
     search_penalty_per_band: float = Field(1.0, ge=0.0)

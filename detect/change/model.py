@@ -3,8 +3,10 @@
 One pass over the pixels needs every whole-image statistic up front, so :func:`fit_model` fits,
 on a sample of both dates (raw bands, any bit depth):
 
-* the IR-MAD projection (``imagery.irmad``): chi2 = sum_i (wx_i . x + wy_i . y + c_i)^2 follows
-  chi2(p) over unchanged pixels whatever the gain, offset or band mixing between the dates;
+* a projection chi2 = sum_i (wx_i . x + wy_i . y + c_i)^2 that follows about chi2(p) over
+  unchanged pixels whatever the gain and offset between the dates: the IR-MAD variates
+  (``imagery.irmad``), or the whitened difference of AFTER normalised band by band onto BEFORE
+  with the IR-MAD regression (``projection`` in change.yaml), re-scaled robustly;
 * a brightness ("grey") of each date on BEFORE's radiometric scale, centred on BEFORE's mean
   (float32 box sums of centred values keep the local variances exact enough);
 * the levers' constants (texture floor, dark level for shadows, the shadow displacement
@@ -304,6 +306,25 @@ def _robust_scale(wx: np.ndarray, wy: np.ndarray, c: np.ndarray, x: np.ndarray, 
     return wx / scale[:, None], wy / scale[:, None], (c - med) / scale
 
 
+def _difference_projection(x: np.ndarray, y: np.ndarray, gain: np.ndarray, offset: np.ndarray,
+                           keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Whitened band-to-band difference: ``d = x - (gain y + offset)`` (AFTER normalised onto
+    BEFORE by the IR-MAD regression), chi2 = d' S^-1 d with S the covariance of d over the
+    no-change pixels. As a projection: W = C^-1 (S = C C'), wx = W, wy = -W diag(gain),
+    c = -W offset.
+
+    Unlike the canonical MAD variates, each band is compared with the same band: when the bands
+    are nearly collinear (grey tarmac, JPEG chroma) the weakly correlated canonical directions
+    of the two dates are arbitrary, and an unchanged coloured object then differs along them."""
+    d = x - (gain[:, None] * y + offset[:, None])
+    dk = d[:, keep]
+    cov = np.cov(dk) if dk.shape[0] > 1 else np.atleast_2d(dk.var())
+    cov = np.atleast_2d(cov) + np.eye(d.shape[0]) * 1e-6 * max(float(np.trace(np.atleast_2d(cov))), 1e-12)
+    chol = np.linalg.cholesky(cov)
+    wmat = np.linalg.inv(chol)
+    return wmat, -wmat * gain[None, :], -(wmat @ offset)
+
+
 def fit_model(x: np.ndarray, y: np.ndarray, config: ChangeConfig, *,
               bands: tuple[str, ...] | None = None, geometry: PairGeometry | None = None,
               names: tuple[str, str] = ("BEFORE", "AFTER")) -> ChangeModel:
@@ -319,9 +340,6 @@ def fit_model(x: np.ndarray, y: np.ndarray, config: ChangeConfig, *,
             raise InputError(f"{name} has no contrast in the common area (blank, saturated or "
                              "all cloud): nothing to compare")
     mad, w = fit_irmad(x, y)
-    wx, wy, c = _robust_scale(*mad.projection(), x, y, integer=integer_data,
-                              noise_floor=config.noise_floor)
-    mean_x = x.mean(axis=1)
     rho_max = float(mad.rho.max())
     if rho_max < config.checks.min_correlation:
         raise InputError(f"{names[0]} and {names[1]} share no structure (largest canonical "
@@ -335,6 +353,13 @@ def fit_model(x: np.ndarray, y: np.ndarray, config: ChangeConfig, *,
         g, o, _ = orthogonal_regression(y[i, keep], x[i, keep])
         gains.append(g)
         offsets.append(o)
+    if config.projection == "irmad":
+        projection = mad.projection()
+    else:
+        projection = _difference_projection(x, y, np.asarray(gains), np.asarray(offsets), keep)
+    wx, wy, c = _robust_scale(*projection, x, y, integer=integer_data,
+                              noise_floor=config.noise_floor)
+    mean_x = x.mean(axis=1)
     # Weights rounded to float32 first: the kernels use them so, and the dark level must sit
     # between the brightness levels they actually compute.
     gw = _grey_weights(p).astype(np.float32).astype(np.float64)

@@ -3,8 +3,8 @@ accuracy benchmark of the pixel change score.
 
 Not the synthetic scene generator (``imagery.synth`` renders airbases): this makes only what
 stresses a per-pixel score on this mission, each switchable so its effect can be measured:
-objects with cast shadows that move with the sun, a seasonal tint (per-band gain/offset), a
-residual sub-pixel misregistration, sensor noise and JPEG compression. The truth mask marks the
+objects with cast shadows that move with the sun, a seasonal tint (per-band gain/offset), the
+system blur, a residual sub-pixel misregistration, sensor noise and JPEG compression. The truth mask marks the
 footprints of objects that left or arrived; the shadows of those objects are "ignore" (their
 pixels do change, but no label set marks them).
 """
@@ -30,6 +30,7 @@ class SimSettings:
     gain: tuple[float, float, float] = (0.92, 0.97, 1.06)  # seasonal tint, AFTER = gain * BEFORE + offset
     offset: tuple[float, float, float] = (8.0, 4.0, -3.0)
     shift_px: tuple[float, float] = (0.6, -0.4)  # residual misregistration of AFTER
+    blur_px: float = 0.6  # Gaussian system MTF (sigma in pixels; 0.6 px ~ MTF 0.17 at Nyquist)
     noise: float = 2.0  # DN, per date
     jpeg_quality: int | None = 85
     shadow_depth: float = 0.45  # shadowed ground keeps this share of its light
@@ -160,6 +161,11 @@ def simulate_pair(seed: int = 0, settings: SimSettings | None = None, *, steady:
     gain = np.asarray(s.gain)[:, None, None]
     offset = np.asarray(s.offset)[:, None, None]
     img_b = img_b * gain + offset
+    if s.blur_px > 0:
+        from scipy.ndimage import gaussian_filter
+
+        img_a = gaussian_filter(img_a, (0, s.blur_px, s.blur_px))
+        img_b = gaussian_filter(img_b, (0, s.blur_px, s.blur_px))
     if s.shift_px != (0.0, 0.0):
         img_b = _shift(img_b, *s.shift_px)
     img_a = img_a + rng.normal(0, s.noise, img_a.shape)
