@@ -47,42 +47,76 @@ class BlockCache:
         self.max_blocks = max(4, max_bytes // max(block_bytes, 1))
         self._lock = threading.Lock()
         self._blocks: OrderedDict[tuple[int, int], np.ndarray] = OrderedDict()
+        self._pins: dict[tuple[int, int], int] = {}
+        self._free: list[np.ndarray] = []  # buffers of evicted blocks, decoded into again
         self._inflight: dict[tuple[int, int], threading.Event] = {}
+        self._shape = (len(self._read_bands), self.block_h, self.block_w)
         self.decoded = 0  # blocks decoded (a diagnostic: ideally each block once)
 
-    def _block(self, br: int, bc: int) -> np.ndarray:
+    def _acquire(self, br: int, bc: int) -> np.ndarray:
+        """The decoded block, pinned until :meth:`_release` (a pinned block is never evicted,
+        so its buffer cannot be reused under a reader's feet)."""
         key = (br, bc)
         while True:
             with self._lock:
                 blk = self._blocks.get(key)
                 if blk is not None:
                     self._blocks.move_to_end(key)
+                    self._pins[key] = self._pins.get(key, 0) + 1
                     return blk
                 event = self._inflight.get(key)
-                if event is None:
+                owner = event is None
+                if owner:
                     event = threading.Event()
                     self._inflight[key] = event
-                    owner = True
-                else:
-                    owner = False
+                buf = self._free.pop() if (owner and self._free) else None
             if not owner:
                 event.wait()
                 continue
             try:
                 meta = self.scene.meta
                 r0, c0 = br * self.block_h, bc * self.block_w
-                win = Window(c0, r0, min(self.block_w, meta.width - c0), min(self.block_h, meta.height - r0))
-                blk = self.scene.dataset().read(list(self._read_bands), window=win)
+                h, w = min(self.block_h, meta.height - r0), min(self.block_w, meta.width - c0)
+                if buf is None:
+                    buf = np.empty(self._shape, dtype=meta.dtype)
+                # Decoding into a recycled buffer spares the page faults of a fresh array,
+                # which is what made per-block reads slower than one whole-image read.
+                blk = self.scene.dataset().read(list(self._read_bands), window=Window(c0, r0, w, h),
+                                                out=buf[:, :h, :w])
                 with self._lock:
                     self._blocks[key] = blk
+                    self._pins[key] = self._pins.get(key, 0) + 1
                     self.decoded += 1
-                    while len(self._blocks) > self.max_blocks:
-                        self._blocks.popitem(last=False)
+                    self._evict()
                 return blk
             finally:
                 with self._lock:
                     self._inflight.pop(key, None)
                 event.set()
+
+    def _release(self, br: int, bc: int) -> None:
+        with self._lock:
+            key = (br, bc)
+            n = self._pins.get(key, 0) - 1
+            if n > 0:
+                self._pins[key] = n
+            else:
+                self._pins.pop(key, None)
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop least recently used unpinned blocks beyond the budget (lock held)."""
+        if len(self._blocks) <= self.max_blocks:
+            return
+        for key in list(self._blocks):
+            if len(self._blocks) <= self.max_blocks:
+                break
+            if self._pins.get(key):
+                continue
+            blk = self._blocks.pop(key)
+            base = blk.base if blk.base is not None else blk
+            if isinstance(base, np.ndarray) and base.shape == self._shape and len(self._free) < 8:
+                self._free.append(base)
 
     def read(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`Scene.read` for a window that may hang over the edge."""
@@ -90,20 +124,26 @@ class BlockCache:
         col0, row0 = int(window.col_off), int(window.row_off)
         h, w = int(window.height), int(window.width)
         nb = len(self._read_bands)
-        fill = 0 if meta.nodata is None or math.isnan(meta.nodata) else meta.nodata
-        out = np.full((nb, h, w), fill, dtype=meta.dtype)
-        inside = np.zeros((h, w), dtype=bool)
         c0, r0 = max(col0, 0), max(row0, 0)
         c1, r1 = min(col0 + w, meta.width), min(row0 + h, meta.height)
+        if (c0, r0, c1, r1) == (col0, row0, col0 + w, row0 + h):
+            out = np.empty((nb, h, w), dtype=meta.dtype)  # every pixel is copied below
+        else:
+            fill = 0 if meta.nodata is None or math.isnan(meta.nodata) else meta.nodata
+            out = np.full((nb, h, w), fill, dtype=meta.dtype)
+        inside = np.zeros((h, w), dtype=bool)
         if c1 > c0 and r1 > r0:
             for br in range(r0 // self.block_h, (r1 - 1) // self.block_h + 1):
                 for bc in range(c0 // self.block_w, (c1 - 1) // self.block_w + 1):
-                    blk = self._block(br, bc)
-                    by0, bx0 = br * self.block_h, bc * self.block_w
-                    ya, yb = max(r0, by0), min(r1, by0 + blk.shape[1])
-                    xa, xb = max(c0, bx0), min(c1, bx0 + blk.shape[2])
-                    out[:, ya - row0:yb - row0, xa - col0:xb - col0] = \
-                        blk[:, ya - by0:yb - by0, xa - bx0:xb - bx0]
+                    blk = self._acquire(br, bc)
+                    try:
+                        by0, bx0 = br * self.block_h, bc * self.block_w
+                        ya, yb = max(r0, by0), min(r1, by0 + blk.shape[1])
+                        xa, xb = max(c0, bx0), min(c1, bx0 + blk.shape[2])
+                        out[:, ya - row0:yb - row0, xa - col0:xb - col0] = \
+                            blk[:, ya - by0:yb - by0, xa - bx0:xb - bx0]
+                    finally:
+                        self._release(br, bc)
             inside[r0 - row0:r1 - row0, c0 - col0:c1 - col0] = True
         if meta.alpha_band:
             valid = inside & (out[-1] > 0)
