@@ -58,7 +58,7 @@ class ThresholdConfig(StrictModel):
 class SampleConfig(StrictModel):
     windows: int = Field(25, ge=1, le=400)
     window_size: int = Field(256, ge=32, le=4096)
-    max_pixels: int = Field(250_000, ge=1000)
+    max_pixels: int = Field(50_000, ge=1000)
     seed: int = 0
 
 
@@ -69,10 +69,10 @@ class ChecksConfig(StrictModel):
 
 
 class OutputConfig(StrictModel):
-    compress: Literal["zstd", "deflate", "lzw", "lerc", "lerc_zstd", "lerc_deflate", "none"] = "zstd"
-    predictor: int | None = Field(3, ge=1, le=3)
-    level: int | None = Field(1, ge=1, le=22)
-    max_z_error: float = Field(0.0, ge=0.0)
+    compress: Literal["zstd", "deflate", "lzw", "lerc", "lerc_zstd", "lerc_deflate", "none"] = "lerc"
+    predictor: int | None = Field(None, ge=1, le=3)
+    level: int | None = Field(None, ge=1, le=22)
+    max_z_error: float = Field(0.01, ge=0.0)
     overviews: bool = True
     mask_compress: Literal["zstd", "deflate", "lzw", "none"] = "zstd"
 

@@ -15,6 +15,7 @@ the writers store the previous ones. Memory is bounded by tile size and queue de
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import math
@@ -79,7 +80,8 @@ def change_mask(score: np.ndarray, level: float, opening_radius: int = 1) -> np.
     smaller than the structuring element), 0 elsewhere, 255 where the score is NaN."""
     import cv2
 
-    changed = (np.nan_to_num(score, nan=-np.inf) >= level).astype(np.uint8)
+    with np.errstate(invalid="ignore"):
+        changed = (score >= level).view(np.uint8)  # NaN compares False
     if opening_radius > 0:
         k = 2 * opening_radius + 1
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
@@ -344,15 +346,18 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
     t_compute = t_write = 0.0
     bar = _progress(len(grid), progress)
     t_stream = time.perf_counter()
-    with CogWriter(change_path, width=g.width, height=g.height, count=1, dtype="float32",
-                   crs=g.crs, transform=g.transform, nodata=float("nan"),
-                   band_names=["change_score"], tags=tags, **_writer_options(cfg)) as wscore, \
-            CogWriter(mask_path, width=g.width, height=g.height, count=1, dtype="uint8",
+    wscore = CogWriter(change_path, width=g.width, height=g.height, count=1, dtype="float32",
+                       crs=g.crs, transform=g.transform, nodata=float("nan"),
+                       band_names=["change_score"], tags=tags, **_writer_options(cfg))
+    wmask = CogWriter(mask_path, width=g.width, height=g.height, count=1, dtype="uint8",
                       crs=g.crs, transform=g.transform, nodata=255,
                       compress=cfg.output.mask_compress, overviews=cfg.output.overviews,
                       band_names=["change"], tags={"values": "1 change, 0 no change, 255 nodata",
-                                                   "threshold": f"{fit.level:.6g}"}) as wmask:
-        done = 0
+                                                   "threshold": f"{fit.level:.6g}"})
+    with contextlib.ExitStack() as guard:
+        # If anything fails, both writers are closed with the error (nothing lands).
+        guard.enter_context(wscore)
+        guard.enter_context(wmask)
         for tile, score, mask in _stream(pair, grid, model, fit.level, rad, cfg, dev):
             t0 = time.perf_counter()
             t_compute += tile.compute_s
@@ -363,11 +368,14 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
             n_valid += int((mask != 255).sum())
             n_changed += int((mask == 1).sum())
             t_write += time.perf_counter() - t0
-            done = tile.index + 1
             if bar is not None:
-                bar.update(done - bar.n)
+                bar.update(tile.index + 1 - bar.n)
         timings["stream_s"] = time.perf_counter() - t_stream
         t_enc = time.perf_counter()
+        guard.pop_all()
+    # Both COGs are encoded at once (GDAL releases the GIL): the mask's encoding hides in the
+    # time the score's takes.
+    _finish_writers([wscore, wmask])
     timings["encode_s"] = time.perf_counter() - t_enc
     if bar is not None:
         bar.update(len(grid) - bar.n)
@@ -387,7 +395,7 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
         "zones": zone_dicts,
         "zone_score": f"mean of the score clipped at {SCORE_CAP:g}",
         "residual_shift_px": fit.residual,
-        "alignment": pair.to_json_dict(),
+        "alignment": _alignment(pair, model),
         "model": model.to_json_dict(),
         "device": dev,
         "tiles": {"core": core, "halo": halo, "count": len(grid)},
@@ -400,6 +408,28 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
                                                                              default=_json_default))
     return ChangeResult(change_path, mask_path, stats_path, fit.level, zone_dicts, timings, model,
                         stats)
+
+
+def _alignment(pair: Any, model: ChangeModel) -> dict[str, Any]:
+    """The pair's alignment report; its radiometry from the change model when the pair did not
+    fit one (same keys: AFTER -> BEFORE gain and offset per band)."""
+    d = pair.to_json_dict()
+    if d.get("radiometric", {}).get("method") == "identity":
+        d["radiometric"] = {"method": "irmad", "source": "change model", "bands": list(model.bands),
+                            "gain": [round(v, 6) for v in model.gain],
+                            "offset": [round(v, 6) for v in model.offset],
+                            "no_change_fraction": round(model.no_change_fraction, 4)}
+    return d
+
+
+def _finish_writers(writers: list[Any]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(len(writers)) as pool:
+        futures = [pool.submit(w.__exit__, None, None, None) for w in writers]
+    errors = [f.exception() for f in futures if f.exception() is not None]
+    if errors:
+        raise errors[0]
 
 
 def _json_default(o: Any) -> Any:
