@@ -58,9 +58,9 @@ def _lut_into(S, sr, sc, D, dr, dc, n, lut, inv_step, tail, t_end):  # pragma: n
     for q in range(n):
         t = S[sr, sc + q]
         x = min(np.sqrt(max(t, np.float32(0.0))) * inv_step, top)
-        i = U64(x)  # unsigned: no wrap-around check, so the gathers vectorise
+        i = np.uint32(x)  # unsigned 32-bit: no wrap-around check, 8-lane gathers
         f = x - np.float32(i)
-        D[dr, dc + q] = lut[i] + f * (lut[i + U64(1)] - lut[i])
+        D[dr, dc + q] = lut[i] + f * (lut[i + np.uint32(1)] - lut[i])
         ntail += 1 if t >= t_end else 0
     if ntail > 0:
         for q in range(n):

@@ -1,11 +1,13 @@
 """Per-pixel change of a co-registered pair: ``change.tif``, ``change_mask.tif`` and zone
 statistics in one streaming pass (DESIGN.md sections 2 and 5).
 
-What the score is (``detect.change.reference`` has the exact definition): the IR-MAD
-chi-square of BEFORE against AFTER, made robust by a two-way +-1 px search (misregistration,
-lean), a structure term (illumination), a shadow term (sun geometry from the IMDs) and a 3x3
-box mean (noise); then calibrated per pair to ``S = -log10 P(no-change statistic >= T)``, so
-that S = 3 means a 0.1 % per-pixel false-alarm probability on every pair.
+What the score is (``detect.change.reference`` has the exact definition): a chi-square of
+BEFORE against AFTER (the band-to-band difference after the IR-MAD radiometric regression,
+whitened by its no-change covariance; or the IR-MAD variates themselves), made robust by a
+two-way search (+-1 px square, plus the line along which the two views' lean moves tall
+objects), a structure term (illumination), a shadow term (sun geometry from the IMDs) and a
+3x3 box mean (noise); then calibrated per pair to ``S = -log10 P(no-change statistic >= T)``,
+so that S = 3 means a 0.1 % per-pixel false-alarm probability on every pair.
 
 How it runs: everything whole-image (the IR-MAD fit, the null model, the threshold, a check of
 the residual misregistration) is estimated on sample windows first; then tiles stream through

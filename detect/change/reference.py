@@ -4,8 +4,9 @@ Written for clarity, not speed (it is also the "naive numpy" baseline of the ben
 For BEFORE ``X`` and AFTER ``Y`` (bands, rows, cols), ``valid`` (rows, cols) and a fitted
 :class:`~detect.change.model.ChangeModel`:
 
-1. MAD variates split by date: ``u = wx X + cx`` and ``v = wy Y + cy`` (``cx + cy = c``);
-   ``|u(x) + v(x)|^2`` is the IR-MAD chi-square.
+1. The model's projection split by date: ``u = wx X + cx`` and ``v = wy Y + cy``
+   (``cx + cy = c``); ``|u(x) + v(x)|^2`` is the plain chi-square (whitened normalised
+   difference, or IR-MAD variates, see detect.change.model).
 2. Search: ``z_ab(x) = min_d |u(x) + v(x + d)|^2 + k [d != 0]`` and
    ``z_ba(x) = min_d |u(x - d) + v(x)|^2 + k [d != 0]`` over the model's displacements d
    (``|dx|, |dy| <= r``, plus the lean line from the view geometries) and valid neighbours;
