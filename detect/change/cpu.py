@@ -546,6 +546,11 @@ def score_tile(before: np.ndarray, after: np.ndarray, valid: np.ndarray, model: 
     if out is None:
         out = np.empty((row1 - row0, col1 - col0), dtype=np.float32)
     x, y = _as_c(before), _as_c(after)
+    if x.dtype != y.dtype:
+        # Mixed bit depths (an 8-bit and an 11-bit date) are rare: one copy to the wider type
+        # costs less than compiling (and caching) the kernels for every pair of dtypes.
+        common = np.result_type(x.dtype, y.dtype)
+        x, y = x.astype(common, copy=False), y.astype(common, copy=False)
     v = _as_c(valid.astype(np.bool_, copy=False))
     lut, inv_step, tail, t_end = lut_args(None if raw else model.null)
     if model.is_basic:
