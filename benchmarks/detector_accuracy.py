@@ -133,6 +133,8 @@ def main() -> None:
     ap.add_argument("--chips", type=int, default=120, help="held-out synthetic chips")
     ap.add_argument("--chip-size", type=int, default=768)
     ap.add_argument("--no-synthetic", action="store_true")
+    ap.add_argument("--scenes", nargs="*", default=[],
+                    help="posturewatch synth output folders to score as whole scenes as well")
     ap.add_argument("--no-real", action="store_true")
     ap.add_argument("--finetune", action="store_true")
     ap.add_argument("--finetune-steps", type=int, default=1500)
@@ -167,6 +169,17 @@ def main() -> None:
             if k in s["states"]:
                 rows.append([f"  state F1 {k}", f"{s['states'][k]['f1']:.3f}",
                              ">= 0.90" if "sam" not in k else "-"])
+    for folder in args.scenes:
+        from detect.evaluate import evaluate_dataset
+
+        s = evaluate_dataset(det, load_dataset(folder), score_threshold=operating)
+        results.setdefault("synth_scenes", {})[folder] = s
+        print(f"\n== synthetic scene {folder}")
+        print(format_summary(s))
+        rows.append([f"synth scene {Path(folder).name}: mAP@0.5 (rotated)", f"{s['map']:.3f}", "-"])
+        for k, v in s["states"].items():
+            if v["positives"]:
+                rows.append([f"  state F1 {k}", f"{v['f1']:.3f}", "-"])
     if not args.no_real:
         if not DATA.is_dir():
             print(f"\n{DATA} not found: real-data rows skipped")

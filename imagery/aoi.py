@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
-from imagery.config import SiteConfig, load_site
 from imagery.errors import InputError
+
+if TYPE_CHECKING:
+    from imagery.config import SiteConfig
 
 WGS84 = "EPSG:4326"
 
@@ -28,6 +29,8 @@ def reproject_geometry(geom: BaseGeometry, src_crs: str | None, dst_crs: str | N
         return geom
     if src_crs is None or dst_crs is None:
         raise InputError("cannot place an AOI with a CRS on an image without one (pixel mode)")
+    from pyproj import CRS, Transformer
+
     tr = Transformer.from_crs(CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs),
                               always_xy=True)
     return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
@@ -62,6 +65,8 @@ def load_aoi(spec: str | Path | BaseGeometry | SiteConfig, dst_crs: str | None, 
     :class:`SiteConfig`, or a shapely geometry in ``crs`` (WGS84 unless told otherwise; pass the
     scene CRS, or ``None`` for pixel coordinates).
     """
+    from imagery.config import SiteConfig, load_site
+
     if isinstance(spec, SiteConfig):
         geom, src = site_aoi(spec), WGS84
     elif isinstance(spec, BaseGeometry):

@@ -12,8 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
-from skimage.registration import phase_cross_correlation
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,8 @@ def _prepare(img: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
 def phase_shift(ref: np.ndarray, mov: np.ndarray, *, ref_valid: np.ndarray | None = None,
                 mov_valid: np.ndarray | None = None, upsample: int = 100) -> tuple[float, float]:
     """(dx, dy) such that a feature at (x, y) in ``ref`` is at (x + dx, y + dy) in ``mov``."""
+    from skimage.registration import phase_cross_correlation
+
     shift, _, _ = phase_cross_correlation(_prepare(ref, ref_valid), _prepare(mov, mov_valid),
                                           upsample_factor=upsample, normalization=None)
     # scikit-image returns the shift that registers mov onto ref, i.e. minus the displacement.
@@ -60,6 +60,8 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, *, ref_valid: np.ndarray | Non
 def normalised_correlation(ref: np.ndarray, mov: np.ndarray, dx: float, dy: float,
                            valid: np.ndarray | None = None) -> float:
     """Pearson correlation of ``ref`` with ``mov`` shifted back by (dx, dy), on the interior."""
+    from scipy import ndimage
+
     back = ndimage.shift(mov.astype(np.float64), (-dy, -dx), order=1, mode="nearest")
     m = int(np.ceil(max(abs(dx), abs(dy)))) + 2
     if ref.shape[0] <= 2 * m or ref.shape[1] <= 2 * m:
@@ -76,6 +78,8 @@ def normalised_correlation(ref: np.ndarray, mov: np.ndarray, dx: float, dy: floa
 
 def texture_score(grey: np.ndarray) -> np.ndarray:
     """Gradient energy per pixel: where phase correlation has something to lock onto."""
+    from scipy import ndimage
+
     g = grey.astype(np.float32)
     gx = ndimage.sobel(g, axis=1)
     gy = ndimage.sobel(g, axis=0)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from affine import Affine
-from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
@@ -171,6 +170,8 @@ class TileGrid:
         """True where a pixel of the tile's window lies inside the AOI (all True without one)."""
         if self.aoi is None:
             return np.ones(tile.shape, dtype=bool)
+        from rasterio.features import geometry_mask
+
         return geometry_mask([self.aoi], out_shape=tile.shape, transform=tile.transform,
                              invert=True, all_touched=False)
 

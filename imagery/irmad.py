@@ -15,14 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import linalg
-from scipy.special import gammaincc
 
 from imagery.errors import InputError
 
 
 def chi2_sf(z: np.ndarray, dof: int) -> np.ndarray:
     """P(chi2_dof > z): the no-change probability of a pixel with MAD chi-square ``z``."""
+    from scipy.special import gammaincc
+
     return gammaincc(dof / 2.0, np.maximum(z, 0.0) / 2.0)
 
 
@@ -90,6 +90,8 @@ def fit_irmad(x: np.ndarray, y: np.ndarray, *, max_iter: int = 30, tol: float = 
 
     Returns the model and the final no-change probabilities of the sample pixels.
     """
+    from scipy import linalg
+
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 2:

@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -24,7 +24,6 @@ from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from imagery.aoi import load_aoi, reproject_geometry
-from imagery.config import SiteConfig
 from imagery.coreg import (
     ShiftEstimate,
     combine_window_shifts,
@@ -40,6 +39,9 @@ from imagery.radiometry import sample_windows
 from imagery.reader import TileData, iter_tiles
 from imagery.scene import PixelModeWarning, Scene, open_scene
 from imagery.sources import GridSource, source_on_grid
+
+if TYPE_CHECKING:
+    from imagery.config import SiteConfig
 
 CANONICAL_BANDS = ("C", "B", "G", "Y", "R", "RE", "N", "N2", "P")
 
