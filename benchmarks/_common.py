@@ -79,10 +79,10 @@ def peak_rss_mb() -> float:
 def print_table(title: str, header: list[str], rows: list[list[object]]) -> None:
     widths = [max(len(str(h)), *(len(_fmt(r[i])) for r in rows)) for i, h in enumerate(header)]
     print(f"\n{title}")
-    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    print("  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
     print("  ".join("-" * w for w in widths))
     for r in rows:
-        print("  ".join(_fmt(v).ljust(w) for v, w in zip(r, widths)))
+        print("  ".join(_fmt(v).ljust(w) for v, w in zip(r, widths, strict=True)))
 
 
 def _fmt(v: object) -> str:

@@ -135,8 +135,9 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    import detect.infer  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
     import torch
+
+    import detect.infer  # noqa: F401  (first: sets the OpenMP wait policy before torch loads)
 
     if args.threads:
         torch.set_num_threads(args.threads)

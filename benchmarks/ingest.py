@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import CACHE, make_big_geotiff, print_table, timed  # noqa: E402
+from _common import CACHE, make_big_geotiff, print_table, timed
 
 
 def plain_full_read(path: Path) -> None:
