@@ -68,6 +68,9 @@ class DetectorConfig(StrictModel):
     score_threshold: float = Field(0.3, ge=0.0, le=1.0)
     class_score_thresholds: dict[str, float] = Field(default_factory=dict)
     state_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
+                                      description="faint detections (this up to the operating "
+                                                  "threshold) are kept apart for change hysteresis")
     nms_iou: float = Field(0.5, ge=0.0, le=1.0)
     max_objects_per_tile: int = Field(500, ge=1)
     resample_tolerance: float = Field(0.05, ge=0.0, description="relative GSD mismatch read as is")
@@ -211,7 +214,7 @@ class Detector:
         with self._lock, torch.inference_mode(), autocast:
             out = self.model(x)
             return decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
-                          score_threshold=self._min_threshold())
+                          score_threshold=min(self._min_threshold(), self.config.presence_threshold))
 
     def detect_array(self, image: np.ndarray, *, score_threshold: float | None = None) -> Decoded:
         """Detections on one in-memory 8-bit RGB image ``(H, W, 3)`` already at the model's
@@ -310,11 +313,26 @@ class Detector:
         """Detections as a GeoDataFrame in the scene's map CRS (pixel coordinates and no CRS
         for images without georeference). ``aoi``: shapely geometry in the scene CRS, or a
         GeoJSON path / site name (lon/lat)."""
+        return self.run_with_faint(scene, aoi, progress=progress, gsd=gsd)[0]
+
+    def run_with_faint(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,
+                       gsd: float | None = None) -> tuple[Any, Any]:
+        """(detections, faint detections): the second holds peaks scored between
+        ``presence_threshold`` and the operating threshold. They are never reported, but the
+        change stage reads them as "something is still there" so that an object scored 0.31 on
+        one date and 0.28 on the next is not announced as departed (threshold hysteresis)."""
         if not isinstance(scene, Scene):
             scene = open_scene(scene, gsd=gsd)
         dets = self.detect_scene(scene, aoi, progress=progress)
-        dets.decoded = self._threshold(dets.decoded, None)
-        return self.to_geodataframe(dets, scene)
+        everything = dets.decoded
+        keep = self._operating(everything)
+        faint_keep = ~keep & (everything.scores >= self.config.presence_threshold)
+        dets.decoded = everything.select(keep)
+        main = self.to_geodataframe(dets, scene)
+        dets.decoded = everything.select(faint_keep)
+        faint = self.to_geodataframe(dets, scene)
+        dets.decoded = everything.select(keep)
+        return main, faint
 
     # ------------------------------------------------------------------------------------
     def _min_threshold(self) -> float:
@@ -323,12 +341,16 @@ class Detector:
     def _threshold(self, d: Decoded, score_threshold: float | None) -> Decoded:
         if score_threshold is not None:
             return d.select(d.scores >= score_threshold)
+        return d.select(self._operating(d))
+
+    def _operating(self, d: Decoded) -> np.ndarray:
+        """Which detections reach their class's operating threshold."""
         thr = np.full(len(CLASSES), self.config.score_threshold)
         for name, v in self.config.class_score_thresholds.items():
             if name not in CLASSES:
                 raise InputError(f"class_score_thresholds: unknown class {name!r}")
             thr[CLASSES.index(name)] = v
-        return d.select(d.scores >= thr[d.classes])
+        return d.scores >= thr[d.classes]
 
     def _detect_grid(self, mg: ModelGrid, source: Any, *, progress: bool,
                      label: str = "") -> SceneDetections:

@@ -94,8 +94,9 @@ def get_detector(options: RunOptions) -> Any:
 
 
 def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOptions, record: Any,
-                        stage: str) -> Any:
-    """Detections of one scene, reused from ``out_path`` when nothing changed."""
+                        stage: str) -> tuple[Any, Any]:
+    """(detections, faint detections) of one scene, reused from ``out_path`` when nothing
+    changed; see :meth:`detect.infer.Detector.run_with_faint`."""
     import geopandas as gpd
 
     from detect.stages import stage_key
@@ -104,13 +105,13 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     det = get_detector(options)
     key = stage_key([scene.path, det.weights_path or ""],
                     {**options.key_settings("detector_config", "pixel_gsd", "site", "aoi"),
-                     "weights_sha256": det.weights_sha256})
+                     "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"]})
     if record.done(stage, key):
-        return gpd.read_file(out_path, layer="detections")
-    gdf = det.run(scene, aoi, progress=options.progress)
-    write_vectors(out_path, {"detections": gdf})
-    record.record(stage, key, [out_path], {"count": len(gdf)})
-    return gdf
+        return (gpd.read_file(out_path, layer="detections"), gpd.read_file(out_path, layer="faint"))
+    gdf, faint = det.run_with_faint(scene, aoi, progress=options.progress)
+    write_vectors(out_path, {"detections": gdf, "faint": faint})
+    record.record(stage, key, [out_path], {"count": len(gdf), "faint": len(faint)})
+    return gdf, faint
 
 
 def _lonlat_fn(crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
@@ -153,15 +154,15 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
                          pixel_gsd=options.pixel_gsd)
     zones = ZoneIndex(site_zones(site, pair.grid.crs) if site is not None else [])
 
-    det_a = det_b = None
+    det_a = det_b = faint_a = faint_b = None
     if options.detect:
         with timer("detect_before"):
             _say(options, f"detecting objects in {Path(before).name}")
-            det_a = detect_scene_cached(pair.before, pair.aoi, record.state_dir / "detections_before.gpkg",
+            det_a, faint_a = detect_scene_cached(pair.before, pair.aoi, record.state_dir / "detections_before.gpkg",
                                         options, record, "detect_before")
         with timer("detect_after"):
             _say(options, f"detecting objects in {Path(after).name}")
-            det_b = detect_scene_cached(pair.after, pair.aoi, record.state_dir / "detections_after.gpkg",
+            det_b, faint_b = detect_scene_cached(pair.after, pair.aoi, record.state_dir / "detections_after.gpkg",
                                         options, record, "detect_after")
 
     with timer("change"):
@@ -177,9 +178,15 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
 
             return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
 
+        def similarity(polys: Sequence[Any]) -> np.ndarray:
+            from detect.change.persistence import box_similarity
+
+            return box_similarity(pair, polys)
+
         to_lonlat = _lonlat_fn(pair.grid.crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
-                                   to_lonlat=to_lonlat) if options.detect else []
+                                   to_lonlat=to_lonlat, faint=(faint_a, faint_b),
+                                   similarity=similarity) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
         zone_change = {z["name"]: z.get("change_fraction") for z in change.get("zones", [])}
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)

@@ -18,6 +18,8 @@ STATES: dict[str, tuple[str, ...]] = {
 }
 
 AIRCRAFT_CLASSES: frozenset[str] = frozenset({"transport", "fighter", "helicopter", "airliner"})
+# A launcher is a truck seen from above: the detector's commonest confusion on the ground.
+GROUND_CLASSES: frozenset[str] = frozenset({"sam", "vehicle"})
 
 
 def class_index(name: str) -> int:

@@ -112,6 +112,65 @@ def test_cross_class_reading_of_one_aircraft_is_not_two_events():
     assert object_events(before, after, CFG) == []
 
 
+def test_a_faint_detection_on_the_other_date_means_still_there():
+    # The Su-24 drops to 0.25 on date 2: below the operating score, reported nowhere, but present.
+    after = dets([("x1", "transport", None, 101, 99, 69, 73, 90, 0.9),
+                  ("x2", "transport", None, 101, 251, 69, 73, 90, 0.9),
+                  ("x3", "helicopter", None, 701, 100, 16, 14.5, 180, 0.85)])
+    faint_after = dets([("f1", "fighter", None, 302, 401, 21, 16, 175, 0.25)])
+    assert [e.kind for e in object_events(BEFORE, after, CFG)] == ["departed"]
+    assert object_events(BEFORE, after, CFG, faint=(None, faint_after)) == []
+    # A faint detection of an unrelated class group (a truck) does not count.
+    truck = dets([("f1", "vehicle", None, 302, 401, 8, 3, 175, 0.25)])
+    assert [e.kind for e in object_events(BEFORE, after, CFG, faint=(None, truck))] == ["departed"]
+
+
+def test_a_second_peak_on_one_helicopter_is_not_an_arrival():
+    before = dets([("h", "helicopter", None, 0, 0, 17, 5, 90, 0.6)])
+    after = dets([("h1", "helicopter", None, 1, 0, 17, 5, 20, 0.5),
+                  ("h2", "helicopter", None, -3, 2, 19, 6, 280, 0.4)])
+    assert object_events(before, after, CFG) == []
+
+
+def test_a_launcher_read_as_a_truck_on_one_date_is_no_event():
+    before = dets([("v", "vehicle", None, 0, 0, 9.4, 3, 130, 0.33)])
+    after = dets([("s", "sam", "packed", 2, 1, 12.6, 3.2, 250, 0.4)])
+    assert object_events(before, after, CFG) == []
+
+
+def test_a_box_that_still_looks_the_same_has_not_left():
+    after = dets([("x1", "transport", None, 101, 99, 69, 73, 90, 0.9),
+                  ("x2", "transport", None, 101, 251, 69, 73, 90, 0.9),
+                  ("x3", "helicopter", None, 701, 100, 16, 14.5, 180, 0.85)])
+
+    def changed(polys):
+        return np.full(len(polys), 0.5)
+
+    def same(polys):
+        return np.full(len(polys), 0.8)
+
+    def empty_now(polys):
+        return np.full(len(polys), 0.2)
+
+    assert object_events(BEFORE, after, CFG, evidence=changed, similarity=same) == []
+    events = object_events(BEFORE, after, CFG, evidence=changed, similarity=empty_now)
+    assert [e.kind for e in events] == ["departed"]
+    assert events[0].to_json_dict()["similarity"] == pytest.approx(0.2)
+
+
+def test_a_state_probability_wobbling_across_the_threshold_is_no_event():
+    def with_state_scores(rows, scores):
+        g = dets(rows)
+        g["state_score"] = scores
+        return g
+
+    before = with_state_scores([("t", "transport", None, 0, 0, 69, 73, 0, 0.9)], [0.45])
+    wobble = with_state_scores([("t", "transport", "nose_raised", 1, 1, 69, 73, 0, 0.9)], [0.55])
+    raised = with_state_scores([("t", "transport", "nose_raised", 1, 1, 69, 73, 0, 0.9)], [0.95])
+    assert object_events(before, wobble, CFG) == []
+    assert [e.kind for e in object_events(before, raised, CFG)] == ["nose_raised"]
+
+
 def test_empty_inputs():
     assert object_events(None, None, CFG) == []
     events = object_events(BEFORE, None, CFG)
@@ -122,3 +181,38 @@ def test_date_spans():
     assert date_span(D1, D2) == "between 12 and 13 Dec"
     assert date_span(datetime(2024, 11, 30), datetime(2024, 12, 1)) == "between 30 Nov and 1 Dec"
     assert date_span(None, D2) == "between the two images"
+
+
+def test_box_similarity_on_a_pair():
+    """NCC inside boxes on a real ScenePair: an unchanged textured patch correlates, a patch
+    painted over on date 2 does not."""
+    import rasterio
+    from affine import Affine
+
+    from detect.change.persistence import box_similarity
+    from imagery.pair import ScenePair
+
+    rng = np.random.default_rng(0)
+    img = (rng.random((3, 200, 200)) * 200 + 20).astype(np.uint8)
+    img2 = img.copy()
+    img2[:, 20:60, 20:60] = 90  # something left: the pavement is flat now
+    tr = Affine(0.5, 0, 767000, 0, -0.5, 3923000)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, arr in (("a.tif", img), ("b.tif", img2)):
+            p = Path(d) / name
+            with rasterio.open(p, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+                               crs="EPSG:32636", transform=tr) as ds:
+                ds.write(arr)
+            paths.append(p)
+        pair = ScenePair(*paths)
+        gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
+        kept = shapely.box(767000 + 60, 3923000 - 90, 767000 + 80, 3923000 - 70)
+        outside = shapely.box(768000, 3924000, 768010, 3924010)
+        sim = box_similarity(pair, [gone, kept, outside])
+    assert np.isnan(sim[0]) or sim[0] < 0.2  # flat after: no correlation (NaN when perfectly flat)
+    assert sim[1] > 0.9
+    assert np.isnan(sim[2])

@@ -26,12 +26,14 @@ class EvidenceConfig(StrictModel):
     full_confidence_fraction: float = Field(0.25, gt=0, le=1)
     min_fraction_presence: float = Field(0.10, ge=0, le=1)
     min_fraction_state: float = Field(0.02, ge=0, le=1)
+    max_similarity_presence: float = Field(0.45, ge=-1, le=1)
 
 
 class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     min_confidence: float = Field(0.35, ge=0, le=1)
+    state_min_shift: float = Field(0.25, ge=0, le=1)
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
