@@ -158,11 +158,13 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
     if options.detect:
         with timer("detect_before"):
             _say(options, f"detecting objects in {Path(before).name}")
-            det_a, faint_a = detect_scene_cached(pair.before, pair.aoi, record.state_dir / "detections_before.gpkg",
+            det_a, faint_a = detect_scene_cached(pair.before, pair.aoi,
+                                                 record.state_dir / "detections_before.gpkg",
                                         options, record, "detect_before")
         with timer("detect_after"):
             _say(options, f"detecting objects in {Path(after).name}")
-            det_b, faint_b = detect_scene_cached(pair.after, pair.aoi, record.state_dir / "detections_after.gpkg",
+            det_b, faint_b = detect_scene_cached(pair.after, pair.aoi,
+                                                 record.state_dir / "detections_after.gpkg",
                                         options, record, "detect_after")
 
     with timer("change"):

@@ -322,7 +322,9 @@ def object_events(
 
 
 def _figures(fn: Evidence | None, polys: list[BaseGeometry]) -> np.ndarray:
-    return np.asarray(fn(polys), dtype=np.float64) if fn is not None and polys else np.full(len(polys), np.nan)
+    if fn is None or not polys:
+        return np.full(len(polys), np.nan)
+    return np.asarray(fn(polys), dtype=np.float64)
 
 
 def _still_there(changed: float | None, similarity: float, cfg: PostureConfig) -> bool:
