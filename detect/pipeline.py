@@ -160,12 +160,12 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
             _say(options, f"detecting objects in {Path(before).name}")
             det_a, faint_a = detect_scene_cached(pair.before, pair.aoi,
                                                  record.state_dir / "detections_before.gpkg",
-                                        options, record, "detect_before")
+                                                 options, record, "detect_before")
         with timer("detect_after"):
             _say(options, f"detecting objects in {Path(after).name}")
             det_b, faint_b = detect_scene_cached(pair.after, pair.aoi,
                                                  record.state_dir / "detections_after.gpkg",
-                                        options, record, "detect_after")
+                                                 options, record, "detect_after")
 
     with timer("change"):
         _say(options, "scoring pixel change")
