@@ -263,9 +263,10 @@ def object_events(
     zones = zones or ZoneIndex()
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
-    faint_a, faint_b = faint if faint is not None else (None, None)
-    lost = _unconfirmed(a, lost, b + _objects(faint_b, "fa"), cfg)
-    new = _unconfirmed(b, new, a + _objects(faint_a, "fb"), cfg)
+    if cfg.presence_check:
+        faint_a, faint_b = faint if faint is not None else (None, None)
+        lost = _unconfirmed(a, lost, b + _objects(faint_b, "fa"), cfg)
+        new = _unconfirmed(b, new, a + _objects(faint_a, "fb"), cfg)
     span = date_span(*dates)
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)

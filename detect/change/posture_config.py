@@ -34,6 +34,7 @@ class PostureConfig(StrictModel):
     evidence: EvidenceConfig = EvidenceConfig()
     min_confidence: float = Field(0.35, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
+    presence_check: bool = True
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
