@@ -330,9 +330,7 @@ class Detector:
         dets.decoded = everything.select(keep)
         main = self.to_geodataframe(dets, scene)
         dets.decoded = everything.select(faint_keep)
-        faint = self.to_geodataframe(dets, scene)
-        dets.decoded = everything.select(keep)
-        return main, faint
+        return main, self.to_geodataframe(dets, scene)
 
     # ------------------------------------------------------------------------------------
     def _min_threshold(self) -> float:
