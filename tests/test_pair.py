@@ -157,3 +157,18 @@ def test_aoi_crops_the_grid(tmp_path):
     assert (pair.grid.width, pair.grid.height) == (200, 200)
     assert pair.grid.transform.c == pytest.approx(left + 10)
     assert isinstance(pair.grid.transform, Affine)
+
+
+def test_window_shifts_combine_by_consensus_not_median():
+    """Steady Khmeimim seed 13 (28 vs 7 deg off-nadir): three flat-ground windows agree on the
+    true shift (-0.59, -2.44) at NCC 0.98, five windows full of leaning structures scatter. The
+    median lies between them and agrees with no window (quality 0, shift not applied)."""
+    from imagery.coreg import combine_window_shifts
+
+    windows = [(-0.59, -2.35, 0.986), (0.27, 2.97, 0.719), (-0.62, -2.28, 0.984), (1.88, 4.66, 0.848),
+               (-0.18, -1.88, 0.799), (-0.26, 2.92, 0.818), (2.63, 2.52, 0.926), (-0.60, -2.25, 0.988)]
+    dx, dy, quality = combine_window_shifts(windows)
+    assert abs(dx + 0.59) < 0.1 and abs(dy + 2.44) < 0.2
+    assert 0.3 < quality < 0.4  # 3 of 8 windows x NCC 0.986
+    dx, dy, quality = combine_window_shifts([(1.0, 2.0, 0.9)] * 6 + [(4.0, -3.0, 0.5)] * 2)
+    assert (dx, dy) == (1.0, 2.0) and quality == 0.75 * 0.9
