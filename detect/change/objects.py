@@ -136,7 +136,7 @@ def _cost(a: _Obj, b: _Obj, cfg: PostureConfig) -> float:
     m = cfg.matching
     if not _compatible(a.cls, b.cls):
         return math.inf
-    gate = max(m.min_distance_m, m.distance_per_length * max(a.length, b.length))
+    gate = float(_gate(a.length, b.length, cfg))
     d = math.hypot(a.x - b.x, a.y - b.y)
     if d > gate:
         return math.inf
@@ -167,6 +167,12 @@ def match_objects(a: list[_Obj], b: list[_Obj], cfg: PostureConfig
     return pairs, [i for i in range(len(a)) if i not in mi], [j for j in range(len(b)) if j not in mj]
 
 
+def _gate(length_a: Any, length_b: Any, cfg: PostureConfig) -> Any:
+    """Centre distance within which two detections can be one object (scalars or arrays)."""
+    m = cfg.matching
+    return np.maximum(m.min_distance_m, m.distance_per_length * np.maximum(length_a, length_b))
+
+
 def _compatible(a: str, b: str) -> bool:
     return a == b or any(a in g and b in g for g in (AIRCRAFT_CLASSES, GROUND_CLASSES))
 
@@ -180,14 +186,12 @@ def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg:
     if not unmatched or not other:
         return unmatched
     xy = np.array([(o.x, o.y) for o in other])
-    m = cfg.matching
+    lengths = np.array([p.length for p in other])
     keep = []
     for i in unmatched:
         o = objs[i]
         d = np.hypot(xy[:, 0] - o.x, xy[:, 1] - o.y)
-        gate = np.maximum(m.min_distance_m, m.distance_per_length * np.maximum(
-            o.length, np.array([p.length for p in other])))
-        near = (d <= gate) & np.array([_compatible(o.cls, p.cls) for p in other])
+        near = (d <= _gate(o.length, lengths, cfg)) & np.array([_compatible(o.cls, p.cls) for p in other])
         if not near.any():
             keep.append(i)
     return keep
