@@ -58,6 +58,14 @@ def phase_shift(ref: np.ndarray, mov: np.ndarray, *, ref_valid: np.ndarray | Non
     return float(-shift[1]), float(-shift[0])
 
 
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    """Pearson correlation of two equal-size samples; NaN when either is flat."""
+    a = a.astype(np.float64).ravel() - a.mean()
+    b = b.astype(np.float64).ravel() - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 1e-9 else float("nan")
+
+
 def normalised_correlation(ref: np.ndarray, mov: np.ndarray, dx: float, dy: float,
                            valid: np.ndarray | None = None) -> float:
     """Pearson correlation of ``ref`` with ``mov`` shifted back by (dx, dy), on the interior."""
@@ -72,9 +80,10 @@ def normalised_correlation(ref: np.ndarray, mov: np.ndarray, dx: float, dy: floa
     if valid is not None:
         v = valid[m:-m, m:-m]
         a, b = a[v], b[v]
-    if a.size < 16 or a.std() == 0 or b.std() == 0:
+    if a.size < 16:
         return 0.0
-    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    r = pearson(a, b)
+    return 0.0 if np.isnan(r) else r
 
 
 def texture_score(grey: np.ndarray) -> np.ndarray:

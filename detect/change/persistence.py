@@ -21,15 +21,9 @@ from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
+from imagery.coreg import pearson
+
 MIN_PIXELS = 12  # fewer pixels than this inside the grid: no figure (NaN)
-
-
-def normalised_cross_correlation(a: np.ndarray, b: np.ndarray) -> float:
-    """NCC of two equal-length samples; NaN when either is flat."""
-    a = a.astype(np.float64) - a.mean()
-    b = b.astype(np.float64) - b.mean()
-    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / den) if den > 1e-9 else float("nan")
 
 
 def box_similarity(pair: Any, polygons: Sequence[BaseGeometry]) -> np.ndarray:
@@ -38,7 +32,7 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry]) -> np.ndarray:
     grid = pair.grid
     inv = ~grid.transform
     src_a, src_b = pair.sources
-    radiometry = getattr(pair, "radiometry", None)
+    radiometry = pair.radiometry
     out = np.full(len(polygons), np.nan)
     for k, poly in enumerate(polygons):
         minx, miny, maxx, maxy = poly.bounds
@@ -50,7 +44,7 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry]) -> np.ndarray:
         window = Window(c0, r0, c1 - c0, r1 - r0)
         a, valid_a = src_a.read(window)
         b, valid_b = src_b.read(window)
-        if radiometry is not None and getattr(radiometry, "method", "identity") != "identity":
+        if radiometry.method != "identity":
             b = radiometry.apply(b)
         inside = geometry_mask([poly], out_shape=(window.height, window.width), invert=True,
                                transform=grid.transform @ Affine.translation(c0, r0))
@@ -59,5 +53,5 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry]) -> np.ndarray:
             continue
         grey_a = a.astype(np.float64).mean(axis=0)[keep]
         grey_b = b.astype(np.float64).mean(axis=0)[keep]
-        out[k] = normalised_cross_correlation(grey_a, grey_b)
+        out[k] = pearson(grey_a, grey_b)
     return out
