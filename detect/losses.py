@@ -4,7 +4,9 @@
   objects; ignore regions (truncated/difficult labels) take no negative penalty.
 * offset, log(length), log(width): L1, weighted per cell so each object counts once. Log sizes
   make the loss scale-invariant: 1 px off on a 7 m truck costs what 10 px cost on an An-124.
-* heading: L1 on (sin, cos), a continuous 0-360 target with no wrap-around discontinuity.
+* heading: L1 on (sin h, cos h), a continuous 0-360 target with no wrap-around discontinuity,
+  plus ``axis`` x L1 on (sin 2h, cos 2h), the orientation of the box whichever end is the nose
+  (see :mod:`detect.targets`: the pair that stays sharp when front and back look alike).
 * envelope: for labels that only give an axis-aligned box, L1 on the log extents of the
   predicted oriented box's envelope, so real AABB labels still teach size without a heading.
 * state: binary cross-entropy of the state logit of the object's own class, at the object's
@@ -26,6 +28,7 @@ class LossWeights:
     offset: float = 1.0
     size: float = 1.0
     heading: float = 1.0
+    axis: float = 1.0
     envelope: float = 1.0
     state: float = 1.0
 
@@ -59,12 +62,15 @@ def detection_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor
     l_off = ((reg[:, 0:2] - t[:, 0:2]).abs().sum(1) * w).sum() / n_obj
     l_size = ((reg[:, 2:4] - t[:, 2:4]).abs().sum(1) * w * ori).sum() / n_obj
     l_head = ((reg[:, 4:6] - t[:, 4:6]).abs().sum(1) * w * ori).sum() / n_obj
+    l_axis = ((reg[:, 6:8] - t[:, 6:8]).abs().sum(1) * w * ori).sum() / n_obj
 
     env_w = w * (1 - ori)
     if bool(env_w.gt(0).any()):
         length, width = reg[:, 2].clamp(-4, 6).exp(), reg[:, 3].clamp(-4, 6).exp()
-        norm = torch.sqrt(reg[:, 4] ** 2 + reg[:, 5] ** 2).clamp(min=1e-3)
-        s, c = (reg[:, 4] / norm).abs(), (reg[:, 5] / norm).abs()
+        # |sin h| and |cos h| of the predicted axis: cos^2 h = (1 + cos 2h) / 2
+        cos_2h = reg[:, 7] / torch.sqrt(reg[:, 6] ** 2 + reg[:, 7] ** 2).clamp(min=1e-3)
+        s = torch.sqrt(((1 - cos_2h) / 2).clamp(min=1e-6))
+        c = torch.sqrt(((1 + cos_2h) / 2).clamp(min=1e-6))
         ex = torch.log(length * s + width * c + 1e-3)
         ey = torch.log(length * c + width * s + 1e-3)
         env = targets["env"]
@@ -83,8 +89,10 @@ def detection_loss(out: dict[str, torch.Tensor], targets: dict[str, torch.Tensor
         l_state = heat.new_zeros(())
 
     total = (weights.heat * l_heat + weights.offset * l_off + weights.size * l_size
-             + weights.heading * l_head + weights.envelope * l_env + weights.state * l_state)
+             + weights.heading * l_head + weights.axis * l_axis + weights.envelope * l_env
+             + weights.state * l_state)
     parts = {"heat": float(l_heat.detach()), "offset": float(l_off.detach()),
              "size": float(l_size.detach()), "heading": float(l_head.detach()),
+             "axis": float(l_axis.detach()),
              "envelope": float(l_env.detach()), "state": float(l_state.detach())}
     return total, parts

@@ -93,7 +93,7 @@ class SepBlock(nn.Module):
 
 class CenterNetOBB(nn.Module):
     """Input: (B, 3, H, W) uint8 or float in 0..255 (H, W multiples of 32). Output: dict of
-    ``heat`` (B, C, H/4, W/4) logits, ``reg`` (B, 6, H/4, W/4), ``state`` (B, S, H/4, W/4) logits."""
+    ``heat`` (B, C, H/4, W/4) logits, ``reg`` (B, 8, H/4, W/4), ``state`` (B, S, H/4, W/4) logits."""
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -143,7 +143,7 @@ class CenterNetOBB(nn.Module):
         nn.init.constant_(self.heat.bias, -math.log((1 - 0.01) / 0.01))
         nn.init.normal_(self.reg.weight, std=0.01)
         with torch.no_grad():
-            self.reg.bias.copy_(torch.tensor([0.0, 0.0, 2.0, 1.5, 0.0, 1.0]))
+            self.reg.bias.copy_(torch.tensor([0.0, 0.0, 2.0, 1.5, 0.0, 1.0, 0.0, 1.0]))
         nn.init.normal_(self.state.weight, std=0.01)
         nn.init.zeros_(self.state.bias)
 
@@ -190,7 +190,8 @@ def count_parameters(model: nn.Module) -> int:
 # --------------------------------------------------------------------------------------------
 
 WEIGHTS_FORMAT = "posturewatch-detector"
-WEIGHTS_VERSION = 1
+# 2: the box-axis pair (sin 2h, cos 2h) joined the regression head (REG_CHANNELS 6 -> 8).
+WEIGHTS_VERSION = 2
 
 
 def sha256_of(path: str | os.PathLike[str]) -> str:
@@ -233,9 +234,24 @@ class LoadedWeights:
     sha256: str
 
 
-def load_weights(path: str | os.PathLike[str], *, verify: bool = True) -> LoadedWeights:
+def _upgrade_v1(state: dict) -> dict:
+    """Format 1 -> 2: append the (sin 2h, cos 2h) rows to the regression conv."""
+    state = dict(state)
+    w, b = state["reg.weight"], state["reg.bias"]
+    if w.shape[0] == 6:
+        state["reg.weight"] = torch.cat([w, torch.zeros_like(w[:2])])
+        state["reg.bias"] = torch.cat([b, torch.tensor([0.0, 1.0], dtype=b.dtype)])
+    return state
+
+
+def load_weights(path: str | os.PathLike[str], *, verify: bool = True,
+                 upgrade: bool = False) -> LoadedWeights:
     """Rebuild a model from a weights file; one-line :class:`InputError` when the file is
-    missing, fails its checksum, or is not a posturewatch detector."""
+    missing, fails its checksum, or is not a posturewatch detector.
+
+    ``upgrade`` accepts format-1 files (no axis pair) as a *starting point for training*: their
+    regression head gets the two axis channels, initialised to "no preference" (weights 0, the
+    bias of the fresh model). Such a model is not fit for inference until trained."""
     from imagery.errors import InputError
 
     path = Path(path)
@@ -261,6 +277,12 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True) -> Loaded
     if payload.get("version", 0) > WEIGHTS_VERSION:
         raise InputError(f"{path}: weights format version {payload['version']} is newer than this "
                          f"posturewatch understands ({WEIGHTS_VERSION}); upgrade posturewatch")
+    if payload.get("version", 0) < 2:
+        if not upgrade:
+            raise InputError(f"{path}: weights format version {payload.get('version')} predates the "
+                             "box-axis head of this posturewatch; retrain (`posturewatch train`), or "
+                             "fine-tune from it with init_weights")
+        payload["state_dict"] = _upgrade_v1(payload["state_dict"])
     if tuple(payload.get("classes", ())) != CLASSES:
         raise InputError(f"{path}: trained for classes {payload.get('classes')}, "
                          f"this version uses {list(CLASSES)}")

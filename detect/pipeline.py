@@ -133,7 +133,7 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
     """BEFORE/AFTER -> every output file in ``out_dir``; returns the report dictionary."""
 
     from detect.change.objects import ZoneIndex, activity_by_zone, object_events, split_activity
-    from detect.change.posture import posture_score
+    from detect.change.posture import pixel_fractions, posture_score
     from detect.change.posture_config import load_posture_config
     from detect.stages import StageRecord
     from imagery.aoi import site_zones
@@ -181,16 +181,18 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
             return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
 
         def similarity(polys: Sequence[Any]) -> np.ndarray:
-            from detect.change.persistence import box_similarity
+            from detect.change.persistence import box_similarity, lean_search_m
 
-            return box_similarity(pair, polys)
+            ev = posture_cfg.evidence
+            search = lean_search_m(pair, ev.lean_height_m, fallback_m=ev.similarity_search_m)
+            return box_similarity(pair, polys, search)
 
         to_lonlat = _lonlat_fn(pair.grid.crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
                                    similarity=similarity) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
-        zone_change = {z["name"]: z.get("change_fraction") for z in change.get("zones", [])}
+        zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)
         event_dicts = [e.to_json_dict() for e in events]
         _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, pair, dates)

@@ -7,8 +7,14 @@ The model predicts, on a grid of ``stride`` pixels:
   Elliptical and rotated (TTFNet-style, not CenterNet's round one) because aircraft are long
   and thin at any angle: a round blob would either miss a fuselage's ends or spill onto its
   neighbours on a crowded apron.
-* ``reg``   (6): sub-cell offset (dx, dy) in cells, log(length), log(width) in cells, and the
-  heading as (sin, cos), full 0-360 because the nose direction carries the ``nose_raised`` cue.
+* ``reg``   (8): sub-cell offset (dx, dy) in cells, log(length), log(width) in cells, the
+  heading as (sin, cos), full 0-360 because the nose direction carries the ``nose_raised`` cue,
+  and the box *axis* as (sin 2h, cos 2h). The axis pair is what makes thin boxes line up: for a
+  truck or a launcher whose front and back look alike, an L1 fit of (sin h, cos h) averages the
+  two readings h and h + 180 towards (0, 0), and atan2 of that is noise, axis included (the
+  first shipped model, which had no axis pair, put truck and helicopter boxes a median 30-80 deg
+  off). The doubled angle is the same for h and h + 180, so it has nothing to average away;
+  decoding takes the axis from it and only the sign (nose or tail) from (sin h, cos h).
 * ``state`` (one logit per class that has a state, see :data:`STATE_CLASSES`).
 
 Regression is supervised on every cell where the owning object's Gaussian is above
@@ -38,7 +44,7 @@ STATE_CLASSES: tuple[str, ...] = tuple(c for c in CLASSES if c in STATES)
 # Per class index: which state logit it reads, or -1.
 STATE_CHANNEL: tuple[int, ...] = tuple(STATE_CLASSES.index(c) if c in STATES else -1 for c in CLASSES)
 NUM_STATES = len(STATE_CLASSES)
-REG_CHANNELS = 6  # dx, dy, log l, log w, sin, cos
+REG_CHANNELS = 8  # dx, dy, log l, log w, sin h, cos h, sin 2h, cos 2h
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,7 @@ class Targets:
     """Dense targets for one image at ``stride`` (all float32 unless noted)."""
 
     heat: np.ndarray  # (C, h, w)
-    reg: np.ndarray  # (6, h, w)
+    reg: np.ndarray  # (REG_CHANNELS, h, w)
     env: np.ndarray  # (2, h, w): log envelope width, height in cells (for envelope-only labels)
     reg_weight: np.ndarray  # (h, w), sums to 1 per object
     oriented: np.ndarray  # (h, w) 1 where length/width/heading are known
@@ -139,6 +145,8 @@ def encode(
         t.reg[3, rr_abs, cc_abs] = math.log(width)
         t.reg[4, rr_abs, cc_abs] = math.sin(theta)
         t.reg[5, rr_abs, cc_abs] = math.cos(theta)
+        t.reg[6, rr_abs, cc_abs] = math.sin(2 * theta)
+        t.reg[7, rr_abs, cc_abs] = math.cos(2 * theta)
         ex = abs(length * math.sin(theta)) + abs(width * math.cos(theta))
         ey = abs(length * math.cos(theta)) + abs(width * math.sin(theta))
         t.env[0, rr_abs, cc_abs] = math.log(ex)
@@ -214,6 +222,17 @@ class Decoded:
                        np.concatenate([p.state_prob for p in parts]))
 
 
+def decode_heading(sin_h: torch.Tensor, cos_h: torch.Tensor, sin_2h: torch.Tensor,
+                   cos_2h: torch.Tensor) -> torch.Tensor:
+    """Heading in degrees [0, 360): the axis from the doubled angle, the nose end from the
+    direction pair (whichever of axis and axis + 180 points the way (sin h, cos h) does)."""
+    import torch
+
+    axis = 0.5 * torch.atan2(sin_2h, cos_2h)
+    flip = (torch.sin(axis) * sin_h + torch.cos(axis) * cos_h) < 0
+    return torch.rad2deg(axis + flip.to(axis.dtype) * math.pi) % 360.0
+
+
 def decode(out: dict[str, torch.Tensor], *, stride: int = STRIDE, max_objects: int = 200,
            score_threshold: float = 0.05) -> list[Decoded]:
     """Peaks of the class-agnostic heat map -> boxes, for every image of a batch.
@@ -248,7 +267,7 @@ def decode(out: dict[str, torch.Tensor], *, stride: int = STRIDE, max_objects: i
         cy = (row + 0.5 + r[1]) * stride
         length = r[2].clamp(-4.0, 6.0).exp() * stride
         width = r[3].clamp(-4.0, 6.0).exp() * stride
-        heading = torch.rad2deg(torch.atan2(r[4], r[5])) % 360.0
+        heading = decode_heading(r[4], r[5], r[6], r[7])
         sc = chan[c]
         sp = state[i][sc.clamp(min=0), ind]
         sp = torch.where(sc >= 0, sp, torch.full_like(sp, float("nan")))

@@ -59,6 +59,7 @@ class LossSection(StrictModel):
     offset: float = 1.0
     size: float = 1.0
     heading: float = 1.0
+    axis: float = 1.0
     envelope: float = 1.0
     state: float = 1.0
 
@@ -583,7 +584,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
     mcfg = ModelConfig(**cfg.model.model_dump())
     model = CenterNetOBB(mcfg)
     if cfg.init_weights:
-        init = load_weights(cfg.init_weights)
+        init = load_weights(cfg.init_weights, upgrade=True)
         model.load_state_dict(init.model.state_dict())
     model = model.to(device).to(memory_format=torch.channels_last)
     decay, no_decay = [], []

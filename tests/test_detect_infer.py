@@ -19,7 +19,7 @@ from affine import Affine
 from torch import nn
 
 from detect.infer import Detector, choose_tiling
-from detect.targets import NUM_CLASSES, NUM_STATES
+from detect.targets import NUM_CLASSES, NUM_STATES, REG_CHANNELS
 from imagery.errors import InputError, NoOverlapError
 from imagery.grid import TileGrid
 
@@ -45,9 +45,10 @@ class BlobModel(nn.Module):
         blur = F.conv2d(F.avg_pool2d(g, 4), (k[:, None] * k[None, :])[None, None], padding=1)
         heat = 20 * (blur - 0.5)
         b, _, h, w = heat.shape
-        reg = torch.zeros(b, 6, h, w)
+        reg = torch.zeros(b, REG_CHANNELS, h, w)
         reg[:, 2:4] = math.log(BLOB / 4)
-        reg[:, 5] = 1.0
+        reg[:, 5] = 1.0  # heading 0: cos h = 1 ...
+        reg[:, 7] = 1.0  # ... and cos 2h = 1
         return {"heat": torch.cat([heat, torch.full((b, NUM_CLASSES - 1, h, w), -20.0)], 1),
                 "reg": reg, "state": torch.full((b, NUM_STATES, h, w), 2.2)}
 

@@ -62,6 +62,21 @@ def test_encode_then_decode_gives_back_the_boxes():
     assert np.array_equal(sp[has_state] > 0.5, states[ref][has_state] == 1)
 
 
+def test_axis_survives_a_heading_whose_nose_end_is_unknown():
+    # A model that cannot tell front from back predicts (sin h, cos h) ~ (0, 0): the plain pair
+    # then decodes to noise, but the axis pair still gives the box its orientation (mod 180).
+    from detect.targets import decode_heading
+
+    h = torch.deg2rad(torch.tensor([10.0, 75.0, 130.0, 200.0, 300.0]))
+    tiny = 1e-4 * torch.tensor([1.0, -1.0, 1.0, -1.0, 1.0])
+    got = decode_heading(tiny, tiny, torch.sin(2 * h), torch.cos(2 * h))
+    axis_err = ((got - torch.rad2deg(h)) + 90) % 180 - 90
+    assert float(axis_err.abs().max()) < 1e-3
+    exact = decode_heading(torch.sin(h), torch.cos(h), torch.sin(2 * h), torch.cos(2 * h))
+    full_err = ((exact - torch.rad2deg(h)) + 180) % 360 - 180
+    assert float(full_err.abs().max()) < 1e-3  # and the nose end when the direction is known
+
+
 def test_small_objects_get_a_minimum_footprint_and_offsets_are_sub_cell():
     t = encode(np.array([[101.3, 57.9, 6.0, 2.5, 45.0]]), np.array([4]), np.array([0]), (128, 128),
                config=TargetConfig(min_sigma=0.6))
@@ -91,7 +106,7 @@ def test_model_shapes_size_and_fusion():
                                    and model)
         out2 = fused(x)
     assert out["heat"].shape == (2, len(CLASSES), 32, 24)
-    assert out["reg"].shape == (2, 6, 32, 24)
+    assert out["reg"].shape == (2, 8, 32, 24)
     assert out["state"].shape == (2, NUM_STATES, 32, 24)
     for k in out:
         assert torch.allclose(out[k], out2[k], atol=1e-4)

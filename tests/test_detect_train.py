@@ -44,7 +44,11 @@ def one_thread():
 def test_a_tiny_training_run_lowers_the_loss(tmp_path):
     result = train(_cfg(tmp_path, steps=40), chip_source=_small_chip, progress=False)
     losses = [h["loss"] for h in result["history"]]
-    assert losses[-1] < 0.8 * losses[0], losses
+    heat = [h["heat"] for h in result["history"]]
+    # 40 steps teach the heat maps first (the regression terms move later): the focal loss must
+    # fall by a third, the total (which carries the slow terms too) by 15 %.
+    assert heat[-1] < 0.75 * heat[0], heat
+    assert losses[-1] < 0.85 * losses[0], losses
     assert (tmp_path / "run" / "best.pt").is_file() and (tmp_path / "run" / "best.pt.sha256").is_file()
     w = load_weights(tmp_path / "run" / "best.pt")
     assert w.gsd_m == 0.5 and w.info["step"] == 40
@@ -113,6 +117,24 @@ def test_weights_files_are_verified(tmp_path):
     (tmp_path / "w.pt.sha256").unlink()
     with pytest.raises(InputError, match="no checksum file"):
         load_weights(path)
+
+
+def test_format_1_weights_are_refused_for_inference_but_start_training(tmp_path):
+    import hashlib
+
+    model = CenterNetOBB(ModelConfig(**TINY))
+    path = save_weights(tmp_path / "v1.pt", model, gsd_m=0.5, target={})
+    payload = torch.load(path, weights_only=True)
+    payload["version"] = 1  # what the first shipped model was: six regression channels
+    payload["state_dict"]["reg.weight"] = payload["state_dict"]["reg.weight"][:6].clone()
+    payload["state_dict"]["reg.bias"] = payload["state_dict"]["reg.bias"][:6].clone()
+    torch.save(payload, path)
+    (tmp_path / "v1.pt.sha256").write_text(hashlib.sha256(path.read_bytes()).hexdigest() + "  v1.pt\n")
+    with pytest.raises(InputError, match="predates the box-axis head"):
+        load_weights(path)
+    up = load_weights(path, upgrade=True).model
+    assert torch.equal(up.reg.weight[:6], payload["state_dict"]["reg.weight"])
+    assert float(up.reg.weight[6:].abs().max()) == 0.0 and up.reg.bias[6:].tolist() == [0.0, 1.0]
 
 
 def test_chip_cache_renders_once_and_serves_the_same_chips(tmp_path):

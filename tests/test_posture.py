@@ -216,3 +216,103 @@ def test_box_similarity_on_a_pair():
     assert np.isnan(sim[0]) or sim[0] < 0.2  # flat after: no correlation (NaN when perfectly flat)
     assert sim[1] > 0.9
     assert np.isnan(sim[2])
+
+
+def test_box_similarity_searches_for_lean():
+    """Content moved 3 px between the dates (lean of a tall object): the plain NCC drops, the
+    search (2 m = 4 px at 0.5 m) finds the pattern again; a flattened patch stays uncorrelated."""
+    import tempfile
+    from pathlib import Path
+
+    import rasterio
+    from affine import Affine
+
+    from detect.change.persistence import box_similarity
+    from imagery.pair import ScenePair
+
+    rng = np.random.default_rng(1)
+    img = (rng.random((3, 200, 200)) * 200 + 20).astype(np.uint8)
+    img = np.repeat(np.repeat(img[:, ::2, ::2], 2, axis=1), 2, axis=2)  # 2-px texture
+    img2 = img.copy()
+    img2[:, 100:160, 103:163] = img[:, 100:160, 100:160]  # leaned 3 px east
+    img2[:, 20:60, 20:60] = 90
+    tr = Affine(0.5, 0, 767000, 0, -0.5, 3923000)
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, arr in (("a.tif", img), ("b.tif", img2)):
+            p = Path(d) / name
+            with rasterio.open(p, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
+                               crs="EPSG:32636", transform=tr) as ds:
+                ds.write(arr)
+            paths.append(p)
+        pair = ScenePair(*paths)
+        leaned = shapely.box(767000 + 55, 3923000 - 75, 767000 + 75, 3923000 - 55)
+        gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
+        plain = box_similarity(pair, [leaned, gone])
+        searched = box_similarity(pair, [leaned, gone], search_m=2.0)
+    assert plain[0] < 0.3 and searched[0] > 0.9
+    assert np.isnan(searched[1]) or searched[1] < 0.3
+
+
+def test_something_of_its_size_read_as_another_class_is_still_there():
+    # A launcher read as a helicopter on date 2 (same place, same size) is no departure and no
+    # arrival; a truck where an An-124 stood is not the An-124.
+    launcher = dets([("s", "sam", None, 0, 0, 15.9, 3.3, 120, 0.57)])
+    as_heli = dets([("h", "helicopter", None, 1.8, 0.5, 16.5, 3.1, 300, 0.35)])
+    assert object_events(launcher, as_heli, CFG) == []
+    an124 = dets([("t", "transport", None, 0, 0, 69, 73, 90, 0.9)])
+    truck = dets([("v", "vehicle", None, 3, 2, 8, 3, 90, 0.6)])
+    events = object_events(an124, truck, CFG)
+    assert [(e.kind, e.cls) for e in events] == [("departed", "transport"), ("arrived", "vehicle")]
+
+
+def test_the_presence_check_looks_beyond_the_matching_gate():
+    # Box centres wander: the same helicopter 9 m off on date 2 (matching gate 8 m) is no event,
+    # while a helicopter 30 m away is somebody else.
+    before = dets([("h", "helicopter", None, 0, 0, 16, 5, 90, 0.6)])
+    nearby = dets([("h2", "helicopter", None, 9, 0, 16, 5, 90, 0.5)])
+    assert object_events(before, nearby, CFG) == []
+    tight = CFG.model_copy(update={"presence_gate_scale": 1.0})
+    assert sorted(e.kind for e in object_events(before, nearby, tight)) == ["arrived", "departed"]
+    far = dets([("h3", "helicopter", None, 30, 0, 16, 5, 90, 0.5)])
+    assert sorted(e.kind for e in object_events(before, far, CFG)) == ["arrived", "departed"]
+
+
+def test_lean_search_follows_the_view_angles():
+    import math
+    from types import SimpleNamespace
+
+    from detect.change.persistence import lean_search_m
+    from imagery.maxar import MaxarMetadata
+
+    def scene(zenith, azimuth):
+        meta = MaxarMetadata(sat_elevation=90 - zenith, sat_azimuth=azimuth)
+        return SimpleNamespace(meta=SimpleNamespace(maxar=meta))
+
+    def pair(a, b):
+        return SimpleNamespace(before=scene(*a), after=scene(*b))
+
+    def lean(z, az, h=4.0):
+        t = h * math.tan(math.radians(z))
+        return (-t * math.sin(math.radians(az)), -t * math.cos(math.radians(az)))
+
+    # steady seed 13: 30.3 deg at azimuth 172.6, then 7.3 deg at 280.5
+    expected = math.dist(lean(30.3, 172.6), lean(7.3, 280.5))
+    assert lean_search_m(pair((30.3, 172.6), (7.3, 280.5)), 4.0, fallback_m=2.0) == pytest.approx(expected)
+    assert 2.0 < expected < 3.0
+    assert lean_search_m(pair((5, 90), (5, 90)), 4.0, fallback_m=2.0) == 1.0  # floor: misregistration
+    assert lean_search_m(pair((45, 0), (45, 180)), 4.0, fallback_m=2.0) == 4.0  # cap
+    no_angles = SimpleNamespace(before=SimpleNamespace(meta=SimpleNamespace(maxar=None)), after=scene(5, 90))
+    assert lean_search_m(no_angles, 4.0, fallback_m=2.0) == 2.0
+
+
+def test_overall_pixel_term_reads_the_whole_aoi_not_the_busiest_zone():
+    from detect.change.posture import pixel_fractions
+
+    stats = {"change_fraction": 0.03, "zones": [{"name": "north_apron", "change_fraction": 0.12},
+                                                 {"name": "helipad", "change_fraction": 0.02}]}
+    fr = pixel_fractions(stats)
+    assert fr == {"north_apron": 0.12, "helipad": 0.02, "all": 0.03}
+    score, zones = posture_score([], fr, CFG, ZONES)
+    assert score < 5  # lean and shadow in one zone are not a posture change of the base
+    assert max(z.score for z in zones) > 0  # but the zone itself shows it

@@ -11,7 +11,7 @@ import pytest
 
 from detect.change.objects import ZoneIndex, object_events, split_activity
 from detect.change.pixel import compute_change
-from detect.change.posture import posture_score
+from detect.change.posture import pixel_fractions, posture_score
 from detect.change.posture_config import load_posture_config
 from detect.change.stats import box_change_stats
 from detect.change.truth import score_events
@@ -40,7 +40,7 @@ def _oracle(scene: dict, tmp_path, t: int = 0):
     events = object_events(det_a, det_b, CFG, evidence=evidence, zones=zones,
                            dates=(pair.before.meta.acquired, pair.after.meta.acquired))
     events, activity = split_activity(events, CFG)
-    zone_change = {z["name"]: z["change_fraction"] for z in res.zones}
+    zone_change = pixel_fractions(res.stats)
     score, _ = posture_score(events, zone_change, CFG, zones, activity)
     truth_events = json.loads((scene["dir"] / tr["events"]).read_text())["events"]
     return events, score, truth_events

@@ -39,6 +39,18 @@ class ZoneScore:
                 "score": round(self.score, 1), "events": self.events}
 
 
+def pixel_fractions(change_stats: dict[str, Any]) -> dict[str, float]:
+    """Changed fraction per zone and over the whole AOI (``all``) from ``change_stats.json``.
+
+    The overall pixel term reads the AOI-wide fraction, not the busiest zone's: on the steady
+    Khmeimim pairs single zones reach 0.08-0.12 from lean and shadow alone (seed 13, the
+    revetments) while the AOI as a whole stays at 0.025-0.041."""
+    out = {z["name"]: z.get("change_fraction") for z in change_stats.get("zones", [])}
+    if change_stats.get("change_fraction") is not None:
+        out.setdefault("all", change_stats["change_fraction"])
+    return out
+
+
 def posture_score(events: Sequence[ObjectEvent], zone_change: dict[str, float], cfg: PostureConfig,
                   zones: ZoneIndex | None = None, activity: Sequence[ObjectEvent] = ()
                   ) -> tuple[float, list[ZoneScore]]:

@@ -27,6 +27,8 @@ class EvidenceConfig(StrictModel):
     min_fraction_presence: float = Field(0.10, ge=0, le=1)
     min_fraction_state: float = Field(0.02, ge=0, le=1)
     max_similarity_presence: float = Field(0.45, ge=-1, le=1)
+    lean_height_m: float = Field(4.0, ge=0, le=50)
+    similarity_search_m: float = Field(2.0, ge=0, le=20)
 
 
 class PostureConfig(StrictModel):
@@ -35,6 +37,8 @@ class PostureConfig(StrictModel):
     min_confidence: float = Field(0.35, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
     presence_check: bool = True
+    presence_gate_scale: float = Field(1.5, ge=1)
+    presence_size_ratio: float = Field(1.5, ge=1)
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
