@@ -2,10 +2,11 @@
 pair of the same site (other sun, lean, misregistration and radiometry, no posture change).
 
 The goal (issue 6) is every scripted event found and nothing on a steady pair. The shipped
-weights do not reach the first half yet: they find the departures but miss most state changes
-(detect/weights/MODEL_CARD.md; `python benchmarks/posture_events.py` measures recall per event
-kind). These tests hold what is measured so that a regression fails: what the demo reports is
-real (precision), the departures are found, and the steady pair stays silent."""
+weights do not reach the first half yet: they find the departures and the dismantled Ka-52 but
+miss the raised visors and the packed launchers (detect/weights/MODEL_CARD.md; `python
+benchmarks/posture_events.py` measures recall per event kind). These tests hold what is measured
+so that a regression fails: what the demo reports is real (precision), the departures are found,
+and the steady pair stays silent with a posture score under 10."""
 
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def test_demo_reports_real_events_and_finds_the_departures(tmp_path):
     departed = [m for m in check["missed"] if m["kind"] == "departed"]
     n_departed = sum(1 for e in result.report["events"] if e["kind"] == "departed")
     assert n_departed >= 3 and len(departed) <= 1, departed  # measured: 3 of the 4 fighters
-    assert check["recall"] >= 0.15  # measured 3/18; the goal is 1.0 (see the module docstring)
+    assert check["recall"] >= 0.2  # measured 4/18; the goal is 1.0 (see the module docstring)
     assert result.report["posture_score"] >= 25
     html = (tmp_path / "report.html").read_text(encoding="utf-8")
     assert "left between 12 and 13 Dec" in html
@@ -46,6 +47,6 @@ def test_steady_pair_of_the_site_has_no_events(tmp_path):
                                                                    report=False))
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert report["events"] == [], [e["explanation"] for e in report["events"]]
-    # Measured 19: no posture event, but vehicle comings and goings (activity) and pixel change
-    # above the floor still add points; the issue's goal is < 10.
-    assert result.report["posture_score"] < 25
+    # Measured 0.7 (the issue's goal: < 10): no event, a little vehicle activity, and pixel
+    # change over the whole AOI below the floor.
+    assert result.report["posture_score"] < 10

@@ -264,6 +264,11 @@ def test_something_of_its_size_read_as_another_class_is_still_there():
     truck = dets([("v", "vehicle", None, 3, 2, 8, 3, 90, 0.6)])
     events = object_events(an124, truck, CFG)
     assert [(e.kind, e.cls) for e in events] == [("departed", "transport"), ("arrived", "vehicle")]
+    # Another class stands in only right at the place: a faint 20 m "vehicle" (a shadow) 12 m
+    # from where a 22 m fighter stood (gate 8 m) does not keep the fighter there.
+    fighter = dets([("f", "fighter", None, 0, 0, 22, 15, 10, 0.64)])
+    shadow = dets([("v", "vehicle", None, 12, 0, 19.9, 4, 10, 0.23)])
+    assert [e.kind for e in object_events(fighter, None, CFG, faint=(None, shadow))] == ["departed"]
 
 
 def test_the_presence_check_looks_beyond_the_matching_gate():

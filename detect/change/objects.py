@@ -12,11 +12,11 @@ reverses); each unmatched object yields departed/arrived. Two safeguards keep de
 from becoming events:
 
 * presence check with threshold hysteresis: an object reported on one date is not "departed"
-  when the other date holds, at the same place (``presence_gate_scale`` x the matching gate),
-  any detection of its class group or of about its size (``presence_size_ratio``: a launcher
-  read as a helicopter), even a *faint* one (scored between the detector's
-  ``presence_threshold`` and its operating threshold) or one already matched to a neighbour
-  (two peaks on one helicopter). On the synthetic Khmeimim
+  when the other date holds, at the same place, any detection of its class group (within
+  ``presence_gate_scale`` x the matching gate) or one of another class of about its size
+  (``presence_size_ratio``, within the gate: a launcher read as a helicopter), even a *faint*
+  one (scored between the detector's ``presence_threshold`` and its operating threshold) or one
+  already matched to a neighbour (two peaks on one helicopter). On the synthetic Khmeimim
   steady pair (seed 11) 13% of the aircraft reported on one date score below 0.3 on the
   other, and 99% of those still score 0.2 or more, while the fighters that leave in the demo
   pair score below 0.2 at their old place. A state event likewise needs the state
@@ -179,11 +179,7 @@ def _compatible(a: str, b: str) -> bool:
     return a == b or any(a in g and b in g for g in (AIRCRAFT_CLASSES, GROUND_CLASSES))
 
 
-def _stands_in_for(o: _Obj, p: _Obj, ratio: float) -> bool:
-    """Could detection ``p`` be object ``o`` read on the other date? Same class group, or any
-    class of about its size (a launcher read as a helicopter, never a truck as an An-124)."""
-    if _compatible(o.cls, p.cls):
-        return True
+def _similar_size(o: _Obj, p: _Obj, ratio: float) -> bool:
     big, small = max(o.length, p.length), min(o.length, p.length)
     return small > 0 and big / small <= ratio
 
@@ -191,7 +187,8 @@ def _stands_in_for(o: _Obj, p: _Obj, ratio: float) -> bool:
 def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg: PostureConfig
                  ) -> list[int]:
     """The unmatched objects with nothing that could be them near their place on the other
-    date (within ``presence_gate_scale`` x the matching gate; :func:`_stands_in_for`).
+    date: a detection of their class group within ``presence_gate_scale`` x the matching gate,
+    or one of another class of about their size (``presence_size_ratio``) within the gate.
     ``other`` holds all of that date's detections, reported and faint, matched or not: a
     second peak on one helicopter (rotor disc and fuselage read apart, headings at odds), a
     launcher scored 0.28 or read as a helicopter is still something there, not an arrival or
@@ -204,8 +201,11 @@ def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg:
     for i in unmatched:
         o = objs[i]
         d = np.hypot(xy[:, 0] - o.x, xy[:, 1] - o.y)
-        near = ((d <= cfg.presence_gate_scale * _gate(o.length, lengths, cfg))
-                & np.array([_stands_in_for(o, p, cfg.presence_size_ratio) for p in other]))
+        gate = _gate(o.length, lengths, cfg)
+        group = np.array([_compatible(o.cls, p.cls) for p in other])
+        size = np.array([_similar_size(o, p, cfg.presence_size_ratio) for p in other])
+        # its class group anywhere near; another class only right there and of its size
+        near = ((d <= cfg.presence_gate_scale * gate) & group) | ((d <= gate) & size)
         if not near.any():
             keep.append(i)
     return keep
