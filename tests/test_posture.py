@@ -183,52 +183,47 @@ def test_date_spans():
     assert date_span(None, D2) == "between the two images"
 
 
-def test_box_similarity_on_a_pair():
-    """NCC inside boxes on a real ScenePair: an unchanged textured patch correlates, a patch
-    painted over on date 2 does not."""
+def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray):
+    """A ScenePair of two 3-band 0.5 m GeoTIFFs (UTM 36N) holding these arrays."""
     import rasterio
     from affine import Affine
 
-    from detect.change.persistence import box_similarity
     from imagery.pair import ScenePair
+
+    paths = []
+    for name, arr in (("a.tif", before), ("b.tif", after)):
+        path = tmp_path / name
+        with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=3,
+                           dtype="uint8", crs="EPSG:32636",
+                           transform=Affine(0.5, 0, 767000, 0, -0.5, 3923000)) as ds:
+            ds.write(arr)
+        paths.append(path)
+    return ScenePair(*paths)
+
+
+def test_box_similarity_on_a_pair(tmp_path):
+    """NCC inside boxes on a real ScenePair: an unchanged textured patch correlates, a patch
+    painted over on date 2 does not."""
+    from detect.change.persistence import box_similarity
 
     rng = np.random.default_rng(0)
     img = (rng.random((3, 200, 200)) * 200 + 20).astype(np.uint8)
     img2 = img.copy()
     img2[:, 20:60, 20:60] = 90  # something left: the pavement is flat now
-    tr = Affine(0.5, 0, 767000, 0, -0.5, 3923000)
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as d:
-        paths = []
-        for name, arr in (("a.tif", img), ("b.tif", img2)):
-            p = Path(d) / name
-            with rasterio.open(p, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
-                               crs="EPSG:32636", transform=tr) as ds:
-                ds.write(arr)
-            paths.append(p)
-        pair = ScenePair(*paths)
-        gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
-        kept = shapely.box(767000 + 60, 3923000 - 90, 767000 + 80, 3923000 - 70)
-        outside = shapely.box(768000, 3924000, 768010, 3924010)
-        sim = box_similarity(pair, [gone, kept, outside])
+    pair = _utm_pair(tmp_path, img, img2)
+    gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
+    kept = shapely.box(767000 + 60, 3923000 - 90, 767000 + 80, 3923000 - 70)
+    outside = shapely.box(768000, 3924000, 768010, 3924010)
+    sim = box_similarity(pair, [gone, kept, outside])
     assert np.isnan(sim[0]) or sim[0] < 0.2  # flat after: no correlation (NaN when perfectly flat)
     assert sim[1] > 0.9
     assert np.isnan(sim[2])
 
 
-def test_box_similarity_searches_for_lean():
+def test_box_similarity_searches_for_lean(tmp_path):
     """Content moved 3 px between the dates (lean of a tall object): the plain NCC drops, the
     search (2 m = 4 px at 0.5 m) finds the pattern again; a flattened patch stays uncorrelated."""
-    import tempfile
-    from pathlib import Path
-
-    import rasterio
-    from affine import Affine
-
     from detect.change.persistence import box_similarity
-    from imagery.pair import ScenePair
 
     rng = np.random.default_rng(1)
     img = (rng.random((3, 200, 200)) * 200 + 20).astype(np.uint8)
@@ -236,20 +231,11 @@ def test_box_similarity_searches_for_lean():
     img2 = img.copy()
     img2[:, 100:160, 103:163] = img[:, 100:160, 100:160]  # leaned 3 px east
     img2[:, 20:60, 20:60] = 90
-    tr = Affine(0.5, 0, 767000, 0, -0.5, 3923000)
-    with tempfile.TemporaryDirectory() as d:
-        paths = []
-        for name, arr in (("a.tif", img), ("b.tif", img2)):
-            p = Path(d) / name
-            with rasterio.open(p, "w", driver="GTiff", width=200, height=200, count=3, dtype="uint8",
-                               crs="EPSG:32636", transform=tr) as ds:
-                ds.write(arr)
-            paths.append(p)
-        pair = ScenePair(*paths)
-        leaned = shapely.box(767000 + 55, 3923000 - 75, 767000 + 75, 3923000 - 55)
-        gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
-        plain = box_similarity(pair, [leaned, gone])
-        searched = box_similarity(pair, [leaned, gone], search_m=2.0)
+    pair = _utm_pair(tmp_path, img, img2)
+    leaned = shapely.box(767000 + 55, 3923000 - 75, 767000 + 75, 3923000 - 55)
+    gone = shapely.box(767000 + 12, 3923000 - 28, 767000 + 28, 3923000 - 12)
+    plain = box_similarity(pair, [leaned, gone])
+    searched = box_similarity(pair, [leaned, gone], search_m=2.0)
     assert plain[0] < 0.3 and searched[0] > 0.9
     assert np.isnan(searched[1]) or searched[1] < 0.3
 

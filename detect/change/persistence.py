@@ -20,6 +20,7 @@ of the withdrawal pairs, seeds 0 and 1, stay at 0.14-0.40 against the 0.45 thres
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,8 +41,6 @@ def lean_search_m(pair: Any, height_m: float, *, fallback_m: float, floor_m: flo
     difference of the dates' lean vectors (``height x tan(view zenith)``, away from the
     satellite's azimuth), kept within [``floor_m``, ``cap_m``]; ``fallback_m`` when either
     date lacks its view angles."""
-    import math
-
     vectors = []
     for scene in (pair.before, pair.after):
         meta = scene.meta.maxar
@@ -84,18 +83,17 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry], search_m: float 
         keep = inside & valid_a
         grey_a = a.astype(np.float64).mean(axis=0)
         grey_b = b.astype(np.float64).mean(axis=0)
-        best = np.nan
         h, w = window.height, window.width
+        scores = []
         for dy in range(-s, s + 1):
             for dx in range(-s, s + 1):
                 rb, cb = r0 + dy - b0r, c0 + dx - b0c
                 if rb < 0 or cb < 0 or rb + h > grey_b.shape[0] or cb + w > grey_b.shape[1]:
                     continue
                 m = keep & valid_b[rb:rb + h, cb:cb + w]
-                if m.sum() < MIN_PIXELS:
-                    continue
-                r = pearson(grey_a[m], grey_b[rb:rb + h, cb:cb + w][m])
-                if not np.isnan(r) and not r <= best:  # NaN-safe max
-                    best = r
-        out[k] = best
+                if m.sum() >= MIN_PIXELS:
+                    scores.append(pearson(grey_a[m], grey_b[rb:rb + h, cb:cb + w][m]))
+        scores = [r for r in scores if not np.isnan(r)]
+        if scores:
+            out[k] = max(scores)
     return out
