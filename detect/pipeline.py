@@ -180,12 +180,13 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
 
             return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
 
-        def similarity(polys: Sequence[Any]) -> np.ndarray:
-            from detect.change.persistence import box_similarity, lean_search_m
+        from detect.change.persistence import box_similarity, lean_search_m
 
-            ev = posture_cfg.evidence
-            search = lean_search_m(pair, ev.lean_height_m, fallback_m=ev.similarity_search_m)
-            return box_similarity(pair, polys, search)
+        search_m = lean_search_m(pair, posture_cfg.evidence.lean_height_m,
+                                 fallback_m=posture_cfg.evidence.similarity_search_m)
+
+        def similarity(polys: Sequence[Any]) -> np.ndarray:
+            return box_similarity(pair, polys, search_m)
 
         to_lonlat = _lonlat_fn(pair.grid.crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,

@@ -12,9 +12,10 @@ The model predicts, on a grid of ``stride`` pixels:
   and the box *axis* as (sin 2h, cos 2h). The axis pair is what makes thin boxes line up: for a
   truck or a launcher whose front and back look alike, an L1 fit of (sin h, cos h) averages the
   two readings h and h + 180 towards (0, 0), and atan2 of that is noise, axis included (the
-  first shipped model, which had no axis pair, put truck and helicopter boxes a median 30-80 deg
-  off). The doubled angle is the same for h and h + 180, so it has nothing to average away;
-  decoding takes the axis from it and only the sign (nose or tail) from (sin h, cos h).
+  first shipped model, which had no axis pair, put helicopter, launcher and vehicle boxes a
+  median 30-41 deg off their true orientation). The doubled angle is the same for h and
+  h + 180, so it has nothing to average away; decoding takes the axis from it and only the sign
+  (nose or tail) from (sin h, cos h).
 * ``state`` (one logit per class that has a state, see :data:`STATE_CLASSES`).
 
 Regression is supervised on every cell where the owning object's Gaussian is above

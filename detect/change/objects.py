@@ -275,8 +275,8 @@ def object_events(
 ) -> list[ObjectEvent]:
     """Events between two dates' detections (GeoDataFrames in the same map CRS). ``faint``:
     each date's detections below the operating threshold (``Detector.run_with_faint``); an
-    object with one of them (or any detection of its class group) at its place on the other
-    date is still there, and yields no event. ``similarity``: the
+    object with one of them (or any detection that could be it, see :func:`_unconfirmed`) at
+    its place on the other date is still there, and yields no event. ``similarity``: the
     before/after NCC inside each polygon (``detect.change.persistence.box_similarity``); an
     object whose box still looks the same on the other date has not left or arrived."""
     zones = zones or ZoneIndex()
