@@ -8,6 +8,8 @@
    settings outside the training defaults (``HELD_OUT`` below: another sun elevation, GSD 0.5 m,
    25 deg off-nadir, JPEG), tiled through the same Detector as a scene: rotated mAP@0.5 per class
    and the nose_raised / dismantled / packed state F1 (targets: mAP >= 0.90, state F1 >= 0.90).
+   When the weights carry the second-stage state classifier, the state F1 of the detector's own
+   one-stage state logits is measured on the same chips too (the classifier's gain, one run).
 2. Real imagery, synthetic training only: class-agnostic aircraft AP@0.5 against the axis-
    aligned Airbus labels (Truncated_airplane = ignore regions; target >= 0.60) and the DOTA8
    planes (recall at the operating point; only 2 planes, so no AP worth quoting).
@@ -152,7 +154,8 @@ def main() -> None:
     operating = det.config.score_threshold
     det = _low(det)
     print(f"weights {weights} (sha256 {det.weights_sha256[:12]}...), device {det.device}, "
-          f"operating score {operating}, state threshold {det.config.state_threshold}")
+          f"operating score {operating}, state threshold {det.config.state_threshold}, states from "
+          f"{'the second-stage classifier' if det.state_net is not None else 'the one-stage head'}")
     results: dict = {"weights": str(weights), "sha256": det.weights_sha256}
     rows = []
     if not args.no_synthetic:
@@ -165,10 +168,19 @@ def main() -> None:
               f"{HELD_OUT}")
         print(format_summary(s))
         rows.append(["synthetic held-out mAP@0.5 (rotated)", f"{s['map']:.3f}", ">= 0.90"])
+        one = None
+        if det.state_net is not None:
+            one = synthetic_heldout(_low(Detector(weights, device=args.device, state_classifier=False)),
+                                    args.chips, args.chip_size, HELD_OUT, operating)["states"]
+            results["synthetic_heldout_one_stage_states"] = one
         for k in ("transport.nose_raised", "helicopter.dismantled", "sam.packed"):
             if k in s["states"]:
-                rows.append([f"  state F1 {k}", f"{s['states'][k]['f1']:.3f}",
+                v = s["states"][k]
+                rows.append([f"  state F1 {k}", f"{v['f1']:.3f} (matched {v['f1_matched']:.3f})",
                              ">= 0.90" if "sam" not in k else "-"])
+                if one is not None and k in one:
+                    rows.append([f"    same, one-stage state logits", f"{one[k]['f1']:.3f} "
+                                 f"(matched {one[k]['f1_matched']:.3f})", "-"])
     for folder in args.scenes:
         from detect.evaluate import evaluate_dataset
 

@@ -16,8 +16,8 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train", "eval",
-            "sample")
+COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train",
+            "train-state", "eval", "sample")
 
 PROG = "posturewatch"
 
@@ -25,6 +25,10 @@ PROG = "posturewatch"
 def _format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
                     line: str | None = None) -> str:
     return f"{PROG}: warning: {message}\n"
+
+
+def _module_name(command: str) -> str:
+    return command.replace("-", "_")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        module = importlib.import_module(f"detect.commands.{name}")
+        module = importlib.import_module(f"detect.commands.{_module_name(name)}")
         module.add_parser(sub)
     return parser
 
@@ -56,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         warnings.simplefilter("ignore")
         os.environ["POSTUREWATCH_QUIET"] = "1"
     logging.basicConfig(level=logging.WARNING, format=f"{PROG}: %(message)s")
-    module = importlib.import_module(f"detect.commands.{args.command}")
+    module = importlib.import_module(f"detect.commands.{_module_name(args.command)}")
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

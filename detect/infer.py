@@ -68,6 +68,12 @@ class DetectorConfig(StrictModel):
     score_threshold: float = Field(0.3, ge=0.0, le=1.0)
     class_score_thresholds: dict[str, float] = Field(default_factory=dict)
     state_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    state_min_length_m: dict[str, float] = Field(
+        default_factory=lambda: {"transport": 55.0},
+        description="a detection of this class shorter than this is reported in its nominal state: "
+                    "of the transports only the An-124 (69 m) has a nose visor")
+    state_classifier: bool = Field(True, description="read states with the second-stage classifier "
+                                                     "when the weights carry one (detect/state_net.py)")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -169,7 +175,8 @@ class Detector:
 
     def __init__(self, weights: str | Path | None = None, *, device: str = "auto",
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
-                 model: Any = None, gsd_m: float | None = None, **overrides: Any) -> None:
+                 model: Any = None, gsd_m: float | None = None, state_net: Any = None,
+                 **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -187,6 +194,10 @@ class Detector:
             self.weights_path: Path | None = loaded.path
             self.weights_sha256: str | None = loaded.sha256
             self.info = loaded.info
+            if state_net is None and loaded.state_net is not None:
+                from detect.state_net import state_net_from_payload
+
+                state_net = state_net_from_payload(loaded.state_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -195,6 +206,8 @@ class Detector:
                                              else cfg.batch_size_cpu))
         model = model.eval().to(self.device)
         self.model = model.to(memory_format=torch.channels_last)
+        self.state_net = (state_net.eval().to(self.device)
+                          if state_net is not None and cfg.state_classifier else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -213,8 +226,28 @@ class Detector:
         autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
         with self._lock, torch.inference_mode(), autocast:
             out = self.model(x)
-            return decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
-                          score_threshold=min(self._min_threshold(), self.config.presence_threshold))
+            decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
+                             score_threshold=min(self._min_threshold(), self.config.presence_threshold))
+            if self.state_net is not None:
+                from detect.state_net import classify
+
+                for image, d in zip(x, decoded, strict=True):
+                    if len(d):
+                        boxes = torch.from_numpy(d.boxes).to(self.device)
+                        classes = torch.from_numpy(d.classes).to(self.device)
+                        prob = classify(self.state_net, image, boxes, classes, self.gsd_m)
+                        d.state_prob = prob.cpu().double().numpy()
+            for d in decoded:
+                self._gate_states_by_length(d)
+            return decoded
+
+    def _gate_states_by_length(self, d: Decoded) -> None:
+        for name, min_len in self.config.state_min_length_m.items():
+            if name not in CLASSES:
+                raise InputError(f"state_min_length_m: unknown class {name!r}")
+            short = (d.classes == CLASSES.index(name)) & (d.boxes[:, 2] * self.gsd_m < min_len)
+            if short.any():
+                d.state_prob = np.where(short, 0.0, d.state_prob)
 
     def detect_array(self, image: np.ndarray, *, score_threshold: float | None = None) -> Decoded:
         """Detections on one in-memory 8-bit RGB image ``(H, W, 3)`` already at the model's

@@ -71,7 +71,8 @@ def write_tif(path, img: np.ndarray, transform: Affine | None = UTM, crs: str | 
 
 
 def oracle(**overrides) -> Detector:
-    cfg = {"tile_size": 256, "overlap": 32, "score_threshold": 0.3}
+    # the blobs are 6 m "transports": no length gate on their state (state_min_length_m)
+    cfg = {"tile_size": 256, "overlap": 32, "score_threshold": 0.3, "state_min_length_m": {}}
     cfg.update(overrides)
     return Detector(model=BlobModel(), gsd_m=0.5, device="cpu", **cfg)
 

@@ -314,11 +314,13 @@ def object_events(
                 and abs(ob.state_score - oa.state_score) < cfg.state_min_shift):
             continue
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
-        if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_state:
+        if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
             continue
         sa = oa.state_score if oa.state_score is not None else oa.score
         sb = ob.state_score if ob.state_score is not None else ob.score
-        conf = _confidence(min(oa.score, ob.score) * max(sa, sb), ev, cfg)
+        # the object is there on both dates (matched); its detection term is the mean of the two
+        # scores: the minimum counted a launcher's low score scale (AP 0.1-0.2) twice
+        conf = _confidence(0.5 * (oa.score + ob.score) * max(sa, sb), ev, cfg)
         add(kind, oa, ev, conf, oa.oid, ob.oid,
             {"state_before": oa.state, "state_after": ob.state})
     sim_a = _figures(similarity, [a[i].geometry for i in lost])

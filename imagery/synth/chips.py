@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 
 from imagery.errors import InputError
-from imagery.synth.chipworld import THEMES, build_chip_world
+from imagery.synth.chipworld import EXTRA_THEMES, THEMES, build_chip_world
 from imagery.synth.ground import GroundLook, LowField, texture_bank
 from imagery.synth.render import Illumination, View
 from imagery.synth.sensor import (
@@ -93,9 +93,10 @@ class ChipStream:
         self.seed = int(seed)
         self.config = replace(ChipConfig(), **overrides)  # type: ignore[arg-type]
         names = [t for t, _ in self.config.themes]
-        unknown = [t for t in names if t not in THEMES]
+        unknown = [t for t in names if t not in THEMES and t not in EXTRA_THEMES]
         if unknown:
-            raise InputError(f"unknown chip theme(s): {', '.join(unknown)} (known: {', '.join(THEMES)})")
+            raise InputError(f"unknown chip theme(s): {', '.join(unknown)} "
+                             f"(known: {', '.join([*THEMES, *EXTRA_THEMES])})")
         w = np.array([w for _, w in self.config.themes], dtype=np.float64)
         self._themes = names
         self._theme_p = w / w.sum()

@@ -28,6 +28,11 @@ THEMES = {
     "mixed": 0.10,
     "negative": 0.08,
 }
+# Themes outside the detector's default mixture, asked for by name (ChipStream(themes=...)).
+# "state_study": aprons and sites crowded with the state-bearing types, each object in its
+# non-nominal state half of the time, the An-124 (the only type that raises a nose visor)
+# favoured; the chip source of the second-stage state classifier (detect/state_train.py).
+EXTRA_THEMES = ("state_study",)
 VARIANTS = 16
 
 CIVIL = [(t.name, t.weight) for t in TYPES.values() if t.cls == "airliner"]
@@ -333,6 +338,38 @@ def _dir(a: float) -> np.ndarray:
     return np.array([math.sin(math.radians(a)), math.cos(math.radians(a))])
 
 
+STUDY_TRANSPORT = [("An-124", 6.0), *TRANSPORT]
+
+
+def _state_study(b: Builder, rng: np.random.Generator, centre: np.ndarray, f: np.ndarray,
+                 r: np.ndarray, angle: float) -> None:
+    E = b.extent
+    family = rng.random()
+    if family < 0.45:
+        options, pitch = STUDY_TRANSPORT, float(rng.uniform(70, 95))
+    elif family < 0.75:
+        options, pitch = HELI, float(rng.uniform(26, 45))
+    else:
+        options, pitch = SAM, float(rng.uniform(16, 30))
+    for k in range(int(rng.integers(1, 3))):
+        n = int(E / pitch) + 2
+        start = centre - r * (n / 2) * pitch + f * (k - 0.5) * rng.uniform(pitch * 0.8, pitch * 1.3)
+        hd = angle + (rng.choice([0, 180]) if options is not STUDY_TRANSPORT else 0.0)
+        for i in range(n):
+            if rng.random() > 0.85:
+                continue
+            p = start + r * i * pitch + rng.normal(0, 0.5, 2)
+            name = _pick(rng, options)
+            states = TYPES[name].states
+            st = states[0] if states and rng.random() < 0.5 else None  # half non-nominal
+            if b.put(name, p[0], p[1], hd + rng.normal(0, 3.0), st) and \
+                    options is STUDY_TRANSPORT and rng.random() < 0.5:
+                q = p + f * rng.uniform(30, 45) + r * rng.normal(0, 4)  # loading vehicles at the nose
+                b.put(_pick(rng, MIL_VEHICLES), q[0], q[1], hd + rng.choice([0, 90, 180, 270]))
+    b.scatter(MIL_VEHICLES, int(rng.integers(1, 8)))
+    b.scatter(DISTRACTORS, int(rng.integers(0, 3)), aligned=angle)
+
+
 def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> ChipWorld:
     b = Builder(rng, extent)
     E = extent
@@ -344,7 +381,7 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
     b.world.ground.seed = int(rng.integers(1 << 30))
     f, r = _dir(angle), _dir(angle + 90)
     centre = np.array([E / 2, E / 2])
-    if theme in ("civil_apron", "military_apron", "helipads", "mixed", "negative"):
+    if theme in ("civil_apron", "military_apron", "helipads", "mixed", "negative", "state_study"):
         base = (
             "concrete" if rng.random() < 0.55 else ("concrete_light" if rng.random() < 0.5 else "asphalt_old")
         )
@@ -507,6 +544,8 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
         b.scatter(pool, int(rng.integers(3, 12)))
         b.scatter(MIL_VEHICLES + GSE, int(rng.integers(2, 12)))
         b.scatter(DISTRACTORS, int(rng.integers(1, 8)), aligned=angle)
+    elif theme == "state_study":
+        _state_study(b, rng, centre, f, r, angle)
     elif theme == "negative":
         b.scatter(DISTRACTORS, int(rng.integers(6, 25)), aligned=angle if rng.random() < 0.7 else None)
     else:

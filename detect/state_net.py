@@ -1,0 +1,144 @@
+"""The second-stage state classifier: is this transport's nose visor raised, this helicopter
+dismantled, this launcher packed?
+
+Why a second stage: the one-stage detector reads an object's state at its centre cell, and for
+an An-124 the raised visor is 35 m (70 px at 0.5 m) from that cell. Measured on the held-out
+chips, the shipped one-stage state logit separated raised from lowered An-124 visors with
+ROC-AUC 0.46: it had learnt "An-124 -> 0.4" from the type, not the visor. Here every detection
+of a state-bearing class is resampled into a small crop *aligned with its box*: nose up, the
+object filling a fixed fraction of the crop. The visor, the rotor blades or the launcher tubes
+then always sit at the same place in the input, which a small CNN learns from a few thousand
+examples in minutes on a CPU.
+
+The crop is taken with ``grid_sample`` from the tile tensor the detector already holds, on
+whatever device it runs, for all detections of a tile in one call. Training
+(:mod:`detect.state_train`) and inference use the same :func:`oriented_crops`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from detect.model import INPUT_MEAN, INPUT_STD, SepBlock, conv_bn
+from detect.targets import NUM_STATES, STATE_CHANNEL
+
+
+@dataclass(frozen=True)
+class StateNetConfig:
+    """Crop geometry and network widths; stored with the weights."""
+
+    crop_px: int = 80  # side of the square crop given to the network
+    side_scale: float = 1.3  # crop side = side_scale x the box's longer side ...
+    min_side_m: float = 20.0  # ... but at least this many metres (launchers: their shadows)
+    widths: tuple[int, int, int, int] = (24, 48, 96, 128)
+    hidden: int = 96
+    num_states: int = NUM_STATES
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StateNetConfig:
+        d = dict(d)
+        if "widths" in d:
+            d["widths"] = tuple(d["widths"])
+        return cls(**d)
+
+
+class StateNet(nn.Module):
+    """(N, 3, S, S) crops in 0..255 -> (N, num_states) logits. The head flattens a coarse map
+    instead of pooling it: *where* in the nose-up crop a feature is (visor at the top) matters."""
+
+    def __init__(self, config: StateNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or StateNetConfig()
+        w1, w2, w3, w4 = c.widths
+        self.features = nn.Sequential(
+            conv_bn(3, w1, 3, 2),  # S/2
+            SepBlock(w1, w1),
+            SepBlock(w1, w2, 2),  # S/4
+            SepBlock(w2, w2),
+            SepBlock(w2, w3, 2),  # S/8
+            SepBlock(w3, w3),
+            SepBlock(w3, w4, 2),  # S/16
+            conv_bn(w4, 32, 1),
+        )
+        cells = math.ceil(c.crop_px / 16) ** 2
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * cells, c.hidden),
+                                  nn.ReLU(inplace=True), nn.Linear(c.hidden, c.num_states))
+        self.register_buffer("mean", torch.tensor(INPUT_MEAN * 255.0), persistent=False)
+        self.register_buffer("inv_std", torch.tensor(1.0 / (INPUT_STD * 255.0)), persistent=False)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        x = (crops.float() - self.mean) * self.inv_std
+        return self.head(self.features(x))
+
+
+def crop_sides(boxes: torch.Tensor, gsd_m: float, config: StateNetConfig) -> torch.Tensor:
+    """Crop side in pixels for each box (pixels at ``gsd_m``)."""
+    longer = torch.maximum(boxes[:, 2], boxes[:, 3])
+    return torch.clamp(longer * config.side_scale, min=config.min_side_m / gsd_m)
+
+
+def oriented_crops(image: torch.Tensor, boxes: torch.Tensor, sides: torch.Tensor, size: int) -> torch.Tensor:
+    """Square crops of ``image`` (3, H, W), one per box (cx, cy, length, width, heading_deg in
+    continuous pixel coordinates, heading clockwise from up), rotated so the heading points up,
+    ``sides`` pixels across, resampled bilinearly to ``size`` px; zeros outside the image.
+    All boxes go through one ``grid_sample`` call (the grids are stacked along the height)."""
+    n = boxes.shape[0]
+    if n == 0:
+        return image.new_zeros((0, image.shape[0], size, size))
+    _, h, w = image.shape
+    dev, dt = image.device, image.dtype
+    b = boxes.to(device=dev, dtype=dt)
+    s = sides.to(device=dev, dtype=dt)
+    rad = torch.deg2rad(b[:, 4])
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    # crop (a right, b down) in [-1, 1] -> image: x = cx + s/2 (a cos - b sin), y = cy + s/2 (a sin + b cos)
+    theta = torch.stack([
+        torch.stack([s * cos / w, -s * sin / w, 2 * b[:, 0] / w - 1], dim=1),
+        torch.stack([s * sin / h, s * cos / h, 2 * b[:, 1] / h - 1], dim=1),
+    ], dim=1)  # (n, 2, 3)
+    grid = F.affine_grid(theta, [n, 1, size, size], align_corners=False)  # (n, S, S, 2)
+    out = F.grid_sample(image[None], grid.reshape(1, n * size, size, 2), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)  # (1, 3, n*S, S)
+    return out[0].reshape(image.shape[0], n, size, size).permute(1, 0, 2, 3)
+
+
+def state_channels(classes: torch.Tensor) -> torch.Tensor:
+    """The state channel of each class index (-1 for classes without a state)."""
+    return torch.as_tensor(STATE_CHANNEL, device=classes.device)[classes]
+
+
+@torch.no_grad()
+def classify(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
+             gsd_m: float) -> torch.Tensor:
+    """Probability of the non-nominal state for each box of ``image`` (3, H, W); NaN for
+    classes without a state."""
+    chan = state_channels(classes)
+    prob = torch.full((boxes.shape[0],), float("nan"), device=boxes.device)
+    has = chan >= 0
+    if bool(has.any()):
+        sel = boxes[has]
+        crops = oriented_crops(image.float(), sel, crop_sides(sel, gsd_m, net.config), net.config.crop_px)
+        logits = net(crops).float()
+        prob[has] = logits.gather(1, chan[has][:, None])[:, 0].sigmoid().to(prob.dtype)
+    return prob
+
+
+def state_net_payload(net: StateNet, info: dict | None = None) -> dict:
+    """What goes into a detector weights file under ``state_net``."""
+    return {"config": net.config.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
+            "info": dict(info or {})}
+
+
+def state_net_from_payload(payload: dict) -> StateNet:
+    net = StateNet(StateNetConfig.from_dict(payload["config"]))
+    net.load_state_dict(payload["state_dict"])
+    return net.eval()

@@ -1,0 +1,179 @@
+"""The second-stage state classifier: crop geometry, weights round trip, the Detector using it,
+a tiny training run that learns, and the chip theme that feeds it."""
+
+from __future__ import annotations
+
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from detect.infer import SHIPPED_WEIGHTS
+from detect.model import load_weights, save_weights
+from detect.state_net import StateNet, StateNetConfig, classify, crop_sides, oriented_crops, state_net_payload
+from detect.state_train import StateTrainConfig, roc_auc, state_metrics, train_state
+from imagery.errors import InputError
+from imagery.taxonomy import CLASSES
+
+SHIPPED = SHIPPED_WEIGHTS
+
+
+@pytest.mark.parametrize("heading", [0.0, 90.0, 137.0, 200.0, 270.0])
+def test_crops_put_the_nose_up_whatever_the_heading(heading):
+    """A bright dot at the nose end of a box lands at the top centre of its crop, a dark one at
+    the right wing tip lands on the right."""
+    h = w = 200
+    img = np.full((3, h, w), 100.0, np.float32)
+    cx, cy, length = 97.3, 104.6, 60.0
+    rad = math.radians(heading)
+    fwd = np.array([math.sin(rad), -math.cos(rad)])  # image x right, y down
+    right = np.array([math.cos(rad), math.sin(rad)])
+    nose = np.array([cx, cy]) + fwd * 0.4 * length
+    wing = np.array([cx, cy]) + right * 0.4 * length
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    img[:, (xx - nose[0]) ** 2 + (yy - nose[1]) ** 2 < 9] = 255.0
+    img[:, (xx - wing[0]) ** 2 + (yy - wing[1]) ** 2 < 9] = 0.0
+    box = torch.tensor([[cx, cy, length, 20.0, heading]])
+    crop = oriented_crops(torch.from_numpy(img), box, torch.tensor([80.0]), 40)[0, 0].numpy()
+    r, c = np.unravel_index(np.argmax(crop), crop.shape)
+    assert abs(c - 19.5) <= 1.5 and abs(r - (19.5 - 0.4 * 60 / 80 * 40)) <= 1.5
+    r, c = np.unravel_index(np.argmin(crop), crop.shape)
+    assert abs(r - 19.5) <= 1.5 and abs(c - (19.5 + 0.4 * 60 / 80 * 40)) <= 1.5
+
+
+def test_crops_of_no_boxes_and_outside_the_image():
+    img = torch.full((3, 50, 50), 200.0)
+    assert oriented_crops(img, torch.zeros((0, 5)), torch.zeros(0), 16).shape == (0, 3, 16, 16)
+    far = oriented_crops(img, torch.tensor([[500.0, 500.0, 10.0, 4.0, 0.0]]), torch.tensor([20.0]), 16)
+    assert float(far.abs().max()) == 0.0  # zeros outside, never a smeared edge
+
+
+def test_crop_side_follows_the_box_with_a_floor_in_metres():
+    cfg = StateNetConfig(side_scale=1.3, min_side_m=20.0)
+    sides = crop_sides(torch.tensor([[0, 0, 100.0, 80.0, 0], [0, 0, 10.0, 4.0, 0]]), 0.5, cfg)
+    assert sides.tolist() == pytest.approx([130.0, 40.0])
+
+
+def test_classify_gives_nan_for_classes_without_a_state():
+    net = StateNet(StateNetConfig(crop_px=32)).eval()
+    img = torch.rand(3, 128, 128) * 255
+    boxes = torch.tensor([[60.0, 60.0, 40.0, 30.0, 10.0]] * 3)
+    classes = torch.tensor([CLASSES.index("transport"), CLASSES.index("vehicle"), CLASSES.index("sam")])
+    p = classify(net, img, boxes, classes, 0.5)
+    assert math.isnan(float(p[1])) and 0 < float(p[0]) < 1 and 0 < float(p[2]) < 1
+
+
+def _with_state_net(tmp_path, net):
+    base = load_weights(SHIPPED)
+    path = tmp_path / "detector.pt"
+    save_weights(path, base.model, gsd_m=base.gsd_m, target=base.target, info=base.info,
+                 state_net=state_net_payload(net))
+    return path
+
+
+def test_weights_carry_the_classifier_and_the_detector_uses_it(tmp_path):
+    from detect.infer import Detector
+
+    torch.manual_seed(0)
+    net = StateNet(StateNetConfig(crop_px=32)).eval()
+    with torch.no_grad():  # a classifier that always says "non-nominal"
+        net.head[-1].bias.fill_(8.0)
+    path = _with_state_net(tmp_path, net)
+    loaded = load_weights(path)
+    assert loaded.state_net is not None and loaded.state_net["config"]["crop_px"] == 32
+    from imagery.synth.chips import ChipStream
+
+    chip = ChipStream(384, seed=3, themes=(("state_study", 1.0),), gsd=(0.5, 0.5), p_gsd_wide=0.0).chip(0)
+    on = Detector(path, device="cpu").detect_array(chip.image, score_threshold=0.2)
+    has_state = np.array([CLASSES[c] in ("transport", "helicopter", "sam") for c in on.classes])
+    short = (on.classes == CLASSES.index("transport")) & (on.boxes[:, 2] * 0.5 < 55.0)
+    assert has_state.any()
+    assert np.all(on.state_prob[has_state & ~short] > 0.99) and np.all(np.isnan(on.state_prob[~has_state]))
+    assert np.all(on.state_prob[short] == 0.0)  # no transport shorter than 55 m has a visor
+    off = Detector(path, device="cpu", state_classifier=False).detect_array(chip.image, score_threshold=0.2)
+    assert np.allclose(off.scores, on.scores) and not np.all(off.state_prob[has_state & ~short] > 0.99)
+    ungated = Detector(path, device="cpu", state_min_length_m={}).detect_array(chip.image, score_threshold=0.2)
+    assert np.all(ungated.state_prob[has_state] > 0.99)
+
+
+def test_a_classifier_that_does_not_fit_its_config_is_refused(tmp_path):
+    net = StateNet(StateNetConfig(crop_px=32))
+    payload = state_net_payload(net)
+    payload["config"]["hidden"] = 7
+    base = load_weights(SHIPPED)
+    path = tmp_path / "bad.pt"
+    save_weights(path, base.model, gsd_m=base.gsd_m, target=base.target, state_net=payload)
+    with pytest.raises(InputError, match="state classifier does not fit"):
+        load_weights(path)
+
+
+def _toy_crops(n, rng, size):
+    """Transports whose 'visor' (a bright block at the top of the crop) shows when raised."""
+    crops = rng.integers(60, 120, (n, 3, size, size)).astype(np.uint8)
+    states = rng.integers(0, 2, n)
+    crops[states == 1, :, 2:8, size // 2 - 3:size // 2 + 3] = 250
+    classes = np.full(n, CLASSES.index("transport"))
+    return {"crops": crops, "classes": classes, "states": states, "an124": np.ones(n, bool), "source": classes}
+
+
+def test_a_tiny_training_run_learns_and_writes_loadable_weights(tmp_path):
+    shutil.copy(SHIPPED, tmp_path / "base.pt")
+    shutil.copy(str(SHIPPED) + ".sha256", tmp_path / "base.pt.sha256")
+    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
+        "detector.pt", "base.pt"))
+    rng = np.random.default_rng(0)
+    cfg = StateTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=60,
+                           batch_size=32, net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
+    result = train_state(cfg, progress=False, export=tmp_path / "exported.pt",
+                         crops=_toy_crops(256, rng, 32), val_crops=_toy_crops(128, rng, 32))
+    assert result["val"]["transport.nose_raised"]["auc"] > 0.95
+    loaded = load_weights(tmp_path / "exported.pt")
+    assert loaded.state_net is not None
+    assert loaded.info["state_net"]["detector_sha256"] == load_weights(tmp_path / "base.pt").sha256
+
+
+def test_roc_auc_and_state_metrics():
+    assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
+    assert math.isnan(roc_auc(np.array([1, 1]), np.array([0.1, 0.2])))
+    t = CLASSES.index("transport")
+    m = state_metrics(np.array([0.9, 0.1, 0.8]), np.array([t, t, t]), np.array([1, 0, 0]),
+                      np.array([True, True, False]))
+    assert m["transport.nose_raised"]["f1"] == pytest.approx(2 / 3)
+    assert m["An-124.nose_raised"]["auc"] == 1.0
+
+
+def test_state_study_chips_hold_both_states_of_state_bearing_types():
+    from imagery.synth.chips import ChipStream
+
+    s = ChipStream(384, seed=1, themes=(("state_study", 1.0),))
+    classes, states = [], []
+    for i in range(6):
+        c = s.chip(i)
+        classes += [CLASSES[k] for k in c.classes]
+        states += list(c.states)
+    stateful = [st for cl, st in zip(classes, states, strict=True) if cl in ("transport", "helicopter", "sam")]
+    assert len(stateful) >= 8 and 0 < sum(stateful) < len(stateful)
+
+
+def test_unknown_theme_lists_the_extra_themes():
+    from imagery.synth.chips import ChipStream
+
+    with pytest.raises(InputError, match="state_study"):
+        ChipStream(128, themes=(("nope", 1.0),))
+
+
+def test_transports_shorter_than_an_an124_are_reported_without_a_raised_visor():
+    from detect.infer import Detector
+    from detect.targets import Decoded
+
+    det = Detector(device="cpu")  # model GSD 0.5 m: 100 px = 50 m
+    t, h = CLASSES.index("transport"), CLASSES.index("helicopter")
+    d = Decoded(np.array([[0, 0, 100.0, 90, 0], [0, 0, 138.0, 140, 0], [0, 0, 30.0, 30, 0]]),
+                np.ones(3), np.array([t, t, h]), np.array([0.9, 0.9, 0.9]))
+    det._gate_states_by_length(d)
+    assert d.state_prob.tolist() == [0.0, 0.9, 0.9]
+    with pytest.raises(InputError, match="unknown class"):
+        Detector(device="cpu", state_min_length_m={"tank": 5.0})._gate_states_by_length(d)
