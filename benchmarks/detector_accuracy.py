@@ -179,7 +179,7 @@ def main() -> None:
                 rows.append([f"  state F1 {k}", f"{v['f1']:.3f} (matched {v['f1_matched']:.3f})",
                              ">= 0.90" if "sam" not in k else "-"])
                 if one is not None and k in one:
-                    rows.append([f"    same, one-stage state logits", f"{one[k]['f1']:.3f} "
+                    rows.append(["    same, one-stage state logits", f"{one[k]['f1']:.3f} "
                                  f"(matched {one[k]['f1_matched']:.3f})", "-"])
     for folder in args.scenes:
         from detect.evaluate import evaluate_dataset
