@@ -231,12 +231,17 @@ class Detector:
             if self.state_net is not None:
                 from detect.state_net import classify
 
+                # Only detections at their class's operating score: the faint ones below it
+                # serve the presence check alone, and on cluttered tiles they are hundreds
+                # (a noise tile: 16-26 operating against 240-270 faint state-class peaks).
                 for image, d in zip(x, decoded, strict=True):
-                    if len(d):
-                        boxes = torch.from_numpy(d.boxes).to(self.device)
-                        classes = torch.from_numpy(d.classes).to(self.device)
+                    op = np.flatnonzero(self._operating(d))
+                    if len(op):
+                        boxes = torch.from_numpy(d.boxes[op]).to(self.device)
+                        classes = torch.from_numpy(d.classes[op]).to(self.device)
                         prob = classify(self.state_net, image, boxes, classes, self.gsd_m)
-                        d.state_prob = prob.cpu().double().numpy()
+                        d.state_prob = d.state_prob.copy()
+                        d.state_prob[op] = prob.cpu().double().numpy()
             for d in decoded:
                 self._gate_states_by_length(d)
             return decoded

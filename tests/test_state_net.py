@@ -86,15 +86,21 @@ def test_weights_carry_the_classifier_and_the_detector_uses_it(tmp_path):
     from imagery.synth.chips import ChipStream
 
     chip = ChipStream(384, seed=3, themes=(("state_study", 1.0),), gsd=(0.5, 0.5), p_gsd_wide=0.0).chip(0)
-    on = Detector(path, device="cpu").detect_array(chip.image, score_threshold=0.2)
+    # the classifier reads detections at their operating score (here 0.2 for all classes)
+    on = Detector(path, device="cpu", score_threshold=0.2).detect_array(chip.image)
     has_state = np.array([CLASSES[c] in ("transport", "helicopter", "sam") for c in on.classes])
     short = (on.classes == CLASSES.index("transport")) & (on.boxes[:, 2] * 0.5 < 55.0)
     assert has_state.any()
     assert np.all(on.state_prob[has_state & ~short] > 0.99) and np.all(np.isnan(on.state_prob[~has_state]))
     assert np.all(on.state_prob[short] == 0.0)  # no transport shorter than 55 m has a visor
-    off = Detector(path, device="cpu", state_classifier=False).detect_array(chip.image, score_threshold=0.2)
+    off = Detector(path, device="cpu", score_threshold=0.2, state_classifier=False).detect_array(chip.image)
     assert np.allclose(off.scores, on.scores) and not np.all(off.state_prob[has_state & ~short] > 0.99)
-    ungated = Detector(path, device="cpu", state_min_length_m={}).detect_array(chip.image, score_threshold=0.2)
+    faint = Detector(path, device="cpu", score_threshold=0.9).predict_batch(
+        np.ascontiguousarray(chip.image.transpose(2, 0, 1))[None])[0]
+    low = np.isin(faint.classes, [CLASSES.index(c) for c in ("helicopter", "sam")]) & (faint.scores < 0.9)
+    assert low.any() and not np.all(faint.state_prob[low] > 0.99)  # below the operating score: not read
+    ungated = Detector(path, device="cpu", score_threshold=0.2,
+                       state_min_length_m={}).detect_array(chip.image)
     assert np.all(ungated.state_prob[has_state] > 0.99)
 
 
