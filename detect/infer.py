@@ -69,7 +69,7 @@ class DetectorConfig(StrictModel):
     class_score_thresholds: dict[str, float] = Field(default_factory=dict)
     state_threshold: float = Field(0.5, ge=0.0, le=1.0)
     state_min_length_m: dict[str, float] = Field(
-        default_factory=lambda: {"transport": 55.0},
+        default_factory=lambda: {"transport": 50.0},
         description="a detection of this class shorter than this is reported in its nominal state: "
                     "of the transports only the An-124 (69 m) has a nose visor")
     state_classifier: bool = Field(True, description="read states with the second-stage classifier "

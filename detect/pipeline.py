@@ -105,6 +105,9 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     det = get_detector(options)
     key = stage_key([scene.path, det.weights_path or ""],
                     {**options.key_settings("detector_config", "pixel_gsd", "site", "aoi"),
+                     # the settings themselves, not only the config's name: editing
+                     # configs/detector.yaml in place must redo the stage
+                     "detector_settings": det.config.model_dump(mode="json"),
                      "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"]})
     if record.done(stage, key):
         return (gpd.read_file(out_path, layer="detections"), gpd.read_file(out_path, layer="faint"))
@@ -234,11 +237,13 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
 def run_change_stage(pair: ScenePair, out: Path, options: RunOptions, record: Any,
                      site: Any) -> dict[str, Any]:
     """Pixel change (``change.tif``, ``change_mask.tif``, ``change_stats.json``), resumable."""
+    from detect.change.config import load_change_config
     from detect.change.pixel import compute_change
     from detect.stages import stage_key
 
     key = stage_key([pair.before.path, pair.after.path],
-                    options.key_settings("change_config", "site", "aoi", "pixel_gsd", "device"))
+                    {**options.key_settings("change_config", "site", "aoi", "pixel_gsd", "device"),
+                     "change_settings": load_change_config(options.change_config).model_dump(mode="json")})
     stats_path = out / "change_stats.json"
     if record.done("change", key):
         return _change_summary(json.loads(stats_path.read_text()), out)

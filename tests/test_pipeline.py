@@ -47,6 +47,15 @@ def test_run_pair_writes_every_output_and_resumes(minibase, tmp_path):
     custom.write_text(yaml.safe_dump(load_change_config().model_dump(mode="json")))
     run_pair(a, b, out, _pixels_only(change_config=str(custom)))
     assert (out / "change.tif").stat().st_mtime_ns != mtime
+    # ...and so does an edit of the same config file: the key holds its settings, not its name
+    mtime = (out / "change.tif").stat().st_mtime_ns
+    run_pair(a, b, out, _pixels_only(change_config=str(custom)))
+    assert (out / "change.tif").stat().st_mtime_ns == mtime
+    doc = load_change_config(str(custom)).model_dump(mode="json")
+    doc["noise_floor"] = doc["noise_floor"] * 1.5
+    custom.write_text(yaml.safe_dump(doc))
+    run_pair(a, b, out, _pixels_only(change_config=str(custom)))
+    assert (out / "change.tif").stat().st_mtime_ns != mtime
     assert not list(out.glob("*.part*")) and not list(out.glob(".*staging*"))
 
 

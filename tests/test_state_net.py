@@ -89,10 +89,10 @@ def test_weights_carry_the_classifier_and_the_detector_uses_it(tmp_path):
     # the classifier reads detections at their operating score (here 0.2 for all classes)
     on = Detector(path, device="cpu", score_threshold=0.2).detect_array(chip.image)
     has_state = np.array([CLASSES[c] in ("transport", "helicopter", "sam") for c in on.classes])
-    short = (on.classes == CLASSES.index("transport")) & (on.boxes[:, 2] * 0.5 < 55.0)
+    short = (on.classes == CLASSES.index("transport")) & (on.boxes[:, 2] * 0.5 < 50.0)
     assert has_state.any()
     assert np.all(on.state_prob[has_state & ~short] > 0.99) and np.all(np.isnan(on.state_prob[~has_state]))
-    assert np.all(on.state_prob[short] == 0.0)  # no transport shorter than 55 m has a visor
+    assert np.all(on.state_prob[short] == 0.0)  # no transport shorter than 50 m has a visor
     off = Detector(path, device="cpu", score_threshold=0.2, state_classifier=False).detect_array(chip.image)
     assert np.allclose(off.scores, on.scores) and not np.all(off.state_prob[has_state & ~short] > 0.99)
     faint = Detector(path, device="cpu", score_threshold=0.9).predict_batch(
@@ -177,7 +177,7 @@ def test_transports_shorter_than_an_an124_are_reported_without_a_raised_visor():
 
     det = Detector(device="cpu")  # model GSD 0.5 m: 100 px = 50 m
     t, h = CLASSES.index("transport"), CLASSES.index("helicopter")
-    d = Decoded(np.array([[0, 0, 100.0, 90, 0], [0, 0, 138.0, 140, 0], [0, 0, 30.0, 30, 0]]),
+    d = Decoded(np.array([[0, 0, 96.0, 90, 0], [0, 0, 138.0, 140, 0], [0, 0, 30.0, 30, 0]]),
                 np.ones(3), np.array([t, t, h]), np.array([0.9, 0.9, 0.9]))
     det._gate_states_by_length(d)
     assert d.state_prob.tolist() == [0.0, 0.9, 0.9]
