@@ -187,40 +187,14 @@ class _CropJob:
         return {**self.__dict__, "_chips": None}
 
 
-def _init_worker() -> None:
-    import cv2
-    import torch
-
-    cv2.setNumThreads(1)
-    torch.set_num_threads(1)
-
-
 def render_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int,
                  negatives: dict[str, str], *, progress: bool = True,
                  label: str = "crops") -> dict[str, np.ndarray]:
-    import multiprocessing as mp
+    from detect.train import process_map
 
     job = _CropJob(stream, net, jitter, copies, negatives)
-    bar = None
-    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
-        from tqdm import tqdm
-
-        bar = tqdm(total=stream.chips, desc=f"render {label}", unit="chip", dynamic_ncols=True)
-    parts: list[dict[str, np.ndarray]] = [{}] * stream.chips
-    pool = (mp.get_context("spawn").Pool(stream.workers, initializer=_init_worker)
-            if stream.workers > 1 else None)
-    try:
-        chips = range(stream.chips)
-        it = pool.imap(job, chips, chunksize=4) if pool else map(job, chips)
-        for i, part in enumerate(it):
-            parts[i] = part
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if pool is not None:
-            pool.terminate()
-        if bar is not None:
-            bar.close()
+    parts = list(process_map(job, range(stream.chips), total=stream.chips, workers=stream.workers,
+                             desc=f"render {label}", progress=progress, ordered=True))
     return {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
 
 

@@ -19,7 +19,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -327,11 +327,40 @@ def _render_chip(args: tuple[Any, int]) -> tuple[int, Any]:
                    np.asarray(c.classes, np.int64), np.asarray(c.states, np.int64), float(c.gsd))
 
 
+def process_map(fn: Callable[[Any], Any], items: Iterable[Any], *, total: int, workers: int,
+                desc: str, progress: bool = True, ordered: bool = False) -> Iterator[Any]:
+    """``fn`` over ``items`` in ``workers`` spawned processes (here when ``workers`` is 1), with a
+    progress bar; results in input order only when ``ordered``. Spawn, not fork: the renderer's
+    numba/OpenMP thread pools do not survive a fork."""
+    import multiprocessing as mp
+
+    bar = None
+    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc=desc, unit="chip", dynamic_ncols=True)
+    pool = (mp.get_context("spawn").Pool(workers, initializer=_worker_init, initargs=(0,))
+            if workers > 1 else None)
+    try:
+        if pool is None:
+            it: Iterator[Any] = map(fn, items)
+        else:
+            it = (pool.imap if ordered else pool.imap_unordered)(fn, items, chunksize=4 if ordered else 8)
+        for result in it:
+            yield result
+            if bar is not None:
+                bar.update(1)
+    finally:
+        if pool is not None:
+            pool.terminate()
+        if bar is not None:
+            bar.close()
+
+
 def build_chip_cache(folder: str | Path, source: ChipSource, *, chips: int, size: int, key: dict[str, Any],
                      workers: int = 2, progress: bool = True) -> ChipCache:
     """Render ``chips`` chips of ``size`` px into ``folder`` (skipped when a complete cache with
     the same ``key`` is there). Chips are rendered by ``workers`` processes."""
-    import multiprocessing as mp
 
     folder = Path(folder)
     meta_path = folder / "meta.json"
@@ -344,29 +373,13 @@ def build_chip_cache(folder: str | Path, source: ChipSource, *, chips: int, size
     folder.mkdir(parents=True, exist_ok=True)
     images = np.memmap(folder / "images.u8.part", dtype=np.uint8, mode="w+", shape=(chips, size, size, 3))
     labels: list[Any] = [None] * chips
-    bar = None
-    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
-        from tqdm import tqdm
-
-        bar = tqdm(total=chips, desc="render chips", unit="chip", dynamic_ncols=True)
-    ctx = mp.get_context("spawn") if workers > 1 else None
-    it: Any
-    pool = ctx.Pool(workers, initializer=_worker_init, initargs=(0,)) if ctx else None
-    try:
-        jobs = ((source, i) for i in range(chips))
-        it = pool.imap_unordered(_render_chip, jobs, chunksize=8) if pool else map(_render_chip, jobs)
-        for i, (img, boxes, classes, states, gsd) in it:
-            if img.shape != (size, size, 3):
-                raise InputError(f"chip {i} has shape {img.shape}, expected {(size, size, 3)}")
-            images[i] = img
-            labels[i] = (boxes, classes, states, gsd)
-            if bar is not None:
-                bar.update(1)
-    finally:
-        if pool is not None:
-            pool.terminate()
-        if bar is not None:
-            bar.close()
+    jobs = ((source, i) for i in range(chips))
+    for i, (img, boxes, classes, states, gsd) in process_map(_render_chip, jobs, total=chips, workers=workers,
+                                                             desc="render chips", progress=progress):
+        if img.shape != (size, size, 3):
+            raise InputError(f"chip {i} has shape {img.shape}, expected {(size, size, 3)}")
+        images[i] = img
+        labels[i] = (boxes, classes, states, gsd)
     images.flush()
     del images
     counts = np.array([len(lab[0]) for lab in labels])
