@@ -183,3 +183,18 @@ def test_transports_shorter_than_an_an124_are_reported_without_a_raised_visor():
     assert d.state_prob.tolist() == [0.0, 0.9, 0.9]
     with pytest.raises(InputError, match="unknown class"):
         Detector(device="cpu", state_min_length_m={"tank": 5.0})._gate_states_by_length(d)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_state_probabilities_agree_on_cpu_and_cuda():
+    torch.manual_seed(0)
+    net = StateNet(StateNetConfig()).eval()
+    img = torch.rand(3, 256, 256) * 255
+    boxes = torch.tensor([[128.0, 120.0, 90.0, 80.0, 33.0], [60.0, 70.0, 30.0, 10.0, 250.0]])
+    classes = torch.tensor([CLASSES.index("transport"), CLASSES.index("sam")])
+    cpu = classify(net, img, boxes, classes, 0.5)
+    gpu_net = StateNet(StateNetConfig()).eval()
+    gpu_net.load_state_dict(net.state_dict())
+    with torch.autocast("cuda", dtype=torch.float16):  # as Detector.predict_batch runs it
+        gpu = classify(gpu_net.cuda(), img.cuda(), boxes.cuda(), classes.cuda(), 0.5).cpu()
+    assert torch.allclose(cpu, gpu, atol=2e-2)
