@@ -145,11 +145,10 @@ def chip_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     classes = np.array([remap.get(int(c), int(c)) for c in source], np.int64)
     states = np.where(classes == source, np.asarray(chip.states, np.int64), 0)
     h, w = chip.image.shape[:2]
-    keep = (np.array([STATE_CHANNEL[c] >= 0 for c in classes], bool) if len(classes) else
-            np.zeros(0, bool)) & _inside(boxes, h, w)
-    types = np.array(list(getattr(chip, "types", [""] * len(classes))) or [""], dtype=object)[:len(classes)]
+    keep = (np.asarray(STATE_CHANNEL)[classes] >= 0) & _inside(boxes, h, w)
+    types = getattr(chip, "types", None) or [""] * len(classes)  # cached chips carry no types
+    an124 = np.array([types[i] == "An-124" for i in np.flatnonzero(keep)], bool)
     boxes, classes, states, source = boxes[keep], classes[keep], states[keep], source[keep]
-    an124 = np.array([t == "An-124" for t in types[keep]], bool) if keep.any() else np.zeros(0, bool)
     size = net_cfg.crop_px
     if not len(boxes):
         return {"crops": np.zeros((0, 3, size, size), np.uint8), "classes": classes, "states": states,
