@@ -361,7 +361,6 @@ def build_chip_cache(folder: str | Path, source: ChipSource, *, chips: int, size
                      workers: int = 2, progress: bool = True) -> ChipCache:
     """Render ``chips`` chips of ``size`` px into ``folder`` (skipped when a complete cache with
     the same ``key`` is there). Chips are rendered by ``workers`` processes."""
-
     folder = Path(folder)
     meta_path = folder / "meta.json"
     if meta_path.is_file():

@@ -29,12 +29,12 @@ class EvidenceConfig(StrictModel):
     # per state, overriding min_fraction_state: changes of the whole object (rotor blades off,
     # launcher tubes lowered) must change most of its box
     min_fraction_by_state: dict[str, float] = Field(default_factory=dict)
-
-    def min_fraction_for(self, state: str) -> float:
-        return self.min_fraction_by_state.get(state, self.min_fraction_state)
     max_similarity_presence: float = Field(0.45, ge=-1, le=1)
     lean_height_m: float = Field(4.0, ge=0, le=50)
     similarity_search_m: float = Field(2.0, ge=0, le=20)
+
+    def min_fraction_for(self, state: str) -> float:
+        return self.min_fraction_by_state.get(state, self.min_fraction_state)
 
 
 class PostureConfig(StrictModel):
