@@ -80,7 +80,9 @@ class DetectorConfig(StrictModel):
     nms_iou: float = Field(0.5, ge=0.0, le=1.0)
     max_objects_per_tile: int = Field(500, ge=1)
     resample_tolerance: float = Field(0.05, ge=0.0, description="relative GSD mismatch read as is")
-    read_workers: int = Field(2, ge=1)
+    read_workers: int | None = Field(
+        None, ge=1, description="tile-reading threads; empty = 2 on the CPU (the model needs the "
+                                "cores) and up to 8 beside a GPU (reading is then the bottleneck)")
 
 
 def load_detector_config(name_or_path: str | Path | None = None) -> DetectorConfig:
@@ -388,6 +390,11 @@ class Detector:
             thr[CLASSES.index(name)] = v
         return d.scores >= thr[d.classes]
 
+    def _read_workers(self) -> int:
+        if self.config.read_workers:
+            return self.config.read_workers
+        return min(8, os.cpu_count() or 2) if self.device.startswith("cuda") else 2
+
     def _detect_grid(self, mg: ModelGrid, source: Any, *, progress: bool,
                      label: str = "") -> SceneDetections:
         import time
@@ -399,7 +406,7 @@ class Detector:
         parts: list[Decoded] = []
         t_model = 0.0
         t0 = time.perf_counter()
-        for batch in _batches(iter_tiles(tiles, [source], workers=self.config.read_workers,
+        for batch in _batches(iter_tiles(tiles, [source], workers=self._read_workers(),
                                          prefetch=2 * self.batch_size), self.batch_size):
             images = np.stack([td.arrays[0] for td in batch])
             tm = time.perf_counter()

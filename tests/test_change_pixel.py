@@ -34,6 +34,12 @@ def plant(path: Path, value: int = 1900) -> Path:
     return path
 
 
+def _has_cuda() -> bool:
+    from detect.change.pixel import cuda_available
+
+    return cuda_available()
+
+
 @pytest.fixture()
 def changed_pair(tmp_path):
     a = write_sample_scene(tmp_path / "before_2024-12-12.tif", size=384, seed=5)
@@ -86,6 +92,24 @@ def test_compute_change_writes_the_contract(changed_pair, tmp_path):
         assert boxes[1].changed_fraction < 0.05 and boxes[1].mean_score < 2
     ev = changed_fraction_evidence(res.change_path)([block_polygon(t)])
     assert ev.shape == (1,) and ev[0] > 0.95
+
+
+@pytest.mark.skipif(not _has_cuda(), reason="no CUDA GPU")
+def test_compute_change_on_cuda_writes_what_the_cpu_writes(changed_pair, tmp_path):
+    """The whole file-to-change.tif path with the torch kernel: same threshold, scores within
+    the kernels' float32 tolerance, masks that differ only where a score sits on the threshold."""
+    a, b = changed_pair
+    res = {dev: compute_change(ScenePair(a, b), tmp_path / dev, device=dev, tile_size=128)
+           for dev in ("cpu", "cuda")}
+    with rasterio.open(res["cpu"].change_path) as c, rasterio.open(res["cuda"].change_path) as g:
+        sc, sg = c.read(1), g.read(1)
+    with rasterio.open(res["cpu"].mask_path) as c, rasterio.open(res["cuda"].mask_path) as g:
+        mc, mg = c.read(1), g.read(1)
+    assert res["cuda"].threshold == pytest.approx(res["cpu"].threshold, rel=1e-3)
+    assert np.array_equal(np.isnan(sc), np.isnan(sg))
+    ok = ~np.isnan(sc)
+    np.testing.assert_allclose(sg[ok], sc[ok], rtol=1e-3, atol=1e-3)
+    assert (mc != mg).mean() < 1e-3
 
 
 def test_nodata_is_255_never_no_change(tmp_path):
@@ -187,10 +211,6 @@ def test_bad_inputs(tmp_path):
         score_arrays(np.zeros((3, 8, 8)), np.zeros((3, 8, 9)))
 
 
-def _has_cuda() -> bool:
-    from detect.change.pixel import cuda_available
-
-    return cuda_available()
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
