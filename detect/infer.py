@@ -74,6 +74,9 @@ class DetectorConfig(StrictModel):
                     "of the transports only the An-124 (69 m) has a nose visor")
     state_classifier: bool = Field(True, description="read states with the second-stage classifier "
                                                      "when the weights carry one (detect/state_net.py)")
+    state_pair_classifier: bool = Field(True, description="read state changes with the two-date "
+                                                          "classifier when the weights carry one "
+                                                          "(detect/state_pair_train.py)")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -178,7 +181,7 @@ class Detector:
     def __init__(self, weights: str | Path | None = None, *, device: str = "auto",
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
-                 **overrides: Any) -> None:
+                 state_pair: Any = None, **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -200,6 +203,10 @@ class Detector:
                 from detect.state_net import state_net_from_payload
 
                 state_net = state_net_from_payload(loaded.state_net)
+            if state_pair is None and loaded.state_pair is not None:
+                from detect.state_net import state_net_from_payload
+
+                state_pair = state_net_from_payload(loaded.state_pair)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -210,6 +217,8 @@ class Detector:
         self.model = model.to(memory_format=torch.channels_last)
         self.state_net = (state_net.eval().to(self.device)
                           if state_net is not None and cfg.state_classifier else None)
+        self.state_pair = (state_pair.eval().to(self.device)
+                           if state_pair is not None and cfg.state_pair_classifier else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -249,12 +258,16 @@ class Detector:
             return decoded
 
     def _gate_states_by_length(self, d: Decoded) -> None:
+        d.state_prob = self._length_gate(d.state_prob, d.boxes[:, 2] * self.gsd_m, d.classes)
+
+    def _length_gate(self, prob: np.ndarray, length_m: np.ndarray, classes: np.ndarray) -> np.ndarray:
         for name, min_len in self.config.state_min_length_m.items():
             if name not in CLASSES:
                 raise InputError(f"state_min_length_m: unknown class {name!r}")
-            short = (d.classes == CLASSES.index(name)) & (d.boxes[:, 2] * self.gsd_m < min_len)
+            short = (np.asarray(classes) == CLASSES.index(name)) & (length_m < min_len)
             if short.any():
-                d.state_prob = np.where(short, 0.0, d.state_prob)
+                prob = np.where(short, 0.0, prob)
+        return prob
 
     def detect_array(self, image: np.ndarray, *, score_threshold: float | None = None) -> Decoded:
         """Detections on one in-memory 8-bit RGB image ``(H, W, 3)`` already at the model's
@@ -347,6 +360,65 @@ class Detector:
                                    label=Path(scene.path).name)
         result.timings["stretch_s"] = t1 - t0
         return result
+
+    def read_states(self, scene: Scene | str | Path, boxes: np.ndarray, classes: Any) -> np.ndarray:
+        """Non-nominal state probability of given objects in ``scene`` by the single-date
+        classifier: map boxes ``(N, 5)`` (x, y, length and width in map units, heading in
+        degrees, y up, as in the detections' GeoDataFrame) and their class names; NaN for classes
+        without a state, for boxes off the image and where the weights carry no classifier."""
+        import torch
+
+        from detect.state_net import classify
+
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
+        out = np.full(len(boxes), np.nan)
+        if self.state_net is None or not len(boxes):
+            return out
+        reader = _BoxWindows(self, scene, self.state_net.config.min_side_m)
+        names = [CLASSES.index(c) if c in CLASSES else -1 for c in classes]
+        for k, c in enumerate(names):
+            win = reader.window(boxes[k]) if c >= 0 else None
+            if win is not None:
+                image, local = win
+                with torch.inference_mode():
+                    out[k] = float(classify(self.state_net, image, local,
+                                            torch.tensor([c], device=self.device), reader.gsd_m)[0])
+        return self._length_gate(out, reader.lengths_m(boxes), np.array(names))
+
+    def read_state_pairs(self, before: Scene | str | Path, after: Scene | str | Path, boxes: np.ndarray,
+                         classes: Any) -> np.ndarray:
+        """``(N, 2)`` non-nominal state probabilities of given objects on two dates, each box read
+        at the same map position on both (boxes and classes as in :meth:`read_states`).
+
+        The change stage reads an object's state on both dates at one box, so that a detector
+        miss or a class confusion on one date does not hide a state change. With the two-date
+        classifier in the weights (``state_pair``) both crops go through it together: it was
+        trained to tell a state that changed from a view that changed. Without it, each date
+        is read by the single-date classifier on its own."""
+        import torch
+
+        from detect.state_net import classify_pair
+
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
+        if self.state_pair is None:
+            return np.column_stack([self.read_states(before, boxes, classes),
+                                    self.read_states(after, boxes, classes)]).reshape(-1, 2)
+        out = np.full((len(boxes), 2), np.nan)
+        side = self.state_pair.config.min_side_m
+        ra, rb = _BoxWindows(self, before, side), _BoxWindows(self, after, side)
+        names = [CLASSES.index(c) if c in CLASSES else -1 for c in classes]
+        for k, c in enumerate(names):
+            wa = ra.window(boxes[k]) if c >= 0 else None
+            wb = rb.window(boxes[k]) if wa is not None else None
+            if wb is not None:
+                with torch.inference_mode():
+                    p = classify_pair(self.state_pair, wa[0], wb[0], wa[1],
+                                      torch.tensor([c], device=self.device), ra.gsd_m, boxes_b=wb[1])
+                out[k] = p[0].cpu().double().numpy()
+        gate = np.array(names)
+        for d, r in enumerate((ra, rb)):
+            out[:, d] = self._length_gate(out[:, d], r.lengths_m(boxes), gate)
+        return out
 
     def run(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,
             gsd: float | None = None) -> Any:
@@ -478,6 +550,47 @@ def _batches(it: Iterator[Any], n: int) -> Iterator[list[Any]]:
             batch = []
     if batch:
         yield batch
+
+
+class _BoxWindows:
+    """Windows of a scene, on the detector's model grid and display stretch, around map boxes:
+    what the state classifiers read outside the tiled detection pass."""
+
+    def __init__(self, det: Detector, scene: Scene | str | Path, min_side_m: float) -> None:
+        if not isinstance(scene, Scene):
+            scene = open_scene(scene)
+        mg = det.model_grid(scene)
+        bands = rgb_bands(scene)
+        src = source_on_grid(scene, mg.grid, bands) if mg.grid.crs == scene.meta.crs \
+            else _warped(scene, mg.grid, bands)
+        self.source = _StretchedSource(src, fit_stretch(scene, bands))
+        self.grid, self.gsd_m, self.device = mg.grid, mg.gsd_m, det.device
+        self.min_side_px = min_side_m / mg.gsd_m
+
+    def pixel_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        return transform_boxes(np.asarray(boxes, np.float64).reshape(-1, 5), ~self.grid.transform,
+                               src_y_up=True)
+
+    def lengths_m(self, boxes: np.ndarray) -> np.ndarray:
+        return self.pixel_boxes(boxes)[:, 2] * self.gsd_m
+
+    def window(self, box: np.ndarray) -> tuple[Any, Any] | None:
+        """(image (3, h, w) float tensor, the box in its pixels (1, 5)), or None where the box
+        is mostly off the image."""
+        import torch
+        from rasterio.windows import Window
+
+        b = self.pixel_boxes(box)[0]
+        half = int(math.ceil(max(b[2], b[3], self.min_side_px)))
+        c0, r0 = int(math.floor(b[0])) - half, int(math.floor(b[1])) - half
+        if c0 + 2 * half <= 0 or r0 + 2 * half <= 0 or c0 >= self.grid.width or r0 >= self.grid.height:
+            return None
+        data, valid = self.source.read(Window(c0, r0, 2 * half, 2 * half))
+        if valid.mean() < 0.5:
+            return None
+        local = np.array([[b[0] - c0, b[1] - r0, b[2], b[3], b[4]]], np.float32)
+        return (torch.from_numpy(np.ascontiguousarray(data)).to(self.device).float(),
+                torch.from_numpy(local).to(self.device))
 
 
 class _ArraySource:

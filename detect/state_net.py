@@ -38,6 +38,7 @@ class StateNetConfig:
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
     hidden: int = 96
     num_states: int = NUM_STATES
+    dates: int = 1  # 2: the pair classifier (detect/state_pair.py): both dates' crops stacked
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,15 +52,16 @@ class StateNetConfig:
 
 
 class StateNet(nn.Module):
-    """(N, 3, S, S) crops in 0..255 -> (N, num_states) logits. The head flattens a coarse map
-    instead of pooling it: *where* in the nose-up crop a feature is (visor at the top) matters."""
+    """(N, 3 x dates, S, S) crops in 0..255 -> (N, num_states x dates) logits (date-major). The
+    head flattens a coarse map instead of pooling it: *where* in the nose-up crop a feature is
+    (visor at the top) matters."""
 
     def __init__(self, config: StateNetConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or StateNetConfig()
         w1, w2, w3, w4 = c.widths
         self.features = nn.Sequential(
-            conv_bn(3, w1, 3, 2),  # S/2
+            conv_bn(3 * c.dates, w1, 3, 2),  # S/2
             SepBlock(w1, w1),
             SepBlock(w1, w2, 2),  # S/4
             SepBlock(w2, w2),
@@ -70,7 +72,7 @@ class StateNet(nn.Module):
         )
         cells = math.ceil(c.crop_px / 16) ** 2
         self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * cells, c.hidden),
-                                  nn.ReLU(inplace=True), nn.Linear(c.hidden, c.num_states))
+                                  nn.ReLU(inplace=True), nn.Linear(c.hidden, c.num_states * c.dates))
         self.register_buffer("mean", torch.tensor(INPUT_MEAN * 255.0), persistent=False)
         self.register_buffer("inv_std", torch.tensor(1.0 / (INPUT_STD * 255.0)), persistent=False)
 
@@ -128,6 +130,29 @@ def classify(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: t
         crops = oriented_crops(image.float(), sel, crop_sides(sel, gsd_m, net.config), net.config.crop_px)
         logits = net(crops).float()
         prob[has] = logits.gather(1, chan[has][:, None])[:, 0].sigmoid().to(prob.dtype)
+    return prob
+
+
+@torch.no_grad()
+def classify_pair(net: StateNet, image_a: torch.Tensor, image_b: torch.Tensor, boxes: torch.Tensor,
+                  classes: torch.Tensor, gsd_m: float, boxes_b: torch.Tensor | None = None) -> torch.Tensor:
+    """(N, 2) probabilities of the non-nominal state on each date for each box, read by the pair
+    classifier (``dates=2``) from both dates' crops at the same place; NaN for classes without a
+    state. ``image_a``/``image_b``: the two dates, (3, H, W) each; ``boxes_b``: the boxes in
+    ``image_b``'s pixels when they differ from ``boxes`` (two windows of different offsets)."""
+    chan = state_channels(classes)
+    prob = torch.full((boxes.shape[0], 2), float("nan"), device=boxes.device)
+    has = chan >= 0
+    if bool(has.any()):
+        sel = boxes[has]
+        sel_b = sel if boxes_b is None else boxes_b[has]
+        sides = crop_sides(sel, gsd_m, net.config)
+        size = net.config.crop_px
+        crops = torch.cat([oriented_crops(image_a.float(), sel, sides, size),
+                           oriented_crops(image_b.float(), sel_b, sides, size)], dim=1)
+        logits = net(crops).float().reshape(-1, 2, net.config.num_states)
+        idx = chan[has][:, None, None].expand(-1, 2, 1)
+        prob[has] = logits.gather(2, idx)[..., 0].sigmoid().to(prob.dtype)
     return prob
 
 

@@ -197,13 +197,14 @@ def render_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, 
     return {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
 
 
-def _cached_crops(path: Path, key: dict, make: Any) -> dict[str, np.ndarray]:
+def _cached_crops(path: Path, key: dict, make: Any,
+                  fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
     from imagery.atomic import atomic_path
 
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             if json.loads(str(z["key"])) == key:
-                return {k: z[k] for k in FIELDS}
+                return {k: z[k] for k in fields}
     data = make()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.savez(f, key=json.dumps(key), **data)
@@ -268,12 +269,18 @@ def _predict(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512)
 
 
 def _augment(x: Any, gen: Any) -> Any:
-    """Mirror across the nose axis, brightness/contrast/gamma per crop, sensor noise."""
+    """Mirror across the nose axis, then :func:`photometric`."""
+    import torch
+
+    flip = torch.rand(x.shape[0], generator=gen) < 0.5
+    return photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
+
+
+def photometric(x: Any, gen: Any) -> Any:
+    """Brightness/contrast/gamma per crop and sensor noise (0..255 in and out)."""
     import torch
 
     n = x.shape[0]
-    flip = torch.rand(n, generator=gen) < 0.5
-    x = torch.where(flip[:, None, None, None], x.flip(3), x)
     x = x / 255.0
     gamma = torch.exp(torch.randn(n, 1, 1, 1, generator=gen) * 0.15)
     x = x.clamp(1e-4, 1.0) ** gamma
@@ -381,18 +388,23 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                  state_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
-        import shutil
-
-        from detect.model import checksum_path, sha256_of
-        from imagery.atomic import atomic_path, atomic_write_text
-
-        exp = Path(export)
-        exp.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(exp) as tmp:
-            shutil.copyfile(dst, tmp)
-        atomic_write_text(checksum_path(exp), f"{sha256_of(exp)}  {exp.name}\n")
+        export_weights(dst, export)
     summary["weights"] = str(dst)
     return summary
+
+
+def export_weights(src: Path, export: str | Path) -> None:
+    """Copy a weights file atomically and write its checksum beside it."""
+    import shutil
+
+    from detect.model import checksum_path, sha256_of
+    from imagery.atomic import atomic_path, atomic_write_text
+
+    exp = Path(export)
+    exp.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(exp) as tmp:
+        shutil.copyfile(src, tmp)
+    atomic_write_text(checksum_path(exp), f"{sha256_of(exp)}  {exp.name}\n")
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:

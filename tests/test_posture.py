@@ -171,6 +171,58 @@ def test_a_state_probability_wobbling_across_the_threshold_is_no_event():
     assert [e.kind for e in object_events(before, raised, CFG)] == ["nose_raised"]
 
 
+def _reader(table):
+    """A state reader answering (before, after) by the box centre nearest to a table key."""
+    def read(boxes, classes):
+        out = []
+        for x, y, *_ in boxes:
+            key = min(table, key=lambda k: (k[0] - x) ** 2 + (k[1] - y) ** 2)
+            out.append(table[key])
+        return np.array(out, float)
+    return read
+
+
+def _const(v):
+    return lambda polys: np.full(len(polys), v)
+
+
+def test_a_launcher_packed_is_read_at_one_box_on_both_dates():
+    """Matched launchers, a launcher read as a truck on one date, and one missed on one date but
+    with something of its size there: each has its state read at its box(es) on both dates."""
+    before = dets([("s1", "sam", None, 0, 0, 13, 3, 90, 0.9),
+                   ("v2", "vehicle", None, 100, 0, 9, 3, 90, 0.4),
+                   ("s3", "sam", None, 200, 0, 13, 3, 90, 0.4)])
+    after = dets([("a1", "sam", "packed", 1, 1, 13, 3, 90, 0.9),
+                  ("a2", "sam", "packed", 101, 1, 13, 3, 90, 0.5),
+                  ("a3", "vehicle", None, 201, 0, 12, 3, 90, 0.4)])
+    reader = _reader({(0, 0): (0.1, 0.9), (100, 0): (0.05, 0.8), (200, 0): (0.2, 0.95)})
+    events = object_events(before, after, CFG, evidence=_const(0.8), similarity=_const(0.3),
+                           state_reader=reader)
+    assert sorted(e.kind for e in events) == ["packed"] * 3
+    e = next(e for e in events if e.before_id == "s1")
+    assert e.after_id == "a1" and e.confidence == pytest.approx(0.8)
+    assert e.to_json_dict()["state_score_before"] == pytest.approx(0.1)
+    # without the reader: no state is compared across the class confusions
+    assert [e.kind for e in object_events(before, after, CFG, evidence=_const(0.8),
+                                          similarity=_const(0.3))] == ["packed"]
+
+
+def test_paired_state_gates():
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
+    changed = dict(evidence=_const(0.8), similarity=_const(0.3))
+    assert object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.3, 0.6)}), **changed) == []
+    deployed = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.9, 0.1)}), **changed)
+    assert [e.kind for e in deployed] == ["deployed"]
+    swing = _reader({(0, 0): (0.1, 0.95)})  # a big swing, but the box looks the same: the view
+    assert object_events(before, after, CFG, evidence=_const(0.8), similarity=_const(0.85),
+                         state_reader=swing) == []
+    assert object_events(before, after, CFG, evidence=_const(0.1), similarity=_const(0.3),
+                         state_reader=swing) == []
+    off_image = _reader({(0, 0): (float("nan"), float("nan"))})
+    assert object_events(before, after, CFG, state_reader=off_image, **changed) == []
+
+
 def test_empty_inputs():
     assert object_events(None, None, CFG) == []
     events = object_events(BEFORE, None, CFG)

@@ -23,6 +23,15 @@ from becoming events:
   probability to move by ``state_min_shift`` across the threshold, not to wobble around it.
 * pixel evidence: the changed fraction inside the object's box backs up (and scales the
   confidence of) each event; an object whose pixels did not change did not leave.
+
+Paired state reading (``paired_states``, for launchers): the state classifier reads a launcher's
+box on *both* dates, its own and the other (``StateReader``), so that a launcher missed on one
+date, or read there as a truck, still has its state compared, and both states come from one box
+geometry. The state must move by ``min_shift`` (mean over the boxes), most of the box must change
+(``min_fraction``) and the box must look different (before/after NCC at most
+``max_similarity``): on steady synthetic pairs the classifier's reading of a launcher swings
+with the view (0.1 -> 0.98 between 18 and 6 degrees off nadir) while its box still correlates
+0.7-0.9; a launcher whose tubes came down correlates 0.2-0.55.
 """
 
 from __future__ import annotations
@@ -43,6 +52,10 @@ from imagery.taxonomy import AIRCRAFT_CLASSES, GROUND_CLASSES, STATES
 
 # evidence(polygons) -> changed fraction in [0, 1] per polygon (NaN where unknown).
 Evidence = Callable[[Sequence[BaseGeometry]], np.ndarray]
+# state_reader(boxes, classes) -> (N, 2) probability of the non-nominal state of each map box
+# (x, y, length, width, heading in degrees; y up) on the before and the after date, both read at
+# that box; NaN where unknown (Detector.read_state_pairs).
+StateReader = Callable[[np.ndarray, list[str]], np.ndarray]
 
 _STATE_EVENTS = {
     ("transport", "nose_raised"): ("nose_raised", "nose_lowered"),
@@ -272,16 +285,21 @@ def object_events(
     to_lonlat: Callable[[float, float], tuple[float, float]] | None = None,
     faint: tuple[Any, Any] | None = None,
     similarity: Evidence | None = None,
+    state_reader: StateReader | None = None,
 ) -> list[ObjectEvent]:
     """Events between two dates' detections (GeoDataFrames in the same map CRS). ``faint``:
     each date's detections below the operating threshold (``Detector.run_with_faint``); an
     object with one of them (or any detection that could be it, see :func:`_unconfirmed`) at
     its place on the other date is still there, and yields no event. ``similarity``: the
     before/after NCC inside each polygon (``detect.change.persistence.box_similarity``); an
-    object whose box still looks the same on the other date has not left or arrived."""
+    object whose box still looks the same on the other date has not left or arrived.
+    ``state_reader``: reads states at given boxes on both dates; with it the classes of
+    ``cfg.paired_states`` have their state changes read at one box on both dates."""
     zones = zones or ZoneIndex()
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
+    paired_cls = set(cfg.paired_states.classes) if state_reader is not None else set()
+    all_lost, all_new = lost, new
     if cfg.presence_check:
         faint_a, faint_b = faint if faint is not None else (None, None)
         lost = _unconfirmed(a, lost, b + _objects(faint_b, "fa"), cfg)
@@ -305,6 +323,8 @@ def object_events(
     for i, j in pairs:
         oa, ob = a[i], b[j]
         cls = oa.cls
+        if paired_cls & {oa.cls, ob.cls}:
+            continue  # read at one box on both dates, below
         if oa.cls != ob.cls or cls not in STATES or oa.state == ob.state:
             continue  # no state is compared across a class confusion
         state = STATES[cls][0]
@@ -323,6 +343,15 @@ def object_events(
         conf = _confidence(0.5 * (oa.score + ob.score) * max(sa, sb), ev, cfg)
         add(kind, oa, ev, conf, oa.oid, ob.oid,
             {"state_before": oa.state, "state_after": ob.state})
+    if paired_cls:
+        # Tracks: matched pairs, and objects without a match that the presence check kept
+        # from departing or arriving (something of their size is there on the other date).
+        tracks = [(i if a[i].cls in paired_cls else None, j if b[j].cls in paired_cls else None)
+                  for i, j in pairs if paired_cls & {a[i].cls, b[j].cls}]
+        tracks += [(i, None) for i in all_lost if i not in set(lost) and a[i].cls in paired_cls]
+        tracks += [(None, j) for j in all_new if j not in set(new) and b[j].cls in paired_cls]
+        for t in _paired_state_events(a, b, tracks, ev_a, ev_b, state_reader, similarity, cfg):
+            add(*t)
     sim_a = _figures(similarity, [a[i].geometry for i in lost])
     sim_b = _figures(similarity, [b[j].geometry for j in new])
     for k, i in enumerate(lost):
@@ -341,6 +370,54 @@ def object_events(
             {"state_after": o.state, **_sim(sim_b[k])})
     events.sort(key=lambda e: -e.confidence)
     return events
+
+
+def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, int | None]],
+                         ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
+                         similarity: Evidence | None, cfg: PostureConfig) -> list[tuple[Any, ...]]:
+    """Arguments of ``add`` for the state events of ``tracks`` ((before index or None, after
+    index or None)): every box of a track is read on both dates, and the track's state on each
+    date is the mean over its boxes."""
+    pc = cfg.paired_states
+    rows = [(t, o) for t, (i, j) in enumerate(tracks)
+            for o in ((a[i] if i is not None else None), (b[j] if j is not None else None)) if o is not None]
+    if not rows:
+        return []
+    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in rows], np.float64)
+    probs = np.asarray(reader(boxes, [o.cls for _, o in rows]), np.float64).reshape(-1, 2)
+    owner = np.array([t for t, _ in rows])
+    out = []
+    for t, (i, j) in enumerate(tracks):
+        mine = probs[owner == t]
+        if np.isnan(mine).any(axis=1).all():
+            continue
+        mine = mine[~np.isnan(mine).any(axis=1)]
+        pa_, pb_ = float(mine[:, 0].mean()), float(mine[:, 1].mean())
+        shift = pb_ - pa_
+        if abs(shift) < pc.min_shift:
+            continue
+        ev = float(np.nanmax([ev_a[i] if i is not None else np.nan, ev_b[j] if j is not None else np.nan]))
+        if not math.isnan(ev) and ev < pc.min_fraction:
+            continue
+        polys = [o.geometry for o in ((a[i] if i is not None else None), (b[j] if j is not None else None))
+                 if o is not None]
+        sim = _nanmean(list(_figures(similarity, polys)))
+        if not math.isnan(sim) and sim > pc.max_similarity:
+            continue
+        ref = a[i] if i is not None else b[j]
+        state = STATES[ref.cls][0]
+        kinds = _STATE_EVENTS[(ref.cls, state)]
+        kind = kinds[0] if shift > 0 else kinds[1]
+        extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
+                 "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3), **_sim(sim)}
+        out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
+                    a[i].oid if i is not None else None, b[j].oid if j is not None else None, extra))
+    return out
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    v = [float(x) for x in values if x is not None and not math.isnan(float(x))]
+    return sum(v) / len(v) if v else math.nan
 
 
 def _figures(fn: Evidence | None, polys: list[BaseGeometry]) -> np.ndarray:

@@ -37,9 +37,19 @@ class EvidenceConfig(StrictModel):
         return self.min_fraction_by_state.get(state, self.min_fraction_state)
 
 
+class PairedStatesConfig(StrictModel):
+    """State changes read at one box on both dates (detect/change/objects.py)."""
+
+    classes: list[str] = Field(default_factory=lambda: ["sam"])
+    min_shift: float = Field(0.4, ge=0, le=1)
+    min_fraction: float = Field(0.3, ge=0, le=1)
+    max_similarity: float = Field(0.6, ge=-1, le=1)
+
+
 class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
+    paired_states: PairedStatesConfig = PairedStatesConfig()
     min_confidence: float = Field(0.35, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
     presence_check: bool = True
@@ -58,9 +68,10 @@ class PostureConfig(StrictModel):
         unknown = set(self.event_weights) - set(EVENT_KINDS)
         if unknown:
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
-        unknown = (set(self.class_weights) | set(self.event_classes)) - set(CLASSES)
+        unknown = (set(self.class_weights) | set(self.event_classes)
+                   | set(self.paired_states.classes)) - set(CLASSES)
         if unknown:
-            raise ValueError(f"unknown classes in class_weights: {sorted(unknown)}")
+            raise ValueError(f"unknown classes: {sorted(unknown)}")
 
     def size_name(self, cls: str, length_m: float) -> str:
         for max_len, name in self.size_names.get(cls, []):

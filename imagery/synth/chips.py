@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 
 from imagery.errors import InputError
+from imagery.synth.catalog import TYPES, cached_model
 from imagery.synth.chipworld import EXTRA_THEMES, THEMES, build_chip_world
 from imagery.synth.ground import GroundLook, LowField, texture_bank
 from imagery.synth.render import Illumination, View
@@ -49,6 +51,26 @@ class Chip:
     states: np.ndarray  # (N,) int64: 1 if in the class's non-nominal state, else 0
     gsd: float  # metres per pixel of this chip
     types: list[str]  # e.g. "An-124", per box
+
+
+@dataclass
+class TwinChip:
+    """One chip world on two dates (:meth:`ChipStream.twin`): per object, its box on each
+    image and its state flag on each date."""
+
+    image_a: np.ndarray
+    image_b: np.ndarray
+    boxes_a: np.ndarray
+    boxes_b: np.ndarray
+    classes: np.ndarray
+    states_a: np.ndarray
+    states_b: np.ndarray
+    gsd: float
+    types: list[str]
+
+
+def _state_flag(label: Any) -> int:
+    return 1 if label.state is not None and label.state in STATES.get(label.cls, ()) else 0
 
 
 @dataclass(frozen=True)
@@ -108,11 +130,53 @@ class ChipStream:
             i += 1
 
     def chip(self, index: int) -> Chip:
-        cfg = self.config
         rng = np.random.default_rng([self.seed, int(index), 0xC41B])
-        size = self.size
+        cw, world, gsd = self._world(rng)
+        image, view = self._render(world, gsd, rng)
+        boxes, keep = self._boxes(cw.labels, view, gsd)
+        labels = [lb for lb, k in zip(cw.labels, keep, strict=True) if k]
+        return Chip(
+            image=image,
+            boxes=boxes[keep],
+            classes=np.asarray([CLASSES.index(lb.cls) for lb in labels], dtype=np.int64),
+            states=np.asarray([_state_flag(lb) for lb in labels], dtype=np.int64),
+            gsd=gsd,
+            types=[lb.type for lb in labels],
+        )
+
+    def twin(self, index: int, p_flip: float = 0.5) -> TwinChip:
+        """The world of ``chip(index)`` on two "dates": the first exactly as ``chip(index)``
+        renders it, the second under another camera, sun and sensor (drawn afresh), with each
+        state-bearing object put in its other state with probability ``p_flip``. What a
+        change detector must tell apart: a state that changed from a view that changed."""
+        rng = np.random.default_rng([self.seed, int(index), 0xC41B])
+        cw, world, gsd = self._world(rng)
+        image_a, view_a = self._render(world, gsd, rng)
+        flip_rng = np.random.default_rng([self.seed, int(index), 0x7A1])
+        labels_b, objects_b = [], list(world.objects)
+        for lb in cw.labels:
+            states = TYPES[lb.type].states
+            if states and flip_rng.random() < p_flip:
+                state = None if lb.state is not None else states[0]
+                model, length, width = cached_model(lb.type, state, lb.variant)
+                objects_b[lb.object_index] = replace(objects_b[lb.object_index], model=model)
+                lb = replace(lb, state=state, length=length, width=width)
+            labels_b.append(lb)
+        image_b, view_b = self._render(replace(world, objects=objects_b), gsd, flip_rng)
+        boxes_a, in_a = self._boxes(cw.labels, view_a, gsd)
+        boxes_b, in_b = self._boxes(labels_b, view_b, gsd)
+        keep = in_a & in_b
+        return TwinChip(
+            image_a, image_b, boxes_a[keep], boxes_b[keep],
+            np.asarray([CLASSES.index(lb.cls) for lb, k in zip(cw.labels, keep, strict=True) if k], np.int64),
+            np.asarray([_state_flag(lb) for lb, k in zip(cw.labels, keep, strict=True) if k], np.int64),
+            np.asarray([_state_flag(lb) for lb, k in zip(labels_b, keep, strict=True) if k], np.int64),
+            gsd, [lb.type for lb, k in zip(cw.labels, keep, strict=True) if k])
+
+    def _world(self, rng: np.random.Generator) -> tuple[Any, World, float]:
+        cfg = self.config
         gsd = float(rng.uniform(*cfg.gsd_wide) if rng.random() < cfg.p_gsd_wide else rng.uniform(*cfg.gsd))
-        extent = size * gsd
+        extent = self.size * gsd
         theme = self._themes[int(rng.choice(len(self._themes), p=self._theme_p))]
         cw = build_chip_world(rng, extent, theme)
         look = GroundLook.make(rng, jitter=0.1)
@@ -125,7 +189,6 @@ class ChipStream:
             cell=float(rng.uniform(12, 40)),
             amplitude=float(rng.uniform(0.02, 0.12)),
         )
-        bank = texture_bank(cfg.texture_seed)
         world = World(
             cw.ground,
             look.seasonal(float(rng.uniform(*cfg.greenness))),
@@ -136,6 +199,14 @@ class ChipStream:
             bank_seed=cfg.texture_seed,
             tex_offset=(int(rng.integers(0, 1 << 20)), int(rng.integers(0, 1 << 20))),
         )
+        return cw, world, gsd
+
+    def _render(self, world: World, gsd: float, rng: np.random.Generator) -> tuple[np.ndarray, View]:
+        """Camera, sun, sensor and 8-bit product, all drawn from ``rng``."""
+        cfg = self.config
+        size = self.size
+        extent = size * gsd
+        bank = texture_bank(cfg.texture_seed)
         sun_az = float(rng.uniform(0, 360))
         sun_el = float(rng.uniform(*cfg.sun_elevation))
         haze = float(rng.uniform(*cfg.haze))
@@ -170,25 +241,17 @@ class ChipStream:
         image = np.ascontiguousarray(img.transpose(1, 2, 0))
         if rng.random() < cfg.p_jpeg:
             image = jpeg_roundtrip(image, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-        # targets: apparent centre (ground position + lean of the body height), in pixels
+        return image, view
+
+    def _boxes(self, labels: list[Any], view: View, gsd: float) -> tuple[np.ndarray, np.ndarray]:
+        """Pixel boxes at each label's apparent centre (ground position + lean of its body
+        height) and whether that centre lies in the chip."""
+        size, extent = self.size, self.size * gsd
         lean = view.lean()
-        rows, cls, states, types = [], [], [], []
-        for lb in cw.labels:
-            x = lb.x + lean[0] * lb.ref_height
-            y = lb.y + lean[1] * lb.ref_height
-            cx, cy = x / gsd, (extent - y) / gsd
-            if not (0.0 <= cx < size and 0.0 <= cy < size):
-                continue
+        rows, inside = [], []
+        for lb in labels:
+            cx = (lb.x + lean[0] * lb.ref_height) / gsd
+            cy = (extent - (lb.y + lean[1] * lb.ref_height)) / gsd
             rows.append((cx, cy, lb.length / gsd, lb.width / gsd, lb.heading % 360.0))
-            cls.append(CLASSES.index(lb.cls))
-            states.append(1 if lb.state is not None and lb.state in STATES.get(lb.cls, ()) else 0)
-            types.append(lb.type)
-        boxes = np.asarray(rows, dtype=np.float32).reshape(-1, 5)
-        return Chip(
-            image=image,
-            boxes=boxes,
-            classes=np.asarray(cls, dtype=np.int64),
-            states=np.asarray(states, dtype=np.int64),
-            gsd=gsd,
-            types=types,
-        )
+            inside.append(0.0 <= cx < size and 0.0 <= cy < size)
+        return np.asarray(rows, dtype=np.float32).reshape(-1, 5), np.asarray(inside, bool)

@@ -90,6 +90,8 @@ class Label:
     length: float
     width: float
     ref_height: float
+    variant: int = 0  # cached_model variant (a twin render rebuilds it in the other state)
+    object_index: int = -1  # its entry in ChipWorld.objects
 
 
 @dataclass
@@ -145,7 +147,8 @@ class Builder:
                 state = t.states[0]
         elif state is not None and state not in t.states:
             state = None
-        model, L, W = cached_model(type_name, state, int(rng.integers(VARIANTS)))  # type: ignore[arg-type]
+        variant = int(rng.integers(VARIANTS))
+        model, L, W = cached_model(type_name, state, variant)  # type: ignore[arg-type]
         r = 0.5 * max(L, W) * 0.85 + pad
         if t.kind == "heli":
             r = max(r, 0.5 * TYPES[type_name].params.rotor * 0.8)  # type: ignore[union-attr]
@@ -169,6 +172,8 @@ class Builder:
                     L,
                     W,  # type: ignore[arg-type]
                     t.ref_height,
+                    variant,
+                    len(self.world.objects) - 1,
                 )
             )
         return True

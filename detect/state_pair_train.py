@@ -1,0 +1,355 @@
+"""Training the pair state classifier: one object's box on two dates -> its state on each.
+
+``posturewatch train-state-pair --config configs/train_state_pair.yaml --export detect/weights/detector.pt``
+
+Why a pair classifier: the single-date classifier (:mod:`detect.state_net`) reads each date on
+its own, and a launcher's look swings with the view. On the synthetic steady pairs it read the
+same deployed S-400 launcher 0.1 at 18 degrees off nadir and 0.98 at 6 (erected canisters seen
+obliquely resemble lowered ones), so "state on date 2 minus state on date 1" fired on pairs where
+nothing changed. Trained on *twin chips* (:meth:`imagery.synth.chips.ChipStream.twin`: one world
+under two independent cameras, suns and sensors, with some objects put in their other state),
+this network sees both crops at once and learns which differences are the state and which the
+view.
+
+1. Render twin chips in parallel processes; each returns, for the state-bearing objects inside
+   both images, both dates' crops at *one* box (that of either date, jittered the way the
+   detector's boxes err, plus a little misregistration between the dates), ``copies`` times.
+2. Train a :class:`~detect.state_net.StateNet` with ``dates=2`` (six input channels, a state
+   logit per date) with (class, state before, state after)-balanced sampling, a joint mirror,
+   per-date photometric jitter and the dates swapped half of the time.
+3. Validate on twins of another seed: per class, the ROC-AUC of ``p_after - p_before`` for
+   "became non-nominal" and for "became nominal", and the F1 of the change rule the posture
+   stage applies (``paired_states.min_shift``).
+4. Write the detector's weights again with the pair classifier inside (``state_pair``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from detect.state_train import (
+    STATE_CLASSES_WITH,
+    JitterSection,
+    NetSection,
+    StreamSection,
+    _cached_crops,
+    _inside,
+    jitter_boxes,
+    photometric,
+    roc_auc,
+)
+from imagery.config import StrictModel, load_config
+from imagery.errors import ConfigError
+from imagery.taxonomy import CLASSES
+
+FIELDS = ("crops", "classes", "states_a", "states_b", "source")
+
+
+class PairStreamSection(StreamSection):
+    p_flip: float = Field(0.5, ge=0.0, le=1.0, description="chance an object changes state")
+
+
+class StatePairTrainConfig(StrictModel):
+    seed: int = 0
+    out: str = "runs/state_pair"
+    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
+    steps: int = Field(3000, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    copies: int = Field(2, ge=1)
+    misregistration_m: float = Field(0.7, ge=0.0, description="sigma of the shift between dates")
+    negatives: dict[str, str] = Field(default_factory=lambda: {"airliner": "transport",
+                                                               "fighter": "transport"})
+    change_shift: float = Field(0.4, ge=0.0, le=1.0, description="the change rule scored in validation")
+    net: NetSection = NetSection()
+    stream: PairStreamSection = PairStreamSection(chips=1500, size=512,
+                                                  themes={"state_study": 0.6, "sam_site": 0.4})
+    val: PairStreamSection = PairStreamSection(seed=1_000_009, chips=300, size=512,
+                                               themes={"state_study": 0.6, "sam_site": 0.4})
+    jitter: JitterSection = JitterSection()
+    threads: int = 0
+
+
+def load_state_pair_config(name_or_path: str | Path | None = None, **overrides: Any) -> StatePairTrainConfig:
+    cfg = load_config(name_or_path or "train_state_pair", StatePairTrainConfig)
+    data = {k: v for k, v in overrides.items() if v is not None}
+    if data:
+        try:
+            cfg = StatePairTrainConfig.model_validate({**cfg.model_dump(), **data})
+        except Exception as exc:
+            raise ConfigError(f"invalid training override: {exc}") from None
+    return cfg
+
+
+# ---------------------------------------------------------------------------------------------
+# Crops
+# ---------------------------------------------------------------------------------------------
+def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection, copies: int,
+               misregistration_px: float, negatives: dict[str, str] | None = None) -> dict[str, np.ndarray]:
+    """Both dates' crops of a twin chip's state-bearing objects at one box each: uint8
+    (n, 6, S, S), the first three channels the first date."""
+    import torch
+
+    from detect.state_net import crop_sides, oriented_crops
+    from detect.targets import STATE_CHANNEL
+
+    source = np.asarray(twin.classes, np.int64)
+    remap = {CLASSES.index(k): CLASSES.index(v) for k, v in (negatives or {}).items()}
+    classes = np.array([remap.get(int(c), int(c)) for c in source], np.int64)
+    own = classes == source
+    states_a = np.where(own, np.asarray(twin.states_a, np.int64), 0)
+    states_b = np.where(own, np.asarray(twin.states_b, np.int64), 0)
+    boxes_a = np.asarray(twin.boxes_a, np.float64).reshape(-1, 5)
+    boxes_b = np.asarray(twin.boxes_b, np.float64).reshape(-1, 5)
+    h, w = twin.image_a.shape[:2]
+    keep = (np.asarray(STATE_CHANNEL)[classes] >= 0) & _inside(boxes_a, h, w) & _inside(boxes_b, h, w)
+    size = net_cfg.crop_px
+    n = int(keep.sum())
+    if not n:
+        return {"crops": np.zeros((0, 6, size, size), np.uint8), "classes": classes[keep],
+                "states_a": states_a[keep], "states_b": states_b[keep], "source": source[keep]}
+    boxes_a, boxes_b, classes_k = boxes_a[keep], boxes_b[keep], classes[keep]
+    img_a = torch.from_numpy(np.ascontiguousarray(twin.image_a.transpose(2, 0, 1))).float()
+    img_b = torch.from_numpy(np.ascontiguousarray(twin.image_b.transpose(2, 0, 1))).float()
+    crops = []
+    for _ in range(copies):
+        # the box of one date, read on both (as the posture stage does), jittered like a detection
+        ref = np.where((rng.random(n) < 0.5)[:, None], boxes_a, boxes_b)
+        jb = jitter_boxes(ref, classes_k, rng, jitter)
+        shift = rng.normal(0.0, misregistration_px, (n, 2))
+        jb_b = jb.copy()
+        jb_b[:, :2] += shift
+        ta, tb = torch.from_numpy(jb).float(), torch.from_numpy(jb_b).float()
+        sides = crop_sides(ta, float(twin.gsd), net_cfg)
+        ca = oriented_crops(img_a, ta, sides, size)
+        cb = oriented_crops(img_b, tb, sides, size)
+        crops.append(torch.cat([ca, cb], dim=1).round().clamp(0, 255).to(torch.uint8).numpy())
+    per_object = {"classes": classes, "states_a": states_a, "states_b": states_b, "source": source}
+    return {"crops": np.concatenate(crops), **{k: np.tile(v[keep], copies) for k, v in per_object.items()}}
+
+
+class _TwinJob:
+    """Picklable: renders twin ``i`` of a stream and returns its crops (in a worker process)."""
+
+    def __init__(self, stream: PairStreamSection, net: NetSection, jitter: JitterSection, copies: int,
+                 misregistration_m: float, negatives: dict[str, str]) -> None:
+        self.stream, self.net, self.jitter, self.copies = stream, net, jitter, copies
+        self.misregistration_m, self.negatives = misregistration_m, negatives
+        self._chips: Any = None
+
+    def __call__(self, index: int) -> dict[str, np.ndarray]:
+        if self._chips is None:
+            from imagery.synth.chips import ChipStream
+
+            self._chips = ChipStream(self.stream.size, seed=self.stream.seed,
+                                     themes=tuple(self.stream.themes.items()), **self.stream.overrides)
+        twin = self._chips.twin(index, self.stream.p_flip)
+        rng = np.random.default_rng([self.stream.seed, index, 0x7C0])
+        return twin_crops(twin, rng, self.net, self.jitter, self.copies, self.misregistration_m / twin.gsd,
+                          self.negatives)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_chips": None}
+
+
+def render_twin_crops(stream: PairStreamSection, net: NetSection, jitter: JitterSection, copies: int,
+                      misregistration_m: float, negatives: dict[str, str], *, progress: bool = True,
+                      label: str = "twin crops") -> dict[str, np.ndarray]:
+    from detect.train import process_map
+
+    job = _TwinJob(stream, net, jitter, copies, misregistration_m, negatives)
+    parts = list(process_map(job, range(stream.chips), total=stream.chips, workers=stream.workers,
+                             desc=f"render {label}", progress=progress, ordered=True))
+    return {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics
+# ---------------------------------------------------------------------------------------------
+def pair_metrics(prob: np.ndarray, classes: np.ndarray, states_a: np.ndarray, states_b: np.ndarray,
+                 source: np.ndarray, shift: float) -> dict[str, Any]:
+    """Per state class (own objects only): AUC of ``p_b - p_a`` for "became non-nominal" (and of
+    ``p_a - p_b`` for "became nominal") against every other object, and precision, recall and F1
+    of the rule ``|p_b - p_a| >= shift`` (direction included) over the objects that changed."""
+    from imagery.taxonomy import STATES
+
+    out: dict[str, Any] = {}
+    d = prob[:, 1] - prob[:, 0]
+    change = states_b - states_a
+    for c in STATE_CLASSES_WITH:
+        m = (classes == CLASSES.index(c)) & (source == classes)
+        if not m.any():
+            continue
+        y, dd = change[m], d[m]
+        pred = np.where(dd >= shift, 1, np.where(dd <= -shift, -1, 0))
+        tp = int(((pred == y) & (y != 0)).sum())
+        fp = int(((pred != 0) & (pred != y)).sum())
+        fn = int(((y != 0) & (pred != y)).sum())
+        out[f"{c}.{STATES[c][0]}"] = {
+            "n": int(m.sum()), "became": int((y > 0).sum()), "left": int((y < 0).sum()),
+            "auc_became": roc_auc(y > 0, dd), "auc_left": roc_auc(y < 0, -dd),
+            "precision": tp / max(tp + fp, 1), "recall": tp / max(tp + fn, 1),
+            "f1": 2 * tp / max(2 * tp + fp + fn, 1),
+            "false_changes_per_100_steady": 100.0 * int(((pred != 0) & (y == 0)).sum())
+            / max(int((y == 0).sum()), 1),
+        }
+    return out
+
+
+def format_pair_metrics(metrics: dict[str, Any]) -> str:
+    lines = [f"{'state':<22} {'n':>6} {'+':>5} {'-':>5} {'AUC+':>6} {'AUC-':>6} {'P':>6} {'R':>6} {'F1':>6} "
+             f"{'false/100':>9}"]
+    for name, m in metrics.items():
+        lines.append(f"{name:<22} {m['n']:>6} {m['became']:>5} {m['left']:>5} {m['auc_became']:>6.3f} "
+                     f"{m['auc_left']:>6.3f} {m['precision']:>6.3f} {m['recall']:>6.3f} {m['f1']:>6.3f} "
+                     f"{m['false_changes_per_100_steady']:>9.2f}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------
+def predict_pairs(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512) -> np.ndarray:
+    """(n, 2) state probabilities on each date."""
+    import torch
+
+    from detect.state_net import state_channels
+
+    net.eval()
+    k = net.config.num_states
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = torch.from_numpy(crops[i:i + batch])
+            c = state_channels(torch.from_numpy(classes[i:i + batch]))[:, None, None].expand(-1, 2, 1)
+            out.append(net(x).reshape(-1, 2, k).gather(2, c)[..., 0].sigmoid().numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def _augment_pair(x: Any, gen: Any) -> tuple[Any, Any]:
+    """Joint mirror, per-date photometric jitter, dates swapped half of the time; returns the
+    crops and the swap mask."""
+    import torch
+
+    n = x.shape[0]
+    flip = torch.rand(n, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    a, b = photometric(x[:, :3], gen), photometric(x[:, 3:], gen)
+    swap = torch.rand(n, generator=gen) < 0.5
+    s = swap[:, None, None, None]
+    return torch.cat([torch.where(s, b, a), torch.where(s, a, b)], dim=1), swap
+
+
+def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export: str | Path | None = None,
+                     crops: dict[str, np.ndarray] | None = None,
+                     val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Train; write ``OUT/detector.pt`` (the detector's weights, its single-date classifier
+    kept, with the pair classifier added) and ``OUT/metrics.json``; copy to ``export`` when
+    given. ``crops``/``val_crops`` replace the rendered sets (tests)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from detect.model import load_weights, save_weights
+    from detect.state_net import StateNet, StateNetConfig, state_channels, state_net_payload
+    from imagery.errors import InputError
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = load_weights(cfg.detector)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+
+    def key(stream: PairStreamSection, copies: int) -> dict[str, Any]:
+        return {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
+                "copies": copies, "misregistration_m": cfg.misregistration_m, "negatives": cfg.negatives}
+
+    if crops is None:
+        crops = _cached_crops(out / "crops.npz", key(cfg.stream, cfg.copies),
+                              lambda: render_twin_crops(cfg.stream, cfg.net, cfg.jitter, cfg.copies,
+                                                        cfg.misregistration_m, cfg.negatives,
+                                                        progress=progress, label="training twins"),
+                              fields=FIELDS)
+    if val_crops is None:
+        val_crops = _cached_crops(out / "val_crops.npz", key(cfg.val, 1),
+                                  lambda: render_twin_crops(cfg.val, cfg.net, cfg.jitter, 1,
+                                                            cfg.misregistration_m, cfg.negatives,
+                                                            progress=progress, label="validation twins"),
+                                  fields=FIELDS)
+    t_render = time.perf_counter() - t0
+    if not len(crops["crops"]):
+        raise InputError("no state-bearing objects in the training twins (check stream.themes)")
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = StateNet(StateNetConfig(**cfg.net.model_dump(), dates=2))
+    k = net.config.num_states
+    x_all = torch.from_numpy(crops["crops"])
+    cls_all = torch.from_numpy(crops["classes"])
+    ya = torch.from_numpy(crops["states_a"]).float()
+    yb = torch.from_numpy(crops["states_b"]).float()
+    group = crops["source"] * 4 + crops["states_a"] * 2 + crops["states_b"]
+    _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
+    weights = torch.from_numpy(1.0 / counts[inv])
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    bar = None
+    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, desc="train state pairs", unit="step", dynamic_ncols=True)
+    log = (out / "log.jsonl").open("w", encoding="utf-8")
+    ema = None
+    t1 = time.perf_counter()
+    net.train()
+    for step in range(1, cfg.steps + 1):
+        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
+        x, swap = _augment_pair(x_all[idx].float(), gen)
+        target = torch.stack([torch.where(swap, yb[idx], ya[idx]), torch.where(swap, ya[idx], yb[idx])], 1)
+        chan = state_channels(cls_all[idx])[:, None, None].expand(-1, 2, 1)
+        logits = net(x).reshape(-1, 2, k).gather(2, chan)[..., 0]
+        loss = F.binary_cross_entropy_with_logits(logits, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        lv = float(loss.detach())
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema:.3f}")
+        if step % 100 == 0 or step == cfg.steps:
+            log.write(json.dumps({"step": step, "loss_ema": ema, "lr": sched.get_last_lr()[0]}) + "\n")
+            log.flush()
+    if bar is not None:
+        bar.close()
+    t_train = time.perf_counter() - t1
+    prob = predict_pairs(net, val_crops["crops"], val_crops["classes"])
+    metrics = pair_metrics(prob, val_crops["classes"], val_crops["states_a"], val_crops["states_b"],
+                           val_crops["source"], cfg.change_shift)
+    summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
+               "val_crops": int(len(val_crops["crops"])), "val": metrics,
+               "render_s": round(t_render, 1), "train_s": round(t_train, 1),
+               "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
+    log.write(json.dumps({"val": metrics}) + "\n")
+    log.close()
+    info = {**base.info, "state_pair": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
+                                        "train_crops": summary["train_crops"]}}
+    dst = out / "detector.pt"
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
+                 state_pair=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if export:
+        from detect.state_train import export_weights
+
+        export_weights(dst, export)
+    summary["weights"] = str(dst)
+    return summary
