@@ -41,7 +41,7 @@ for s in $SECTIONS; do
   case $s in
     tests) section tests 150 python3 -m pytest -q -p no:cacheprovider -rs \
              tests/test_change_kernels.py tests/test_change_pixel.py tests/test_detect_infer.py \
-             tests/test_state_net.py -k "cuda or gpu" ;;
+             tests/test_state_net.py tests/test_state_pair.py -k "cuda or gpu" ;;
     detector) section detector 200 python3 benchmarks/detector_speed.py --device cuda --side 8192 \
                 --repeat 3 --memory-sides 4096,8192 ;;
     detector32) section detector32 150 python3 benchmarks/detector_speed.py --device cuda --side 8192 \

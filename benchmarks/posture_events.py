@@ -10,8 +10,10 @@ what the hysteresis and persistence checks buy is measured in the same run.
 
     python benchmarks/posture_events.py --seeds 0 1 2 --steady-seeds 11 12 13 14 --ablate [--json out.json]
 
-Seeds 0, 1 and 11-13 were looked at while the posture thresholds were chosen; 2 and 14 were not
-(report them apart when a threshold moves).
+Seeds 0-2 and 11-14 were looked at while the posture thresholds were chosen (the paired state
+gates of 2026-12-04 included); withdrawal 3-5 and steady 15-17 were not: report them apart,
+
+    python benchmarks/posture_events.py --seeds 3 4 5 --steady-seeds 15 16 17
 """
 
 from __future__ import annotations

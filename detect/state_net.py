@@ -38,7 +38,8 @@ class StateNetConfig:
     widths: tuple[int, int, int, int] = (24, 48, 96, 128)
     hidden: int = 96
     num_states: int = NUM_STATES
-    dates: int = 1  # 2: the pair classifier (detect/state_pair.py): both dates' crops stacked
+    dates: int = 1  # 2: the pair classifier (detect/state_pair_train.py): both dates' crops stacked
+    fusion: str = "early"  # pair classifier: "early" (six input channels) or "late" (PairStateNet)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -79,6 +80,38 @@ class StateNet(nn.Module):
     def forward(self, crops: torch.Tensor) -> torch.Tensor:
         x = (crops.float() - self.mean) * self.inv_std
         return self.head(self.features(x))
+
+
+class PairStateNet(nn.Module):
+    """The two-date classifier by late fusion: (N, 6, S, S) crop pairs -> (N, 2 x num_states)
+    logits. Each date goes through one single-date :class:`StateNet` (its own state, as that
+    network reads it), and a cross term reads both dates' feature maps together and corrects
+    each date's logits. The cross term starts at zero, so a pair network initialised from the
+    shipped single-date one starts out reading exactly as it does and learns only what the
+    pairing adds (a state that changed against a view that changed)."""
+
+    def __init__(self, config: StateNetConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or StateNetConfig(dates=2, fusion="late")
+        self.single = StateNet(StateNetConfig(**{**c.to_dict(), "dates": 1, "fusion": "early"}))
+        cells = math.ceil(c.crop_px / 16) ** 2
+        self.cross = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(2 * 32 * cells, c.hidden),
+                                   nn.ReLU(inplace=True), nn.Linear(c.hidden, 2 * c.num_states))
+        nn.init.zeros_(self.cross[-1].weight)
+        nn.init.zeros_(self.cross[-1].bias)
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        n = crops.shape[0]
+        both = torch.cat([crops[:, :3], crops[:, 3:]], dim=0)  # one pass over both dates
+        x = (both.float() - self.single.mean) * self.single.inv_std
+        feats = self.single.features(x)
+        own = self.single.head(feats)  # (2N, num_states)
+        own = torch.cat([own[:n], own[n:]], dim=1)
+        return own + self.cross(torch.cat([feats[:n], feats[n:]], dim=1))
+
+
+def build_state_net(config: StateNetConfig) -> nn.Module:
+    return PairStateNet(config) if config.dates == 2 and config.fusion == "late" else StateNet(config)
 
 
 def crop_sides(boxes: torch.Tensor, gsd_m: float, config: StateNetConfig) -> torch.Tensor:
@@ -163,7 +196,7 @@ def state_net_payload(net: StateNet, info: dict | None = None) -> dict:
             "info": dict(info or {})}
 
 
-def state_net_from_payload(payload: dict) -> StateNet:
-    net = StateNet(StateNetConfig.from_dict(payload["config"]))
+def state_net_from_payload(payload: dict) -> nn.Module:
+    net = build_state_net(StateNetConfig.from_dict(payload["config"]))
     net.load_state_dict(payload["state_dict"])
     return net.eval()

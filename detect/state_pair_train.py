@@ -69,6 +69,10 @@ class StatePairTrainConfig(StrictModel):
     negatives: dict[str, str] = Field(default_factory=lambda: {"airliner": "transport",
                                                                "fighter": "transport"})
     change_shift: float = Field(0.4, ge=0.0, le=1.0, description="the change rule scored in validation")
+    fusion: str = Field("late", pattern="^(early|late)$",
+                        description="late: one single-date network per date plus a cross term (PairStateNet)")
+    init_from_single: bool = Field(True, description="late fusion: start from the detector file's "
+                                                     "single-date classifier")
     net: NetSection = NetSection()
     stream: PairStreamSection = PairStreamSection(chips=1500, size=512,
                                                   themes={"state_study": 0.6, "sam_site": 0.4})
@@ -258,7 +262,13 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     import torch.nn.functional as F  # noqa: N812
 
     from detect.model import load_weights, save_weights
-    from detect.state_net import StateNet, StateNetConfig, state_channels, state_net_payload
+    from detect.state_net import (
+        StateNetConfig,
+        build_state_net,
+        state_channels,
+        state_net_from_payload,
+        state_net_payload,
+    )
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -290,7 +300,15 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = StateNet(StateNetConfig(**cfg.net.model_dump(), dates=2))
+    net = build_state_net(StateNetConfig(**cfg.net.model_dump(), dates=2, fusion=cfg.fusion))
+    if cfg.fusion == "late" and cfg.init_from_single:
+        if base.state_net is None:
+            raise InputError(f"{cfg.detector}: no single-date state classifier to start the pair one from")
+        single = state_net_from_payload(base.state_net)
+        if single.config.crop_px != net.config.crop_px or single.config.widths != net.config.widths:
+            raise InputError("net: crop_px and widths must match the single-date classifier's "
+                             "to start from it")
+        net.single.load_state_dict(single.state_dict())
     k = net.config.num_states
     x_all = torch.from_numpy(crops["crops"])
     cls_all = torch.from_numpy(crops["classes"])

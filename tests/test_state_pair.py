@@ -90,7 +90,8 @@ def test_a_tiny_pair_training_run_learns_and_keeps_the_single_date_classifier(tm
     base = _copy_shipped(tmp_path)
     rng = np.random.default_rng(0)
     cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(base), steps=80, batch_size=32,
-                               net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
+                               net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16},
+                               init_from_single=False)  # toy widths: not the shipped classifier's
     result = train_state_pair(cfg, progress=False, export=tmp_path / "exported.pt",
                               crops=_toy_pairs(384, rng), val_crops=_toy_pairs(200, rng))
     m = result["val"]["sam.packed"]
@@ -100,6 +101,25 @@ def test_a_tiny_pair_training_run_learns_and_keeps_the_single_date_classifier(tm
     kept = load_weights(base).state_net
     assert loaded.state_net is not None
     assert all(torch.equal(loaded.state_net["state_dict"][k], v) for k, v in kept["state_dict"].items())
+
+
+def test_late_fusion_starts_out_reading_as_the_single_date_classifier():
+    from detect.state_net import PairStateNet
+
+    torch.manual_seed(2)
+    single = StateNet(StateNetConfig(crop_px=32)).eval()
+    pair = PairStateNet(StateNetConfig(crop_px=32, dates=2, fusion="late")).eval()
+    pair.single.load_state_dict(single.state_dict())
+    x = torch.rand(5, 6, 32, 32) * 255
+    torch.testing.assert_close(pair(x), torch.cat([single(x[:, :3]), single(x[:, 3:])], dim=1))
+
+
+def test_starting_from_a_single_date_classifier_of_other_widths_is_refused(tmp_path):
+    cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(_copy_shipped(tmp_path)), steps=2,
+                               net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
+    rng = np.random.default_rng(0)
+    with pytest.raises(InputError, match="must match"):
+        train_state_pair(cfg, progress=False, crops=_toy_pairs(16, rng), val_crops=_toy_pairs(8, rng))
 
 
 def test_pair_metrics_score_the_change_rule():
@@ -154,3 +174,15 @@ def test_a_twin_crop_render_job_runs_in_worker_processes():
     stream = PairStreamSection(seed=2, chips=2, size=256, themes={"sam_site": 1.0}, workers=2)
     out = render_twin_crops(stream, NetSection(crop_px=32), JitterSection(), 1, 0.7, {}, progress=False)
     assert out["crops"].shape[1:] == (6, 32, 32)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU")
+def test_pair_probabilities_agree_on_cpu_and_cuda():
+    torch.manual_seed(1)
+    net = StateNet(StateNetConfig(dates=2)).eval()
+    img_a, img_b = torch.rand(3, 160, 160) * 255, torch.rand(3, 160, 160) * 255
+    boxes = torch.tensor([[80.0, 80.0, 26.0, 6.0, 33.0], [60.0, 90.0, 30.0, 8.0, 200.0]])
+    classes = torch.tensor([SAM, CLASSES.index("transport")])
+    cpu = classify_pair(net, img_a, img_b, boxes, classes, 0.5)
+    gpu = classify_pair(net.cuda(), img_a.cuda(), img_b.cuda(), boxes.cuda(), classes.cuda(), 0.5).cpu()
+    torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=0)

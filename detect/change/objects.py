@@ -396,7 +396,9 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | 
         shift = pb_ - pa_
         if abs(shift) < pc.min_shift:
             continue
-        ev = float(np.nanmax([ev_a[i] if i is not None else np.nan, ev_b[j] if j is not None else np.nan]))
+        figures = ((ev_a[i] if i is not None else None), (ev_b[j] if j is not None else None))
+        known = [float(v) for v in figures if v is not None and not math.isnan(v)]
+        ev = max(known) if known else math.nan
         if not math.isnan(ev) and ev < pc.min_fraction:
             continue
         polys = [o.geometry for o in ((a[i] if i is not None else None), (b[j] if j is not None else None))

@@ -1,0 +1,82 @@
+"""State *changes* on synthetic twin chips: how well does reading a box on two dates tell a state
+that changed from a view that changed?
+
+    python benchmarks/state_pairs.py [--twins 300] [--weights W ...]
+
+Twin chips (``imagery.synth.chips.ChipStream.twin``): one chip world on two "dates", each with its
+own camera, sun and sensor, every state-bearing object put in its other state half of the time.
+Both dates are cropped at one box per object (that of either date, jittered like a detection,
+plus 0.7 m misregistration), as the posture stage reads launchers (``Detector.read_state_pairs``).
+For each weights file: the shipped single-date classifier read on each date, and the two-date
+classifier when the file carries one (``posturewatch train-state-pair``). Per class: ROC-AUC of
+``p_after - p_before`` for "became non-nominal" and "became nominal", and precision, recall, F1
+and false changes per 100 unchanged objects of the rule ``|p_after - p_before| >= shift``.
+The validation twins of configs/train_state_pair.yaml (seed 1000009) are used, rendered once
+into $POSTUREWATCH_BENCH_CACHE (default /tmp/pw_bench).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import CACHE
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--twins", type=int, default=300)
+    ap.add_argument("--shift", type=float, nargs="*", default=[0.4, 0.6])
+    ap.add_argument("--weights", nargs="*", default=["detect/weights/detector.pt"])
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+
+    from detect.model import load_weights
+    from detect.state_net import state_net_from_payload
+    from detect.state_pair_train import (
+        FIELDS,
+        format_pair_metrics,
+        load_state_pair_config,
+        pair_metrics,
+        predict_pairs,
+        render_twin_crops,
+    )
+    from detect.state_train import _cached_crops, _predict
+
+    cfg = load_state_pair_config()
+    val = cfg.val.model_copy(update={"chips": args.twins, "workers": args.workers})
+    key = {"stream": val.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
+           "copies": 1, "misregistration_m": cfg.misregistration_m, "negatives": cfg.negatives}
+    CACHE.mkdir(parents=True, exist_ok=True)
+    v = _cached_crops(CACHE / f"state_twins_{args.twins}.npz", key,
+                      lambda: render_twin_crops(val, cfg.net, cfg.jitter, 1, cfg.misregistration_m,
+                                                cfg.negatives, label="twins"), fields=FIELDS)
+    print(f"{len(v['classes'])} objects on {args.twins} twin chips of {val.size} px "
+          f"(seed {val.seed}); changed: {int((v['states_a'] != v['states_b']).sum())}")
+    for path in args.weights:
+        w = load_weights(path)
+        readers = []
+        if w.state_net is not None:
+            single = state_net_from_payload(w.state_net)
+            crops = v["crops"]
+            prob = np.column_stack([_predict(single, np.ascontiguousarray(crops[:, :3]), v["classes"]),
+                                    _predict(single, np.ascontiguousarray(crops[:, 3:]), v["classes"])])
+            readers.append(("single-date classifier on each date", prob))
+        if w.state_pair is not None:
+            readers.append(("two-date classifier", predict_pairs(state_net_from_payload(w.state_pair),
+                                                                 v["crops"], v["classes"])))
+        for name, prob in readers:
+            for shift in args.shift:
+                print(f"\n{path}: {name}, change rule |p_after - p_before| >= {shift}")
+                print(format_pair_metrics(pair_metrics(prob, v["classes"], v["states_a"], v["states_b"],
+                                                       v["source"], shift)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
