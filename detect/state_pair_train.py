@@ -26,7 +26,6 @@ view.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ from detect.state_train import (
     _cached_crops,
     _inside,
     jitter_boxes,
+    optimise,
     photometric,
     roc_auc,
 )
@@ -317,39 +317,17 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     group = crops["source"] * 4 + crops["states_a"] * 2 + crops["states_b"]
     _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
     weights = torch.from_numpy(1.0 / counts[inv])
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    bar = None
-    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, desc="train state pairs", unit="step", dynamic_ncols=True)
-    log = (out / "log.jsonl").open("w", encoding="utf-8")
-    ema = None
-    t1 = time.perf_counter()
-    net.train()
-    for step in range(1, cfg.steps + 1):
+    def batch_loss() -> Any:
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
         x, swap = _augment_pair(x_all[idx].float(), gen)
         target = torch.stack([torch.where(swap, yb[idx], ya[idx]), torch.where(swap, ya[idx], yb[idx])], 1)
         chan = state_channels(cls_all[idx])[:, None, None].expand(-1, 2, 1)
-        logits = net(x).reshape(-1, 2, k).gather(2, chan)[..., 0]
-        loss = F.binary_cross_entropy_with_logits(logits, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        lv = float(loss.detach())
-        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{ema:.3f}")
-        if step % 100 == 0 or step == cfg.steps:
-            log.write(json.dumps({"step": step, "loss_ema": ema, "lr": sched.get_last_lr()[0]}) + "\n")
-            log.flush()
-    if bar is not None:
-        bar.close()
-    t_train = time.perf_counter() - t1
+        return F.binary_cross_entropy_with_logits(net(x).reshape(-1, 2, k).gather(2, chan)[..., 0], target)
+
+    log = (out / "log.jsonl").open("w", encoding="utf-8")
+    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
+                       desc="train state pairs", progress=progress)
     prob = predict_pairs(net, val_crops["crops"], val_crops["classes"])
     metrics = pair_metrics(prob, val_crops["classes"], val_crops["states_a"], val_crops["states_b"],
                            val_crops["source"], cfg.change_shift)

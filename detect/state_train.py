@@ -340,37 +340,15 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     group = source * 4 + crops["states"] * 2 + crops["an124"].astype(np.int64)
     _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
     weights = torch.from_numpy(1.0 / counts[inv])
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
-    bar = None
-    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
-        from tqdm import tqdm
 
-        bar = tqdm(total=cfg.steps, desc="train state", unit="step", dynamic_ncols=True)
-    log = (out / "log.jsonl").open("w", encoding="utf-8")
-    ema = None
-    t1 = time.perf_counter()
-    net.train()
-    for step in range(1, cfg.steps + 1):
+    def batch_loss() -> Any:
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
-        x = _augment(x_all[idx].float(), gen)
-        logits = net(x).gather(1, state_channels(cls_all[idx])[:, None])[:, 0]
-        loss = F.binary_cross_entropy_with_logits(logits, y_all[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        lv = float(loss.detach())
-        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{ema:.3f}")
-        if step % 100 == 0 or step == cfg.steps:
-            log.write(json.dumps({"step": step, "loss_ema": ema, "lr": sched.get_last_lr()[0]}) + "\n")
-            log.flush()
-    if bar is not None:
-        bar.close()
-    t_train = time.perf_counter() - t1
+        logits = net(_augment(x_all[idx].float(), gen)).gather(1, state_channels(cls_all[idx])[:, None])[:, 0]
+        return F.binary_cross_entropy_with_logits(logits, y_all[idx])
+
+    log = (out / "log.jsonl").open("w", encoding="utf-8")
+    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
+                       desc="train state", progress=progress)
     prob = _predict(net, val_crops["crops"], val_crops["classes"])
     metrics = state_metrics(prob, val_crops["classes"], val_crops["states"], val_crops["an124"],
                             val_crops.get("source"))
@@ -405,6 +383,42 @@ def export_weights(src: Path, export: str | Path) -> None:
     with atomic_path(exp) as tmp:
         shutil.copyfile(src, tmp)
     atomic_write_text(checksum_path(exp), f"{sha256_of(exp)}  {exp.name}\n")
+
+
+def optimise(net: Any, batch_loss: Any, *, steps: int, lr: float, weight_decay: float, log: Any,
+             desc: str, progress: bool) -> float:
+    """``steps`` AdamW steps on ``batch_loss()`` (a fresh batch each call) under a one-cycle
+    schedule, with a progress bar and the loss EMA logged every 100 steps to ``log`` (a text
+    file); returns the seconds spent. The network is left in training mode."""
+    import torch
+
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.1)
+    bar = None
+    if progress and not os.environ.get("POSTUREWATCH_QUIET"):
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, desc=desc, unit="step", dynamic_ncols=True)
+    ema = None
+    t0 = time.perf_counter()
+    net.train()
+    for step in range(1, steps + 1):
+        loss = batch_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        lv = float(loss.detach())
+        ema = lv if ema is None else 0.98 * ema + 0.02 * lv
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema:.3f}")
+        if step % 100 == 0 or step == steps:
+            log.write(json.dumps({"step": step, "loss_ema": ema, "lr": sched.get_last_lr()[0]}) + "\n")
+            log.flush()
+    if bar is not None:
+        bar.close()
+    return time.perf_counter() - t0
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
