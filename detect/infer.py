@@ -199,13 +199,11 @@ class Detector:
             self.weights_path: Path | None = loaded.path
             self.weights_sha256: str | None = loaded.sha256
             self.info = loaded.info
-            if state_net is None and loaded.state_net is not None:
-                from detect.state_net import state_net_from_payload
+            from detect.state_net import state_net_from_payload
 
+            if state_net is None and loaded.state_net is not None:
                 state_net = state_net_from_payload(loaded.state_net)
             if state_pair is None and loaded.state_pair is not None:
-                from detect.state_net import state_net_from_payload
-
                 state_pair = state_net_from_payload(loaded.state_pair)
         else:
             self.gsd_m = float(gsd_m or 0.5)
