@@ -37,16 +37,16 @@ from detect.state_train import (
     STATE_CLASSES_WITH,
     JitterSection,
     NetSection,
+    StateTrainConfig,
     StreamSection,
     _cached_crops,
     _inside,
     jitter_boxes,
+    load_state_train_config,
     optimise,
     photometric,
     roc_auc,
 )
-from imagery.config import StrictModel, load_config
-from imagery.errors import ConfigError
 from imagery.taxonomy import CLASSES
 
 FIELDS = ("crops", "classes", "states_a", "states_b", "source")
@@ -56,41 +56,23 @@ class PairStreamSection(StreamSection):
     p_flip: float = Field(0.5, ge=0.0, le=1.0, description="chance an object changes state")
 
 
-class StatePairTrainConfig(StrictModel):
-    seed: int = 0
+class StatePairTrainConfig(StateTrainConfig):
     out: str = "runs/state_pair"
-    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(3000, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
-    copies: int = Field(2, ge=1)
     misregistration_m: float = Field(0.7, ge=0.0, description="sigma of the shift between dates")
-    negatives: dict[str, str] = Field(default_factory=lambda: {"airliner": "transport",
-                                                               "fighter": "transport"})
     change_shift: float = Field(0.4, ge=0.0, le=1.0, description="the change rule scored in validation")
     fusion: str = Field("late", pattern="^(early|late)$",
                         description="late: one single-date network per date plus a cross term (PairStateNet)")
     init_from_single: bool = Field(True, description="late fusion: start from the detector file's "
                                                      "single-date classifier")
-    net: NetSection = NetSection()
     stream: PairStreamSection = PairStreamSection(chips=1500, size=512,
                                                   themes={"state_study": 0.6, "sam_site": 0.4})
     val: PairStreamSection = PairStreamSection(seed=1_000_009, chips=300, size=512,
                                                themes={"state_study": 0.6, "sam_site": 0.4})
-    jitter: JitterSection = JitterSection()
-    threads: int = 0
 
 
 def load_state_pair_config(name_or_path: str | Path | None = None, **overrides: Any) -> StatePairTrainConfig:
-    cfg = load_config(name_or_path or "train_state_pair", StatePairTrainConfig)
-    data = {k: v for k, v in overrides.items() if v is not None}
-    if data:
-        try:
-            cfg = StatePairTrainConfig.model_validate({**cfg.model_dump(), **data})
-        except Exception as exc:
-            raise ConfigError(f"invalid training override: {exc}") from None
-    return cfg
+    return load_state_train_config(name_or_path, kind=StatePairTrainConfig, default="train_state_pair",
+                                   **overrides)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -87,12 +87,15 @@ class StateTrainConfig(StrictModel):
     threads: int = 0
 
 
-def load_state_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> StateTrainConfig:
-    cfg = load_config(name_or_path or "train_state", StateTrainConfig)
+def load_state_train_config(name_or_path: str | Path | None = None, *, kind: type = StateTrainConfig,
+                            default: str = "train_state", **overrides: Any) -> Any:
+    """A state-classifier training config (``kind``: this one or the two-date one) with
+    command-line ``overrides`` (None = not given)."""
+    cfg = load_config(name_or_path or default, kind)
     data = {k: v for k, v in overrides.items() if v is not None}
     if data:
         try:
-            cfg = StateTrainConfig.model_validate({**cfg.model_dump(), **data})
+            cfg = kind.model_validate({**cfg.model_dump(), **data})
         except Exception as exc:
             raise ConfigError(f"invalid training override: {exc}") from None
     return cfg
