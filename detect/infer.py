@@ -348,16 +348,20 @@ class Detector:
             aoi = load_aoi(aoi, scene.meta.crs)
         t0 = time.perf_counter()
         mg = self.model_grid(scene, aoi)
+        src = self._source(scene, mg)
+        t1 = time.perf_counter()
+        result = self._detect_grid(mg, src, progress=progress, label=Path(scene.path).name)
+        result.timings["stretch_s"] = t1 - t0
+        return result
+
+    def _source(self, scene: Scene, mg: ModelGrid) -> _StretchedSource:
+        """The scene on its model grid, display-stretched to 8 bit (as the network was trained)."""
         bands = rgb_bands(scene)
         stretch = fit_stretch(scene, bands)
-        t1 = time.perf_counter()
         resampling = Resampling.bilinear if mg.gsd_m > scene.meta.gsd_m * 1.5 else Resampling.cubic
         src = source_on_grid(scene, mg.grid, bands, resampling=resampling) if mg.grid.crs == scene.meta.crs \
             else _warped(scene, mg.grid, bands)
-        result = self._detect_grid(mg, _StretchedSource(src, stretch), progress=progress,
-                                   label=Path(scene.path).name)
-        result.timings["stretch_s"] = t1 - t0
-        return result
+        return _StretchedSource(src, stretch)
 
     def read_states(self, scene: Scene | str | Path, boxes: np.ndarray, classes: Any) -> np.ndarray:
         """Non-nominal state probability of given objects in ``scene`` by the single-date
@@ -558,10 +562,7 @@ class _BoxWindows:
         if not isinstance(scene, Scene):
             scene = open_scene(scene)
         mg = det.model_grid(scene)
-        bands = rgb_bands(scene)
-        src = source_on_grid(scene, mg.grid, bands) if mg.grid.crs == scene.meta.crs \
-            else _warped(scene, mg.grid, bands)
-        self.source = _StretchedSource(src, fit_stretch(scene, bands))
+        self.source = det._source(scene, mg)
         self.grid, self.gsd_m, self.device = mg.grid, mg.gsd_m, det.device
         self.min_side_px = min_side_m / mg.gsd_m
 

@@ -183,10 +183,14 @@ def classify_pair(net: StateNet, image_a: torch.Tensor, image_b: torch.Tensor, b
         size = net.config.crop_px
         crops = torch.cat([oriented_crops(image_a.float(), sel, sides, size),
                            oriented_crops(image_b.float(), sel_b, sides, size)], dim=1)
-        logits = net(crops).float().reshape(-1, 2, net.config.num_states)
-        idx = chan[has][:, None, None].expand(-1, 2, 1)
-        prob[has] = logits.gather(2, idx)[..., 0].sigmoid().to(prob.dtype)
+        prob[has] = pair_logits(net, crops, chan[has]).float().sigmoid().to(prob.dtype)
     return prob
+
+
+def pair_logits(net: nn.Module, crops: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """(N, 2) logits of each crop pair's state channel on the first and the second date."""
+    out = net(crops).reshape(crops.shape[0], 2, net.config.num_states)
+    return out.gather(2, channels[:, None, None].expand(-1, 2, 1))[..., 0]
 
 
 def state_net_payload(net: StateNet, info: dict | None = None) -> dict:

@@ -207,16 +207,14 @@ def predict_pairs(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int =
     """(n, 2) state probabilities on each date."""
     import torch
 
-    from detect.state_net import state_channels
+    from detect.state_net import pair_logits, state_channels
 
     net.eval()
-    k = net.config.num_states
     out = []
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
-            x = torch.from_numpy(crops[i:i + batch])
-            c = state_channels(torch.from_numpy(classes[i:i + batch]))[:, None, None].expand(-1, 2, 1)
-            out.append(net(x).reshape(-1, 2, k).gather(2, c)[..., 0].sigmoid().numpy())
+            c = state_channels(torch.from_numpy(classes[i:i + batch]))
+            out.append(pair_logits(net, torch.from_numpy(crops[i:i + batch]), c).sigmoid().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2))
 
 
@@ -247,6 +245,7 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     from detect.state_net import (
         StateNetConfig,
         build_state_net,
+        pair_logits,
         state_channels,
         state_net_from_payload,
         state_net_payload,
@@ -291,7 +290,6 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
             raise InputError("net: crop_px and widths must match the single-date classifier's "
                              "to start from it")
         net.single.load_state_dict(single.state_dict())
-    k = net.config.num_states
     x_all = torch.from_numpy(crops["crops"])
     cls_all = torch.from_numpy(crops["classes"])
     ya = torch.from_numpy(crops["states_a"]).float()
@@ -304,8 +302,7 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
         x, swap = _augment_pair(x_all[idx].float(), gen)
         target = torch.stack([torch.where(swap, yb[idx], ya[idx]), torch.where(swap, ya[idx], yb[idx])], 1)
-        chan = state_channels(cls_all[idx])[:, None, None].expand(-1, 2, 1)
-        return F.binary_cross_entropy_with_logits(net(x).reshape(-1, 2, k).gather(2, chan)[..., 0], target)
+        return F.binary_cross_entropy_with_logits(pair_logits(net, x, state_channels(cls_all[idx])), target)
 
     log = (out / "log.jsonl").open("w", encoding="utf-8")
     t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,

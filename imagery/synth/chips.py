@@ -69,8 +69,14 @@ class TwinChip:
     types: list[str]
 
 
-def _state_flag(label: Any) -> int:
-    return 1 if label.state is not None and label.state in STATES.get(label.cls, ()) else 0
+def _label_fields(labels: list[Any], keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Class indexes, state flags (1: the class's non-nominal state) and type names of the kept
+    labels."""
+    kept = [lb for lb, k in zip(labels, keep, strict=True) if k]
+    classes = np.asarray([CLASSES.index(lb.cls) for lb in kept], dtype=np.int64)
+    states = np.asarray([1 if lb.state is not None and lb.state in STATES.get(lb.cls, ()) else 0
+                         for lb in kept], dtype=np.int64)
+    return classes, states, [lb.type for lb in kept]
 
 
 @dataclass(frozen=True)
@@ -134,15 +140,8 @@ class ChipStream:
         cw, world, gsd = self._world(rng)
         image, view = self._render(world, gsd, rng)
         boxes, keep = self._boxes(cw.labels, view, gsd)
-        labels = [lb for lb, k in zip(cw.labels, keep, strict=True) if k]
-        return Chip(
-            image=image,
-            boxes=boxes[keep],
-            classes=np.asarray([CLASSES.index(lb.cls) for lb in labels], dtype=np.int64),
-            states=np.asarray([_state_flag(lb) for lb in labels], dtype=np.int64),
-            gsd=gsd,
-            types=[lb.type for lb in labels],
-        )
+        classes, states, types = _label_fields(cw.labels, keep)
+        return Chip(image=image, boxes=boxes[keep], classes=classes, states=states, gsd=gsd, types=types)
 
     def twin(self, index: int, p_flip: float = 0.5) -> TwinChip:
         """The world of ``chip(index)`` on two "dates": the first exactly as ``chip(index)``
@@ -166,12 +165,10 @@ class ChipStream:
         boxes_a, in_a = self._boxes(cw.labels, view_a, gsd)
         boxes_b, in_b = self._boxes(labels_b, view_b, gsd)
         keep = in_a & in_b
-        return TwinChip(
-            image_a, image_b, boxes_a[keep], boxes_b[keep],
-            np.asarray([CLASSES.index(lb.cls) for lb, k in zip(cw.labels, keep, strict=True) if k], np.int64),
-            np.asarray([_state_flag(lb) for lb, k in zip(cw.labels, keep, strict=True) if k], np.int64),
-            np.asarray([_state_flag(lb) for lb, k in zip(labels_b, keep, strict=True) if k], np.int64),
-            gsd, [lb.type for lb, k in zip(cw.labels, keep, strict=True) if k])
+        classes, states_a, types = _label_fields(cw.labels, keep)
+        states_b = _label_fields(labels_b, keep)[1]
+        return TwinChip(image_a, image_b, boxes_a[keep], boxes_b[keep], classes, states_a, states_b, gsd,
+                        types)
 
     def _world(self, rng: np.random.Generator) -> tuple[Any, World, float]:
         cfg = self.config
