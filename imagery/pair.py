@@ -295,26 +295,24 @@ class ScenePair:
         score = texture_score(ov["a"]) * ov["both"]
         k = max(1, size // f)
         g = self.grid
-        # Sum texture over window-sized blocks on a half-window stride.
+        # Texture summed over a window around every overview pixel.
         from scipy.ndimage import uniform_filter
         dens = uniform_filter(score, size=k, mode="constant")
         valid_frac = uniform_filter(ov["both"].astype(np.float32), size=k, mode="constant")
         dens[valid_frac < 0.9] = 0
+        # Greedy: the densest window, then the densest one clear of it, and so on. One argmax
+        # per window (a Python walk down the sorted pixels spent a second skipping the
+        # neighbours of each chosen window).
         chosen: list[Window] = []
-        order = np.argsort(dens, axis=None)[::-1]
-        taken = np.zeros_like(dens, dtype=bool)
-        for idx in order[: dens.size]:
-            if len(chosen) >= n or dens.flat[idx] <= 0:
+        while len(chosen) < n:
+            idx = int(np.argmax(dens))
+            if dens.flat[idx] <= 0:
                 break
             r, c = np.unravel_index(idx, dens.shape)
-            if taken[r, c]:
-                continue
             col = int(np.clip(c * f - size // 2, 0, g.width - size))
             row = int(np.clip(r * f - size // 2, 0, g.height - size))
             chosen.append(Window(col, row, size, size))
-            r0, r1 = max(0, r - k), min(dens.shape[0], r + k + 1)
-            c0, c1 = max(0, c - k), min(dens.shape[1], c + k + 1)
-            taken[r0:r1, c0:c1] = True
+            dens[max(0, r - k):r + k + 1, max(0, c - k):c + k + 1] = 0
         if not chosen:
             chosen = [Window((g.width - size) // 2, (g.height - size) // 2, size, size)]
         return chosen
