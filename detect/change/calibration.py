@@ -77,11 +77,12 @@ class NullModel:
         n = self.lut.size
         i = np.clip(np.floor(x), 0, n - 2).astype(np.int64)
         f = np.minimum(x, n - 1) - i
-        inside = self.lut[i] + f * (self.lut[i + 1] - self.lut[i])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tail = tail_score(t, self.scale, self.dof)
-        out = np.where(x >= n - 1, tail, inside).astype(np.float32)
-        return np.where(np.isnan(t), np.float32(np.nan), out)
+        out = (self.lut[i] + f * (self.lut[i + 1] - self.lut[i])).astype(np.float32)
+        far = x >= n - 1  # the few pixels beyond the table: the float64 series (logs) for them only
+        if far.any():
+            out[far] = tail_score(t[far], self.scale, self.dof)
+        out[np.isnan(t)] = np.nan
+        return out
 
     def to_json_dict(self) -> dict[str, Any]:
         return {"family": "scaled chi-square", "scale": round(self.scale, 6),
