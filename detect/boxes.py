@@ -70,6 +70,22 @@ def transform_boxes(boxes: np.ndarray, transform: Affine, *, src_y_up: bool = Fa
     return boxes_from_corners(np.stack([xs, ys], axis=-1), y_up=output_y_up(transform, src_y_up))
 
 
+def reproject_boxes(boxes: np.ndarray, src_crs: str | None, dst_crs: str | None) -> np.ndarray:
+    """Map boxes (y up) from one CRS to another, both projected: the corners are reprojected
+    and the box re-derived, so the heading follows the turn of grid north between the two
+    projections (about a degree between neighbouring UTM zones) and the size their scale."""
+    from imagery.crs import same_crs, transformer
+
+    b = as_boxes(boxes)
+    if same_crs(src_crs, dst_crs) or not len(b):
+        return b.copy()
+    if src_crs is None or dst_crs is None:
+        raise ValueError("cannot reproject boxes between a CRS and pixel coordinates")
+    q = corners(b, y_up=True)
+    xs, ys = transformer(src_crs, dst_crs)(q[..., 0], q[..., 1])
+    return boxes_from_corners(np.stack([xs, ys], axis=-1), y_up=True)
+
+
 def output_y_up(transform: Affine, src_y_up: bool = False) -> bool:
     """Whether coordinates after ``transform`` have y pointing up."""
     return src_y_up != (transform.determinant < 0)

@@ -35,7 +35,7 @@ from affine import Affine
 from pydantic import Field
 from rasterio.enums import Resampling
 
-from detect.boxes import corners, output_y_up, rotated_nms, transform_boxes
+from detect.boxes import corners, output_y_up, reproject_boxes, rotated_nms, transform_boxes
 from detect.targets import Decoded, decode
 from imagery.config import StrictModel, load_config
 from imagery.errors import InputError
@@ -363,11 +363,14 @@ class Detector:
             else _warped(scene, mg.grid, bands)
         return _StretchedSource(src, stretch)
 
-    def read_states(self, scene: Scene | str | Path, boxes: np.ndarray, classes: Any) -> np.ndarray:
+    def read_states(self, scene: Scene | str | Path, boxes: np.ndarray, classes: Any, *,
+                    crs: str | None = None) -> np.ndarray:
         """Non-nominal state probability of given objects in ``scene`` by the single-date
         classifier: map boxes ``(N, 5)`` (x, y, length and width in map units, heading in
         degrees, y up, as in the detections' GeoDataFrame) and their class names; NaN for classes
-        without a state, for boxes off the image and where the weights carry no classifier."""
+        without a state, for boxes off the image and where the weights carry no classifier.
+        ``crs``: the boxes' CRS when it is not the scene's model grid (the scene's own CRS, or
+        its UTM zone for a geographic scene)."""
         import torch
 
         from detect.state_net import classify
@@ -376,7 +379,7 @@ class Detector:
         out = np.full(len(boxes), np.nan)
         if self.state_net is None or not len(boxes):
             return out
-        reader = _BoxWindows(self, scene, self.state_net.config.min_side_m)
+        reader = _BoxWindows(self, scene, self.state_net.config.min_side_m, crs)
         names = [CLASSES.index(c) if c in CLASSES else -1 for c in classes]
         for k, c in enumerate(names):
             win = reader.window(boxes[k]) if c >= 0 else None
@@ -388,9 +391,10 @@ class Detector:
         return self._length_gate(out, reader.lengths_m(boxes), np.array(names))
 
     def read_state_pairs(self, before: Scene | str | Path, after: Scene | str | Path, boxes: np.ndarray,
-                         classes: Any) -> np.ndarray:
+                         classes: Any, *, crs: str | None = None) -> np.ndarray:
         """``(N, 2)`` non-nominal state probabilities of given objects on two dates, each box read
-        at the same map position on both (boxes and classes as in :meth:`read_states`).
+        at the same map position on both (boxes, classes and ``crs`` as in :meth:`read_states`;
+        without ``crs`` the two dates' model grids must share one CRS).
 
         The change stage reads an object's state on both dates at one box, so that a detector
         miss or a class confusion on one date does not hide a state change. With the two-date
@@ -403,11 +407,11 @@ class Detector:
 
         boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
         if self.state_pair is None:
-            return np.column_stack([self.read_states(before, boxes, classes),
-                                    self.read_states(after, boxes, classes)]).reshape(-1, 2)
+            return np.column_stack([self.read_states(before, boxes, classes, crs=crs),
+                                    self.read_states(after, boxes, classes, crs=crs)]).reshape(-1, 2)
         out = np.full((len(boxes), 2), np.nan)
         side = self.state_pair.config.min_side_m
-        ra, rb = _BoxWindows(self, before, side), _BoxWindows(self, after, side)
+        ra, rb = _BoxWindows(self, before, side, crs), _BoxWindows(self, after, side, crs)
         names = [CLASSES.index(c) if c in CLASSES else -1 for c in classes]
         for k, c in enumerate(names):
             wa = ra.window(boxes[k]) if c >= 0 else None
@@ -558,17 +562,19 @@ class _BoxWindows:
     """Windows of a scene, on the detector's model grid and display stretch, around map boxes:
     what the state classifiers read outside the tiled detection pass."""
 
-    def __init__(self, det: Detector, scene: Scene | str | Path, min_side_m: float) -> None:
+    def __init__(self, det: Detector, scene: Scene | str | Path, min_side_m: float,
+                 crs: str | None = None) -> None:
         if not isinstance(scene, Scene):
             scene = open_scene(scene)
         mg = det.model_grid(scene)
         self.source = det._source(scene, mg)
         self.grid, self.gsd_m, self.device = mg.grid, mg.gsd_m, det.device
         self.min_side_px = min_side_m / mg.gsd_m
+        self.crs = mg.grid.crs if crs is None else crs  # the CRS the boxes come in
 
     def pixel_boxes(self, boxes: np.ndarray) -> np.ndarray:
-        return transform_boxes(np.asarray(boxes, np.float64).reshape(-1, 5), ~self.grid.transform,
-                               src_y_up=True)
+        b = reproject_boxes(np.asarray(boxes, np.float64).reshape(-1, 5), self.crs, self.grid.crs)
+        return transform_boxes(b, ~self.grid.transform, src_y_up=True)
 
     def lengths_m(self, boxes: np.ndarray) -> np.ndarray:
         return self.pixel_boxes(boxes)[:, 2] * self.gsd_m
@@ -622,10 +628,9 @@ def _warped(scene: Scene, grid: GridSpec, bands: tuple[int, ...]) -> GridSource:
 
 def _utm_for(scene: Scene) -> str:
     """The UTM zone (EPSG code) of a geographic scene's centre."""
-    left, bottom, right, top = scene.meta.bounds
-    lon, lat = (left + right) / 2, (bottom + top) / 2
-    zone = int(math.floor((lon + 180) / 6)) % 60 + 1
-    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+    from imagery.crs import metric_crs
+
+    return metric_crs(scene.meta.crs, scene.meta.bounds)
 
 
 class _NoBar:

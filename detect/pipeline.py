@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from detect.geoframe import detections_to_crs
+from imagery.aoi import reproject_geometry
 from imagery.atomic import atomic_write_text
 from imagery.errors import InputError
 from imagery.scene import Scene, open_scene
@@ -117,6 +119,13 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     return gdf, faint
 
 
+def _aoi_in(pair: Any, scene: Any) -> Any:
+    """The pair's AOI (grid CRS) in a scene's own CRS, where the detector expects it."""
+    if pair.aoi is None:
+        return None
+    return reproject_geometry(pair.aoi, pair.grid.crs, scene.meta.crs)
+
+
 def _lonlat_fn(crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
     if crs is None:
         return None
@@ -155,20 +164,25 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         _say(options, "aligning the two dates")
         pair = ScenePair(before, after, aoi=site if site is not None else options.aoi,
                          pixel_gsd=options.pixel_gsd)
-    zones = ZoneIndex(site_zones(site, pair.grid.crs) if site is not None else [])
+    # Objects of both dates are compared in one projected CRS (the grid's, or its UTM zone when
+    # the grid is geographic); each date's detections come in its own model grid's CRS.
+    work_crs = pair.metric_crs
+    zones = ZoneIndex(site_zones(site, work_crs) if site is not None else [])
 
     det_a = det_b = faint_a = faint_b = None
     if options.detect:
         with timer("detect_before"):
             _say(options, f"detecting objects in {Path(before).name}")
-            det_a, faint_a = detect_scene_cached(pair.before, pair.aoi,
+            det_a, faint_a = detect_scene_cached(pair.before, _aoi_in(pair, pair.before),
                                                  record.state_dir / "detections_before.gpkg",
                                                  options, record, "detect_before")
         with timer("detect_after"):
             _say(options, f"detecting objects in {Path(after).name}")
-            det_b, faint_b = detect_scene_cached(pair.after, pair.aoi,
+            det_b, faint_b = detect_scene_cached(pair.after, _aoi_in(pair, pair.after),
                                                  record.state_dir / "detections_after.gpkg",
                                                  options, record, "detect_after")
+        det_a, faint_a, det_b, faint_b = (detections_to_crs(d, work_crs)
+                                          for d in (det_a, faint_a, det_b, faint_b))
 
     with timer("change"):
         _say(options, "scoring pixel change")
@@ -178,10 +192,14 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         dates = (pair.before.meta.acquired, pair.after.meta.acquired)
         change_path = Path(change["change_path"])
 
+        def on_grid(polys: Sequence[Any]) -> list[Any]:
+            # work CRS -> the grid's (change.tif and the pair's sources live there)
+            return [reproject_geometry(p, work_crs, pair.grid.crs) for p in polys]
+
         def evidence(polys: Sequence[Any]) -> np.ndarray:
             from detect.change.stats import box_change_stats
 
-            return np.array([b.changed_fraction for b in box_change_stats(change_path, polys)])
+            return np.array([b.changed_fraction for b in box_change_stats(change_path, on_grid(polys))])
 
         from detect.change.persistence import box_similarity, lean_search_m
 
@@ -189,12 +207,13 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
                                  fallback_m=posture_cfg.evidence.similarity_search_m)
 
         def similarity(polys: Sequence[Any]) -> np.ndarray:
-            return box_similarity(pair, polys, search_m)
+            return box_similarity(pair, on_grid(polys), search_m)
 
         def read_states(boxes: np.ndarray, classes: list[str]) -> np.ndarray:
-            return get_detector(options).read_state_pairs(pair.before, pair.after, boxes, classes)
+            return get_detector(options).read_state_pairs(pair.before, pair.after, boxes, classes,
+                                                          crs=work_crs)
 
-        to_lonlat = _lonlat_fn(pair.grid.crs)
+        to_lonlat = _lonlat_fn(work_crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
                                    similarity=similarity, state_reader=read_states) if options.detect else []
@@ -202,13 +221,14 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)
         event_dicts = [e.to_json_dict() for e in events]
-        _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, pair, dates)
+        _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, work_crs)
 
     report = {
         "site": site.name if site else None,
         "before": pair.before.meta.to_json_dict(),
         "after": pair.after.meta.to_json_dict(),
         "posture_score": round(score, 1),
+        "objects_crs": work_crs,  # of the events' x, y and of detections.gpkg
         "events": event_dicts,
         "zones": [z.to_json_dict() for z in zone_scores] or [
             {"name": "all", "change_fraction": zone_change.get("all"), "score": round(score, 1)}],
@@ -264,14 +284,13 @@ def _change_summary(stats: dict[str, Any], out: Path) -> dict[str, Any]:
     return keep
 
 
-def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str, Any]], pair: Any,
-                      dates: tuple[datetime | None, datetime | None]) -> None:
+def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str, Any]],
+                      crs: str | None) -> None:
+    """Both dates' detections and the events, in the CRS the objects were compared in."""
     import geopandas as gpd
     import shapely
 
     from imagery.writers import write_vectors
-
-    crs = pair.grid.crs
     empty = gpd.GeoDataFrame({"class": [], "state": [], "score": []}, geometry=[], crs=crs)
     layers = {"before": det_a if det_a is not None else empty,
               "after": det_b if det_b is not None else empty}

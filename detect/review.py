@@ -63,7 +63,7 @@ def events_frame(bundle: RunBundle) -> Any:
     import shapely
 
     ev = bundle.report.get("events", [])
-    crs = bundle.report.get("alignment", {}).get("grid", {}).get("crs")
+    crs = bundle.report.get("objects_crs", bundle.report.get("alignment", {}).get("grid", {}).get("crs"))
     cols = ["kind", "class", "zone", "confidence", "explanation", "before_id", "after_id", "lon", "lat"]
     data = {c: [e.get(c) for e in ev] for c in cols}
     return gpd.GeoDataFrame(data, geometry=[shapely.Point(e["x"], e["y"]) for e in ev], crs=crs)

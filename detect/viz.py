@@ -18,7 +18,9 @@ import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
+from detect.geoframe import detections_to_crs
 from imagery.atomic import atomic_write_bytes
+from imagery.crs import transformer
 from imagery.geometry import apply_affine
 from imagery.radiometry import DisplayStretch, fit_stretch, rgb_bands
 from imagery.scene import Scene
@@ -116,6 +118,7 @@ def draw_boxes(ax: Any, image: DisplayImage, detections: Any, *, classes: Iterab
     a short tick on the nose edge shows the heading."""
     if detections is None or len(detections) == 0:
         return
+    detections = detections_to_crs(detections, image.crs)
     wanted = set(classes) if classes is not None else None
     for _, row in detections.iterrows():
         cls = row["class"]
@@ -168,10 +171,23 @@ def overlay_figure(image: DisplayImage, detections: Any = None, *, title: str = 
     return fig
 
 
+def event_points(events: Sequence[dict[str, Any]], crs: str | None) -> tuple[np.ndarray, np.ndarray]:
+    """Event positions in ``crs``: from their lon/lat when they carry them (events are placed
+    in the CRS the objects were compared in, which need not be an image's), else their x, y
+    (pixel mode)."""
+    xs = np.array([float(e["x"]) for e in events])
+    ys = np.array([float(e["y"]) for e in events])
+    if crs is None or not len(events) or any(e.get("lon") is None or e.get("lat") is None for e in events):
+        return xs, ys
+    return transformer("EPSG:4326", crs)(np.array([float(e["lon"]) for e in events]),
+                                         np.array([float(e["lat"]) for e in events]))
+
+
 def draw_events(ax: Any, image: DisplayImage, events: Sequence[dict[str, Any]], *,
                 numbered: bool = True) -> None:
+    xs, ys = event_points(events, image.crs)
     for k, e in enumerate(events, start=1):
-        px, py = image.to_pixels(np.array([e["x"]]), np.array([e["y"]]))
+        px, py = image.to_pixels(xs[k - 1:k], ys[k - 1:k])
         colour = EVENT_COLOURS.get(e["kind"], "white")
         ax.plot(px, py, marker="o", markersize=16, markerfacecolor="none", markeredgecolor=colour,
                 markeredgewidth=2)
@@ -216,7 +232,7 @@ def read_change_for_display(change_tif: str | Path, image: DisplayImage) -> np.n
 
     out = np.full(image.shape, np.nan, dtype=np.float32)
     with rasterio.open(change_tif) as src:
-        reproject(rasterio.band(src, 1), out, dst_transform=image.transform, dst_crs=src.crs,
+        reproject(rasterio.band(src, 1), out, dst_transform=image.transform, dst_crs=image.crs or src.crs,
                   resampling=Resampling.max, dst_nodata=np.nan)
     return out
 
@@ -232,13 +248,15 @@ def chip_window(scene: Scene, x: float, y: float, size_m: float) -> Window:
 def event_chip_figure(before: Scene, after: Scene, event: dict[str, Any], *, det_before: Any = None,
                       det_after: Any = None, size_m: float = 140.0, stretches: tuple[Any, Any] = (None, None),
                       titles: tuple[str, str] = ("before", "after")) -> Any:
-    """Before/after chips centred on an event, with the boxes of both dates."""
+    """Before/after chips centred on an event, with the boxes of both dates (``det_*`` in the
+    CRS of the event's x, y: the one the objects were compared in)."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4), dpi=110)
     for ax, scene, dets, stretch, title in zip(axes, (before, after), (det_before, det_after), stretches,
                                                titles, strict=True):
-        win = chip_window(scene, event["x"], event["y"], size_m)
+        xs, ys = event_points([event], scene.meta.crs)
+        win = chip_window(scene, float(xs[0]), float(ys[0]), size_m)
         img = _chip(scene, win, stretch)
         ax.imshow(img.rgb, interpolation="lanczos")
         if dets is not None and len(dets):
@@ -333,6 +351,7 @@ def swipe_widget(before: DisplayImage, after: DisplayImage, *, detections: tuple
 def _left_of(dets: Any, image: DisplayImage, cut: int) -> Any:
     if dets is None or len(dets) == 0:
         return dets
+    dets = detections_to_crs(dets, image.crs)
     px, _ = image.to_pixels(dets.geometry.centroid.x.to_numpy(), dets.geometry.centroid.y.to_numpy())
     return dets[px < cut]
 
@@ -340,5 +359,6 @@ def _left_of(dets: Any, image: DisplayImage, cut: int) -> Any:
 def _right_of(dets: Any, image: DisplayImage, cut: int) -> Any:
     if dets is None or len(dets) == 0:
         return dets
+    dets = detections_to_crs(dets, image.crs)
     px, _ = image.to_pixels(dets.geometry.centroid.x.to_numpy(), dets.geometry.centroid.y.to_numpy())
     return dets[px >= cut]

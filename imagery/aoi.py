@@ -29,11 +29,10 @@ def reproject_geometry(geom: BaseGeometry, src_crs: str | None, dst_crs: str | N
         return geom
     if src_crs is None or dst_crs is None:
         raise InputError("cannot place an AOI with a CRS on an image without one (pixel mode)")
-    from pyproj import CRS, Transformer
+    from imagery.crs import transformer
 
-    tr = Transformer.from_crs(CRS.from_user_input(src_crs), CRS.from_user_input(dst_crs),
-                              always_xy=True)
-    return shapely.transform(geom, lambda xy: np.column_stack(tr.transform(xy[:, 0], xy[:, 1])))
+    f = transformer(src_crs, dst_crs)
+    return shapely.transform(geom, lambda xy: np.column_stack(f(xy[:, 0], xy[:, 1])))
 
 
 def _geojson_geometry(obj: Any, name: str) -> BaseGeometry:

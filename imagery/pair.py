@@ -31,6 +31,7 @@ from imagery.coreg import (
     phase_shift,
     texture_score,
 )
+from imagery.crs import is_geographic, metric_crs
 from imagery.errors import InputError, NoOverlapError
 from imagery.geometry import apply_affine
 from imagery.grid import GridSpec, TileGrid, window_polygon
@@ -202,9 +203,9 @@ class ScenePair:
             target = crs or a.crs
             foot = reproject_geometry(_footprint(self.before), a.crs, target)
             res = gsd if gsd is not None else a.gsd_m
-            if target is not None and _is_geographic(target) and gsd is not None:
+            if target is not None and is_geographic(target) and gsd is not None:
                 raise InputError("--gsd in metres needs a projected CRS for the common grid")
-            if target is not None and _is_geographic(target):
+            if target is not None and is_geographic(target):
                 res = min(abs(a.transform.a), abs(a.transform.e)) if a.crs == target else \
                     res / 111_320.0
             grid = GridSpec.from_bounds(target, foot.bounds, res)
@@ -353,6 +354,23 @@ class ScenePair:
 
     # ------------------------------------------------------------------------------------
     @property
+    def metric_crs(self) -> str | None:
+        """The projected CRS in which the two dates' objects are compared: the grid's own,
+        or the UTM zone of its centre when the grid is geographic (None in pixel mode)."""
+        return metric_crs(self.grid.crs, self.grid.bounds)
+
+    @property
+    def grid_gsd_m(self) -> float:
+        """Ground size of a grid pixel in metres, whatever the grid's units."""
+        if self.grid.crs is None:
+            return self.before.meta.gsd_m
+        rx, ry = self.grid.res
+        if not is_geographic(self.grid.crs):
+            return math.sqrt(rx * ry)
+        lat = math.radians((self.grid.bounds[1] + self.grid.bounds[3]) / 2.0)
+        return math.sqrt(rx * 111_320.0 * math.cos(lat) * ry * 110_574.0)
+
+    @property
     def sources(self) -> tuple[GridSource, GridSource]:
         """(BEFORE, AFTER) readers on the grid; AFTER with the shift applied."""
         return self._src_a, self._src_b
@@ -409,11 +427,6 @@ def _block_mean(data: np.ndarray, k: int) -> np.ndarray:
 def _block_all(mask: np.ndarray, k: int) -> np.ndarray:
     h2, w2 = mask.shape[0] // k, mask.shape[1] // k
     return mask[:h2 * k, :w2 * k].reshape(h2, k, w2, k).all(axis=(1, 3))
-
-
-def _is_geographic(crs: str) -> bool:
-    from pyproj import CRS
-    return CRS.from_user_input(crs).is_geographic
 
 
 def crop_grid(grid: GridSpec, geom: BaseGeometry) -> GridSpec:

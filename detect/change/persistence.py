@@ -61,7 +61,7 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry], search_m: float 
     inv = ~grid.transform
     src_a, src_b = pair.sources
     radiometry = pair.radiometry
-    s = int(round(search_m / abs(grid.transform.a))) if search_m > 0 else 0
+    s = int(round(search_m / pair.grid_gsd_m)) if search_m > 0 else 0
     out = np.full(len(polygons), np.nan)
     for k, poly in enumerate(polygons):
         minx, miny, maxx, maxy = poly.bounds
