@@ -75,7 +75,40 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"\n{path}: {name}, change rule |p_after - p_before| >= {shift}")
                 print(format_pair_metrics(pair_metrics(prob, v["classes"], v["states_a"], v["states_b"],
                                                        v["source"], shift)))
+            print(f"\n{path}: {name}, launchers by the difference of the two view zeniths")
+            print(view_table(prob, v, args.shift))
     return 0
+
+
+VIEW_BINS = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0)
+
+
+def view_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], cls: str = "sam") -> str:
+    """How a state change read at one box depends on how differently the two dates saw it:
+    per bin of |view zenith difference|, false changes per 100 unchanged launchers and the
+    recall of changed ones at each shift, and the shift that 95 % of unchanged ones stay
+    below (what the posture stage's view allowance, configs/posture.yaml, is set from)."""
+    from detect.targets import CLASSES
+
+    own = (v["classes"] == CLASSES.index(cls)) & (v["source"] == v["classes"])
+    d = np.abs(v["view_zenith"][:, 0] - v["view_zenith"][:, 1])
+    moved = np.abs(prob[:, 1] - prob[:, 0])
+    changed = v["states_a"] != v["states_b"]
+    head = "|dVZ| deg   unchanged  changed  " + "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts) \
+        + "  p95 unchanged shift"
+    rows = [head, "-" * len(head)]
+    for lo, hi in zip(VIEW_BINS[:-1], VIEW_BINS[1:], strict=True):
+        sel = own & (d >= lo) & (d < hi) & ~np.isnan(moved)
+        u, c = sel & ~changed, sel & changed
+        cells = []
+        for s in shifts:
+            fp = 100.0 * (moved[u] >= s).mean() if u.any() else float("nan")
+            rec = (moved[c] >= s).mean() if c.any() else float("nan")
+            cells.append(f"{fp:15.1f}  {rec:9.2f}")
+        p95 = float(np.percentile(moved[u], 95)) if u.sum() >= 5 else float("nan")
+        rows.append(f"{lo:4.0f}-{hi:<4.0f}   {int(u.sum()):9d}  {int(c.sum()):7d}  " + "  ".join(cells)
+                    + f"  {p95:19.2f}")
+    return "\n".join(rows)
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ from detect.state_train import (
 )
 from imagery.taxonomy import CLASSES
 
-FIELDS = ("crops", "classes", "states_a", "states_b", "source")
+FIELDS = ("crops", "classes", "states_a", "states_b", "source", "view_zenith")
 
 
 class PairStreamSection(StreamSection):
@@ -99,9 +99,11 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     keep = (np.asarray(STATE_CHANNEL)[classes] >= 0) & _inside(boxes_a, h, w) & _inside(boxes_b, h, w)
     size = net_cfg.crop_px
     n = int(keep.sum())
+    views = np.tile(np.asarray(twin.view_zenith, np.float32)[None], (len(classes), 1))
     if not n:
         return {"crops": np.zeros((0, 6, size, size), np.uint8), "classes": classes[keep],
-                "states_a": states_a[keep], "states_b": states_b[keep], "source": source[keep]}
+                "states_a": states_a[keep], "states_b": states_b[keep], "source": source[keep],
+                "view_zenith": views[keep]}
     boxes_a, boxes_b, classes_k = boxes_a[keep], boxes_b[keep], classes[keep]
     img_a = torch.from_numpy(np.ascontiguousarray(twin.image_a.transpose(2, 0, 1))).float()
     img_b = torch.from_numpy(np.ascontiguousarray(twin.image_b.transpose(2, 0, 1))).float()
@@ -118,8 +120,10 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
         ca = oriented_crops(img_a, ta, sides, size)
         cb = oriented_crops(img_b, tb, sides, size)
         crops.append(torch.cat([ca, cb], dim=1).round().clamp(0, 255).to(torch.uint8).numpy())
-    per_object = {"classes": classes, "states_a": states_a, "states_b": states_b, "source": source}
-    return {"crops": np.concatenate(crops), **{k: np.tile(v[keep], copies) for k, v in per_object.items()}}
+    per_object = {"classes": classes, "states_a": states_a, "states_b": states_b, "source": source,
+                  "view_zenith": views}
+    return {"crops": np.concatenate(crops),
+            **{k: np.tile(v[keep], (copies,) + (1,) * (v.ndim - 1)) for k, v in per_object.items()}}
 
 
 class _TwinJob:

@@ -206,7 +206,8 @@ def _cached_crops(path: Path, key: dict, make: Any,
 
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            if json.loads(str(z["key"])) == key:
+            # a cache written before a field existed is rendered again
+            if json.loads(str(z["key"])) == key and all(k in z.files for k in fields):
                 return {k: z[k] for k in fields}
     data = make()
     with atomic_path(path) as tmp, open(tmp, "wb") as f:

@@ -67,6 +67,7 @@ class TwinChip:
     states_b: np.ndarray
     gsd: float
     types: list[str]
+    view_zenith: tuple[float, float] = (0.0, 0.0)  # of each date's camera, degrees
 
 
 def _label_fields(labels: list[Any], keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -168,7 +169,7 @@ class ChipStream:
         classes, states_a, types = _label_fields(cw.labels, keep)
         states_b = _label_fields(labels_b, keep)[1]
         return TwinChip(image_a, image_b, boxes_a[keep], boxes_b[keep], classes, states_a, states_b, gsd,
-                        types)
+                        types, (view_a.view_zenith, view_b.view_zenith))
 
     def _world(self, rng: np.random.Generator) -> tuple[Any, World, float]:
         cfg = self.config
