@@ -18,6 +18,7 @@ into $POSTUREWATCH_BENCH_CACHE (default /tmp/pw_bench).
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -94,10 +95,10 @@ def view_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], 
     d = np.abs(v["view_zenith"][:, 0] - v["view_zenith"][:, 1])
     moved = np.abs(prob[:, 1] - prob[:, 0])
     changed = v["states_a"] != v["states_b"]
-    head = "|dVZ| deg   unchanged  changed  " + "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts) \
-        + "  p95 unchanged shift"
+    cols = "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts)
+    head = f"|dVZ| deg   unchanged  changed  {cols}  p95 unchanged shift"
     rows = [head, "-" * len(head)]
-    for lo, hi in zip(VIEW_BINS[:-1], VIEW_BINS[1:], strict=True):
+    for lo, hi in itertools.pairwise(VIEW_BINS):
         sel = own & (d >= lo) & (d < hi) & ~np.isnan(moved)
         u, c = sel & ~changed, sel & changed
         cells = []

@@ -1,7 +1,8 @@
-"""Two dates in different CRSs: boxes and detections move between projections with their
+"""Two dates in different CRSs, and none: boxes and detections move between projections with their
 headings, and the whole pipeline compares the objects of a projected and a geographic date in
 one metric CRS (before this, the geographic date's detections were matched as if they were in
-the other date's CRS, or the run failed)."""
+the other date's CRS, or the run failed); a pair without georeference runs in pixel coordinates,
+report included."""
 
 from __future__ import annotations
 
@@ -111,3 +112,29 @@ def test_a_projected_and_a_geographic_date_give_the_same_events(minibase, tmp_pa
     assert len(big) and all(got.distance(p).min() < 2.0 for p in big)
     rep = json.loads((tmp_path / "mixed" / "report.json").read_text())
     assert rep["events"] and (tmp_path / "mixed" / "report.html").exists()
+
+
+def _png_copy(src_path, dst_path):
+    """An 8-bit PNG of a scene: no georeference, no metadata (pixel mode)."""
+    import rasterio
+    from PIL import Image
+
+    with rasterio.open(src_path) as ds:
+        a = ds.read([1, 2, 3]).astype(np.float32)
+    lo, hi = np.percentile(a, 1), np.percentile(a, 99.5)
+    Image.fromarray(np.clip((np.moveaxis(a, 0, -1) - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)).save(dst_path)
+    return dst_path
+
+
+@pytest.mark.slow
+def test_a_pixel_mode_pair_runs_end_to_end_with_its_report(minibase, tmp_path):
+    """PNGs without georeference: objects in pixel coordinates, and the report's change map is
+    drawn without a CRS (GDAL's warper needs one; this used to fail at the report stage)."""
+    from detect.pipeline import RunOptions, run_pair
+
+    a, b = (_png_copy(p, tmp_path / f"px_2024-12-1{2 + i}.png") for i, p in enumerate(minibase["images"][:2]))
+    rep = run_pair(a, b, tmp_path / "run", RunOptions(progress=False)).report
+    assert rep["objects_crs"] is None
+    assert rep["events"] and all(e["lon"] is None for e in rep["events"])
+    for name in ("report.html", "overlays/change.png", "overlays/event_01.png"):
+        assert (tmp_path / "run" / name).exists(), name
