@@ -193,8 +193,8 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         change_path = Path(change["change_path"])
 
         def on_grid(polys: Sequence[Any]) -> list[Any]:
-            # work CRS -> the grid's (change.tif and the pair's sources live there)
-            return [reproject_geometry(p, work_crs, pair.grid.crs) for p in polys]
+            # work CRS -> the grid's (change.tif and the pair's sources live there), all at once
+            return list(reproject_geometry(np.asarray(polys, dtype=object), work_crs, pair.grid.crs))
 
         def evidence(polys: Sequence[Any]) -> np.ndarray:
             from detect.change.stats import box_change_stats

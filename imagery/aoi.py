@@ -24,7 +24,8 @@ WGS84 = "EPSG:4326"
 
 
 def reproject_geometry(geom: BaseGeometry, src_crs: str | None, dst_crs: str | None) -> BaseGeometry:
-    """Reproject a shapely geometry (x/y order = lon/lat for geographic CRSs)."""
+    """Reproject a shapely geometry, or an array of them in one go (x/y order = lon/lat for
+    geographic CRSs)."""
     if src_crs == dst_crs:
         return geom
     if src_crs is None or dst_crs is None:
