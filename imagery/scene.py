@@ -26,6 +26,7 @@ from rasterio.windows import Window
 from imagery.errors import InputError
 from imagery.geometry import apply_affine
 from imagery.maxar import MaxarMetadata, find_metadata
+from imagery.tiled import dataset_name
 
 # Anything larger than this is a corrupt or hostile header, not an image (a 1e6 x 1e6 x 16-band
 # scene is already 16 TB of pixels).
@@ -165,7 +166,7 @@ class Scene:
         if ds is None or ds.closed:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-                ds = rasterio.open(self.meta.path)
+                ds = rasterio.open(dataset_name(self.meta.path))
             self._local.ds = ds
             with self._lock:
                 self._handles.append(ds)
@@ -335,7 +336,7 @@ def open_scene(path: str | os.PathLike[str], *, gsd: float | None = None) -> Sce
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
-            ds = rasterio.open(p)
+            ds = rasterio.open(dataset_name(p))
     except RasterioIOError as exc:
         msg = _one_line(exc)
         if "not recognized as" in msg or "not a supported file format" in msg:
