@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
                                                        v["source"], shift)))
             print(f"\n{path}: {name}, launchers by the difference of the two view zeniths")
             print(view_table(prob, v, args.shift))
+            print(f"\n{path}: {name}, air-defence elements by type")
+            print(type_table(prob, v, args.shift))
     return 0
 
 
@@ -109,6 +111,32 @@ def view_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], 
         p95 = float(np.percentile(moved[u], 95)) if u.sum() >= 5 else float("nan")
         rows.append(f"{lo:4.0f}-{hi:<4.0f}   {int(u.sum()):9d}  {int(c.sum()):7d}  " + "  ".join(cells)
                     + f"  {p95:19.2f}")
+    return "\n".join(rows)
+
+
+
+def type_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], cls: str = "sam") -> str:
+    """Per object type of ``cls``: change AUC (|shift| ranking changed above unchanged),
+    recall and false changes per 100 unchanged at each shift: which elements the reading fails."""
+    from detect.state_train import roc_auc
+    from detect.targets import CLASSES
+
+    own = (v["classes"] == CLASSES.index(cls)) & (v["source"] == v["classes"])
+    moved = np.abs(prob[:, 1] - prob[:, 0])
+    changed = v["states_a"] != v["states_b"]
+    cols = "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts)
+    head = f"type            unchanged  changed  change AUC  {cols}"
+    rows = [head, "-" * len(head)]
+    for t in sorted(set(v["types"][own].tolist())):
+        sel = own & (v["types"] == t) & ~np.isnan(moved)
+        u, c = sel & ~changed, sel & changed
+        cells = []
+        for s in shifts:
+            fp = 100.0 * (moved[u] >= s).mean() if u.any() else float("nan")
+            rec = (moved[c] >= s).mean() if c.any() else float("nan")
+            cells.append(f"{fp:15.1f}  {rec:9.2f}")
+        auc = roc_auc(changed[sel], moved[sel])
+        rows.append(f"{t:14s}  {int(u.sum()):9d}  {int(c.sum()):7d}  {auc:10.3f}  " + "  ".join(cells))
     return "\n".join(rows)
 
 

@@ -49,7 +49,7 @@ from detect.state_train import (
 )
 from imagery.taxonomy import CLASSES
 
-FIELDS = ("crops", "classes", "states_a", "states_b", "source", "view_zenith")
+FIELDS = ("crops", "classes", "states_a", "states_b", "source", "view_zenith", "types")
 
 
 class PairStreamSection(StreamSection):
@@ -100,10 +100,11 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     size = net_cfg.crop_px
     n = int(keep.sum())
     views = np.tile(np.asarray(twin.view_zenith, np.float32)[None], (len(classes), 1))
+    types = np.asarray(twin.types, dtype="U16").reshape(-1)  # type names, for per-type figures
     if not n:
         return {"crops": np.zeros((0, 6, size, size), np.uint8), "classes": classes[keep],
                 "states_a": states_a[keep], "states_b": states_b[keep], "source": source[keep],
-                "view_zenith": views[keep]}
+                "view_zenith": views[keep], "types": types[keep]}
     boxes_a, boxes_b, classes_k = boxes_a[keep], boxes_b[keep], classes[keep]
     img_a = torch.from_numpy(np.ascontiguousarray(twin.image_a.transpose(2, 0, 1))).float()
     img_b = torch.from_numpy(np.ascontiguousarray(twin.image_b.transpose(2, 0, 1))).float()
@@ -121,7 +122,7 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
         cb = oriented_crops(img_b, tb, sides, size)
         crops.append(torch.cat([ca, cb], dim=1).round().clamp(0, 255).to(torch.uint8).numpy())
     per_object = {"classes": classes, "states_a": states_a, "states_b": states_b, "source": source,
-                  "view_zenith": views}
+                  "view_zenith": views, "types": types}
     return {"crops": np.concatenate(crops),
             **{k: np.tile(v[keep], (copies,) + (1,) * (v.ndim - 1)) for k, v in per_object.items()}}
 
