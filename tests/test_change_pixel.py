@@ -241,3 +241,19 @@ def test_cpu_path_never_imports_torch(changed_pair, tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert r.stdout.split()[-2:] == ["0", "False"]
+
+
+def test_startup_is_measured_from_the_process_start():
+    """The start-up figure lies between a known sleep and the wall time seen from outside
+    (psutil's create_time, which adds a boot time rounded to whole seconds, did not)."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import time; time.sleep(0.3); from detect.commands.change import _startup_s; "
+            "print(_startup_s())")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - t0
+    startup = float(out.stdout.strip())
+    assert 0.3 <= startup <= wall + 0.02

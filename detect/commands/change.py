@@ -37,11 +37,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _startup_s() -> float | None:
+    """Seconds since this process started. On Linux from the kernel's own clocks (the start
+    tick in /proc and CLOCK_BOOTTIME): psutil's create_time adds the boot time, which /proc
+    gives in whole seconds, and so over-reported start-up by up to a second."""
+    try:
+        with open(f"/proc/{os.getpid()}/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])  # field 22: starttime
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, AttributeError):  # not Linux
+        pass
     try:
         import psutil
 
         return max(0.0, time.time() - psutil.Process().create_time())
-    except Exception:  # pragma: no cover - psutil missing or no /proc
+    except Exception:  # pragma: no cover - psutil missing
         return None
 
 
