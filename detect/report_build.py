@@ -12,8 +12,12 @@ from imagery.atomic import atomic_write_bytes
 
 
 def build_report_files(out: Path, report: dict[str, Any], pair: Any, det_a: Any, det_b: Any, *,
-                       max_chips: int = 24, max_side: int = 1600) -> dict[str, Path]:
-    """overlays/before.png, after.png, change.png, event_NN.png and report.html."""
+                       max_chips: int = 24, max_side: int = 1000) -> dict[str, Path]:
+    """overlays/before.png, after.png, change.png, event_NN.png and report.html.
+
+    ``max_side``: of the rendered views. The overlay figures are 8 in at 110 dpi (880 px), so
+    1000 px gives them every pixel they show; 1600 cost 60 % more time in matplotlib's
+    resampling (10000^2 pair: 17.6 -> 11.0 s for the whole report)."""
     import matplotlib
 
     matplotlib.use("Agg")

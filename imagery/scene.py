@@ -172,6 +172,19 @@ class Scene:
                 self._handles.append(ds)
         return ds
 
+    def overview_dataset(self, level: int) -> rasterio.DatasetReader:
+        """This thread's open handle on overview ``level`` (0: the first, 2x reduced) as a
+        dataset of its own (its transform scaled accordingly): what a warp to a much coarser
+        grid should read."""
+        key = f"ovr{level}"
+        ds = getattr(self._local, key, None)
+        if ds is None or ds.closed:
+            ds = rasterio.open(dataset_name(self.meta.path), overview_level=level)
+            setattr(self._local, key, ds)
+            with self._lock:
+                self._handles.append(ds)
+        return ds
+
     def read(
         self,
         window: Window | None = None,
