@@ -367,8 +367,8 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
             wmask.write(tile.core, mask)
             for acc in accs:
                 acc.add(score, mask, g.transform, tile.core)
-            n_valid += int((mask != 255).sum())
-            n_changed += int((mask == 1).sum())
+            n_valid += int(np.count_nonzero(mask != 255))
+            n_changed += int(np.count_nonzero(mask == 1))
             t_write += time.perf_counter() - t0
             if bar is not None:
                 bar.update(tile.index + 1 - bar.n)

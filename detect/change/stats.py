@@ -53,11 +53,15 @@ class ZoneAccumulator:
                                                                             window.row_off),
                                    invert=True)
             valid = valid & inside
-        n = int(valid.sum())
+        n = int(np.count_nonzero(valid))
         if not n:
             return
         self.n_valid += n
-        self.n_changed += int((mask[valid] == 1).sum())
+        if n == valid.size:  # the usual tile: no copies of the valid pixels
+            self.n_changed += int(np.count_nonzero(mask == 1))
+            self.score_sum += float(np.minimum(score, score_cap).sum(dtype=np.float64))
+            return
+        self.n_changed += int(np.count_nonzero(mask[valid] == 1))
         self.score_sum += float(np.minimum(score[valid], score_cap).sum(dtype=np.float64))
 
     def to_json_dict(self) -> dict[str, Any]:
