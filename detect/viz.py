@@ -94,6 +94,7 @@ def render_like(scene: Scene, like: DisplayImage, *, stretch: DisplayStretch | N
         src = WarpedSource(scene, grid, bands, resampling=Resampling.average)
     else:
         src.resampling = Resampling.average
+    src.use_overviews = True  # a view for people: from the overview nearest the frame's scale
     data, valid = src.read(Window(0, 0, w, h))
     rgb = np.moveaxis(stretch.apply(data), 0, -1).copy()
     rgb[~valid] = 0

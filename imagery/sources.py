@@ -85,29 +85,34 @@ class WarpedSource:
 
     def __init__(self, scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
                  shift_px: tuple[float, float] = (0.0, 0.0),
-                 resampling: Resampling = Resampling.cubic) -> None:
+                 resampling: Resampling = Resampling.cubic, *, use_overviews: bool = False) -> None:
         self.scene = scene
         self.grid = grid
         self.bands = tuple(bands or scene.meta.data_bands)
         self.shift_px = shift_px
         self.resampling = resampling
+        # Views for people (display frames) may warp from the file's overviews; the pixels the
+        # change score and the detector see always come from full resolution.
+        self.use_overviews = use_overviews
         self._local = threading.local()
 
     def _overview_level(self) -> int | None:
-        """The coarsest overview of the scene that is still finer than the grid, when the grid
-        is at least twice as coarse (display frames): GDAL's warper reads the level it is given,
-        and from full resolution it averaged every pixel of a 10000^2 scene for a 1600 px view
-        (7.6 s); None to warp from full resolution."""
+        """With ``use_overviews``, the coarsest overview of the scene that is still finer than
+        the grid, when the grid is at least twice as coarse: GDAL's warper reads the level it is
+        given, and from full resolution it averaged every pixel of a 10000^2 scene for a 1600 px
+        view (7.6 s); None to warp from full resolution."""
         meta = self.scene.meta
-        factors = self.scene.dataset().overviews(1) if meta.georeferenced else []
+        if not self.use_overviews or not meta.georeferenced:
+            return None
+        factors = self.scene.dataset().overviews(1)
         if not factors:
             return None
         from imagery.crs import same_crs, transformer
 
         left, bottom, right, top = self.grid.bounds
         if not same_crs(self.grid.crs, meta.crs):
-            f = transformer(self.grid.crs, meta.crs)
-            xs, ys = f(np.array([left, right, left, right]), np.array([bottom, bottom, top, top]))
+            to_scene = transformer(self.grid.crs, meta.crs)
+            xs, ys = to_scene(np.array([left, right, left, right]), np.array([bottom, bottom, top, top]))
             left, right, bottom, top = xs.min(), xs.max(), ys.min(), ys.max()
         grid_px = min((right - left) / self.grid.width, (top - bottom) / self.grid.height)
         scene_px = max(abs(meta.transform.a), abs(meta.transform.e))

@@ -142,7 +142,8 @@ def test_absurd_header_size(tmp_path):
 
 def test_a_warp_to_a_much_coarser_grid_reads_an_overview(tmp_path):
     """Display frames (a 10000^2 scene drawn at 1000 px) warp from the finest overview that is
-    still finer than the frame, not from full resolution, and look the same."""
+    still finer than the frame, not from full resolution, and look the same; reads for the
+    change score and the detector stay at full resolution."""
     from rasterio.enums import Resampling
 
     from imagery.grid import GridSpec
@@ -154,13 +155,14 @@ def test_a_warp_to_a_much_coarser_grid_reads_an_overview(tmp_path):
     scene = open_scene(path)
     m = scene.meta
     coarse = GridSpec(m.crs, m.transform * Affine.scale(5.0), 1024 // 5, 1024 // 5)
-    src = WarpedSource(scene, coarse, resampling=Resampling.average)
+    src = WarpedSource(scene, coarse, resampling=Resampling.average, use_overviews=True)
     assert src._overview_level() == 1  # the 4x overview: the 8x one would be coarser than the frame
-    assert WarpedSource(scene, GridSpec(m.crs, m.transform * Affine.scale(1.5), 600, 600))._overview_level() is None
+    near = GridSpec(m.crs, m.transform * Affine.scale(1.5), 600, 600)
+    assert WarpedSource(scene, near, use_overviews=True)._overview_level() is None
+    assert WarpedSource(scene, coarse)._overview_level() is None  # pixels for the maths: full resolution
     fast, valid = src.read(Window(0, 0, coarse.width, coarse.height))
-    src_full = WarpedSource(scene, coarse, resampling=Resampling.average)
-    src_full._overview_level = lambda: None
-    full, _ = src_full.read(Window(0, 0, coarse.width, coarse.height))
+    full, _ = WarpedSource(scene, coarse, resampling=Resampling.average).read(
+        Window(0, 0, coarse.width, coarse.height))
     assert valid.all()
     # the same picture (box edges of a 4x overview and a 5x frame do not line up, so pixels of
     # this noise-like texture differ a little; a real scene differed by 0.7 of 255 on average)
