@@ -86,57 +86,62 @@ def main(argv: list[str] | None = None) -> int:
 VIEW_BINS = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0)
 
 
+def _change_reading(prob: np.ndarray, v: dict[str, np.ndarray], cls: str
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(objects of ``cls`` read as themselves, |p_after - p_before|, state changed)."""
+    from detect.targets import CLASSES
+
+    own = (v["classes"] == CLASSES.index(cls)) & (v["source"] == v["classes"])
+    return own, np.abs(prob[:, 1] - prob[:, 0]), v["states_a"] != v["states_b"]
+
+
+def _shift_columns(shifts: list[float]) -> str:
+    return "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts)
+
+
+def _shift_cells(moved: np.ndarray, unchanged: np.ndarray, changed: np.ndarray,
+                 shifts: list[float]) -> str:
+    """False changes per 100 unchanged and recall of changed objects at each shift."""
+    cells = []
+    for s in shifts:
+        fp = 100.0 * (moved[unchanged] >= s).mean() if unchanged.any() else float("nan")
+        rec = (moved[changed] >= s).mean() if changed.any() else float("nan")
+        cells.append(f"{fp:15.1f}  {rec:9.2f}")
+    return "  ".join(cells)
+
+
 def view_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], cls: str = "sam") -> str:
     """How a state change read at one box depends on how differently the two dates saw it:
     per bin of |view zenith difference|, false changes per 100 unchanged launchers and the
     recall of changed ones at each shift, and the shift that 95 % of unchanged ones stay
-    below (what the posture stage's view allowance, configs/posture.yaml, is set from)."""
-    from detect.targets import CLASSES
-
-    own = (v["classes"] == CLASSES.index(cls)) & (v["source"] == v["classes"])
+    below (what a view-dependent gate in the posture stage would have to follow)."""
+    own, moved, changed = _change_reading(prob, v, cls)
     d = np.abs(v["view_zenith"][:, 0] - v["view_zenith"][:, 1])
-    moved = np.abs(prob[:, 1] - prob[:, 0])
-    changed = v["states_a"] != v["states_b"]
-    cols = "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts)
-    head = f"|dVZ| deg   unchanged  changed  {cols}  p95 unchanged shift"
+    head = f"|dVZ| deg   unchanged  changed  {_shift_columns(shifts)}  p95 unchanged shift"
     rows = [head, "-" * len(head)]
     for lo, hi in itertools.pairwise(VIEW_BINS):
         sel = own & (d >= lo) & (d < hi) & ~np.isnan(moved)
         u, c = sel & ~changed, sel & changed
-        cells = []
-        for s in shifts:
-            fp = 100.0 * (moved[u] >= s).mean() if u.any() else float("nan")
-            rec = (moved[c] >= s).mean() if c.any() else float("nan")
-            cells.append(f"{fp:15.1f}  {rec:9.2f}")
         p95 = float(np.percentile(moved[u], 95)) if u.sum() >= 5 else float("nan")
-        rows.append(f"{lo:4.0f}-{hi:<4.0f}   {int(u.sum()):9d}  {int(c.sum()):7d}  " + "  ".join(cells)
-                    + f"  {p95:19.2f}")
+        rows.append(f"{lo:4.0f}-{hi:<4.0f}   {int(u.sum()):9d}  {int(c.sum()):7d}  "
+                    + _shift_cells(moved, u, c, shifts) + f"  {p95:19.2f}")
     return "\n".join(rows)
-
 
 
 def type_table(prob: np.ndarray, v: dict[str, np.ndarray], shifts: list[float], cls: str = "sam") -> str:
     """Per object type of ``cls``: change AUC (|shift| ranking changed above unchanged),
     recall and false changes per 100 unchanged at each shift: which elements the reading fails."""
     from detect.state_train import roc_auc
-    from detect.targets import CLASSES
 
-    own = (v["classes"] == CLASSES.index(cls)) & (v["source"] == v["classes"])
-    moved = np.abs(prob[:, 1] - prob[:, 0])
-    changed = v["states_a"] != v["states_b"]
-    cols = "  ".join(f"false/100 @{s:g}  recall @{s:g}" for s in shifts)
-    head = f"type            unchanged  changed  change AUC  {cols}"
+    own, moved, changed = _change_reading(prob, v, cls)
+    head = f"type            unchanged  changed  change AUC  {_shift_columns(shifts)}"
     rows = [head, "-" * len(head)]
     for t in sorted(set(v["types"][own].tolist())):
         sel = own & (v["types"] == t) & ~np.isnan(moved)
         u, c = sel & ~changed, sel & changed
-        cells = []
-        for s in shifts:
-            fp = 100.0 * (moved[u] >= s).mean() if u.any() else float("nan")
-            rec = (moved[c] >= s).mean() if c.any() else float("nan")
-            cells.append(f"{fp:15.1f}  {rec:9.2f}")
         auc = roc_auc(changed[sel], moved[sel])
-        rows.append(f"{t:14s}  {int(u.sum()):9d}  {int(c.sum()):7d}  {auc:10.3f}  " + "  ".join(cells))
+        rows.append(f"{t:14s}  {int(u.sum()):9d}  {int(c.sum()):7d}  {auc:10.3f}  "
+                    + _shift_cells(moved, u, c, shifts))
     return "\n".join(rows)
 
 

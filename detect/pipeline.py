@@ -129,13 +129,13 @@ def _aoi_in(pair: Any, scene: Any) -> Any:
 def _lonlat_fn(crs: str | None) -> Callable[[float, float], tuple[float, float]] | None:
     if crs is None:
         return None
-    from pyproj import Transformer
+    from imagery.crs import transformer
 
-    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    to_lonlat = transformer(crs, "EPSG:4326")
 
     def f(x: float, y: float) -> tuple[float, float]:
-        lon, lat = tr.transform(x, y)
-        return round(float(lon), 7), round(float(lat), 7)
+        lon, lat = to_lonlat(np.array([x]), np.array([y]))
+        return round(float(lon[0]), 7), round(float(lat[0]), 7)
 
     return f
 
