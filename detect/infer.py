@@ -72,6 +72,8 @@ class DetectorConfig(StrictModel):
         default_factory=lambda: {"transport": 50.0},
         description="a detection of this class shorter than this is reported in its nominal state: "
                     "of the transports only the An-124 (69 m) has a nose visor")
+    state_tta: bool = Field(True, description="average the second-stage classifier over nudged boxes and "
+                                              "mirror images (detect.state_net.classify)")
     state_classifier: bool = Field(True, description="read states with the second-stage classifier "
                                                      "when the weights carry one (detect/state_net.py)")
     state_pair_classifier: bool = Field(True, description="read state changes with the two-date "
@@ -248,7 +250,8 @@ class Detector:
                     if len(op):
                         boxes = torch.from_numpy(d.boxes[op]).to(self.device)
                         classes = torch.from_numpy(d.classes[op]).to(self.device)
-                        prob = classify(self.state_net, image, boxes, classes, self.gsd_m)
+                        prob = classify(self.state_net, image, boxes, classes, self.gsd_m,
+                                        tta=self.config.state_tta)
                         d.state_prob = d.state_prob.copy()
                         d.state_prob[op] = prob.cpu().double().numpy()
             for d in decoded:
@@ -385,9 +388,10 @@ class Detector:
             win = reader.window(boxes[k]) if c >= 0 else None
             if win is not None:
                 image, local = win
+                cls = torch.tensor([c], device=self.device)
                 with torch.inference_mode():
-                    out[k] = float(classify(self.state_net, image, local,
-                                            torch.tensor([c], device=self.device), reader.gsd_m)[0])
+                    out[k] = float(classify(self.state_net, image, local, cls, reader.gsd_m,
+                                            tta=self.config.state_tta)[0])
         return self._length_gate(out, reader.lengths_m(boxes), np.array(names))
 
     def read_state_pairs(self, before: Scene | str | Path, after: Scene | str | Path, boxes: np.ndarray,

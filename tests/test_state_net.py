@@ -12,8 +12,17 @@ import torch
 
 from detect.infer import SHIPPED_WEIGHTS
 from detect.model import load_weights, save_weights
-from detect.state_net import StateNet, StateNetConfig, classify, crop_sides, oriented_crops, state_net_payload
+from detect.state_net import (
+    StateNet,
+    StateNetConfig,
+    classify,
+    crop_sides,
+    oriented_crops,
+    state_net_payload,
+    tta_boxes,
+)
 from detect.state_train import StateTrainConfig, roc_auc, state_metrics, train_state
+from detect.targets import STATE_CHANNEL
 from imagery.errors import InputError
 from imagery.taxonomy import CLASSES
 
@@ -63,6 +72,35 @@ def test_classify_gives_nan_for_classes_without_a_state():
     classes = torch.tensor([CLASSES.index("transport"), CLASSES.index("vehicle"), CLASSES.index("sam")])
     p = classify(net, img, boxes, classes, 0.5)
     assert math.isnan(float(p[1])) and 0 < float(p[0]) < 1 and 0 < float(p[2]) < 1
+
+
+def test_nudged_boxes_move_along_the_axis_turn_and_grow():
+    box = torch.tensor([[50.0, 60.0, 25.0, 5.0, 90.0]])  # pointing right (east)
+    v = tta_boxes(box)
+    assert v.shape == (4, 5) and torch.equal(v[0], box[0])
+    assert v[1].tolist() == pytest.approx([51.0, 60.0, 25.0, 5.0, 94.0], abs=1e-5)
+    assert v[2].tolist() == pytest.approx([49.0, 60.0, 25.0, 5.0, 86.0], abs=1e-5)
+    assert v[3].tolist() == pytest.approx([50.0, 60.0, 27.5, 5.5, 90.0], abs=1e-5)
+
+
+def test_test_time_augmentation_is_the_mean_of_the_eight_single_reads():
+    from detect.state_net import state_net_from_payload
+
+    torch.manual_seed(0)
+    net = state_net_from_payload(load_weights(SHIPPED).state_net)
+    img = torch.rand(3, 128, 128) * 255
+    boxes = torch.tensor([[60.0, 60.0, 40.0, 12.0, 10.0], [70.0, 50.0, 30.0, 8.0, 200.0]])
+    classes = torch.tensor([CLASSES.index("sam"), CLASSES.index("vehicle")])
+    with torch.inference_mode():
+        p = classify(net, img, boxes, classes, 0.5, tta=True)
+        reads = []
+        for b in tta_boxes(boxes[:1]):
+            crop = oriented_crops(img, b[None], crop_sides(b[None], 0.5, net.config), net.config.crop_px)
+            for c in (crop, crop.flip(-1)):
+                reads.append(float(net(c)[0, STATE_CHANNEL[CLASSES.index("sam")]].sigmoid()))
+    assert math.isnan(float(p[1]))
+    assert float(p[0]) == pytest.approx(sum(reads) / 8, abs=1e-5)
+    assert max(reads) - min(reads) > 0.01  # eight different reads
 
 
 def _with_state_net(tmp_path, net):
