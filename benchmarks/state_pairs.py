@@ -2,6 +2,7 @@
 that changed from a view that changed?
 
     python benchmarks/state_pairs.py [--twins 300] [--weights W ...]
+    python benchmarks/state_pairs.py --tta [--twins 300]   # one box against nudged boxes (tta)
 
 Twin chips (``imagery.synth.chips.ChipStream.twin``): one chip world on two "dates", each with its
 own camera, sun and sensor, every state-bearing object put in its other state half of the time.
@@ -13,6 +14,10 @@ classifier when the file carries one (``posturewatch train-state-pair``). Per cl
 and false changes per 100 unchanged objects of the rule ``|p_after - p_before| >= shift``.
 The validation twins of configs/train_state_pair.yaml (seed 1000009) are used, rendered once
 into $POSTUREWATCH_BENCH_CACHE (default /tmp/pw_bench).
+
+``--tta``: the same twins read through ``detect.state_net.classify`` at each object's jittered
+box on both dates, once as the box is and once averaged over the nudged boxes and mirror images
+of ``tta=True`` (the detector's ``state_tta``), so the two readings see the same boxes.
 """
 
 from __future__ import annotations
@@ -35,7 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--shift", type=float, nargs="*", default=[0.4, 0.6])
     ap.add_argument("--weights", nargs="*", default=["detect/weights/detector.pt"])
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--tta", action="store_true", help="compare one box with nudged boxes (state_tta)")
     args = ap.parse_args(argv)
+    if args.tta:
+        return tta_main(args)
 
     from detect.model import load_weights
     from detect.state_net import state_net_from_payload
@@ -81,6 +89,67 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n{path}: {name}, air-defence elements by type")
             print(type_table(prob, v, args.shift))
     return 0
+
+
+def tta_main(args: argparse.Namespace) -> int:
+    from detect.model import load_weights
+    from detect.state_net import state_net_from_payload
+    from detect.state_pair_train import format_pair_metrics, load_state_pair_config, pair_metrics
+
+    cfg = load_state_pair_config()
+    for path in args.weights:
+        net = state_net_from_payload(load_weights(path).state_net)
+        v = box_readings(net, cfg, args.twins)
+        print(f"{path}: {len(v['classes'])} objects on {args.twins} twin chips, "
+              f"changed: {int((v['states_a'] != v['states_b']).sum())}")
+        for name, key in (("one box", "plain"), ("nudged boxes and mirrors (state_tta)", "tta")):
+            for shift in args.shift:
+                print(f"\n{name}, change rule |p_after - p_before| >= {shift}")
+                print(format_pair_metrics(pair_metrics(v[key], v["classes"], v["states_a"], v["states_b"],
+                                                       v["source"], shift)))
+    return 0
+
+
+def box_readings(net, cfg, n_twins: int) -> dict[str, np.ndarray]:
+    """Each state-bearing object of the validation twins read on both dates at one box (either
+    date's, jittered like a detection, shifted by the misregistration on the second date), with
+    ``tta`` off (``plain``) and on (``tta``): (n, 2) probabilities each."""
+    import torch
+
+    from detect.state_net import classify, state_channels
+    from detect.state_train import _inside, jitter_boxes
+    from imagery.synth.chips import ChipStream
+
+    st = cfg.val
+    stream = ChipStream(st.size, seed=st.seed, themes=tuple(st.themes.items()), **st.overrides)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("classes", "states_a", "states_b", "plain", "tta")}
+    for i in range(n_twins):
+        tw = stream.twin(i, st.p_flip)
+        cls = np.asarray(tw.classes, np.int64)
+        ba, bb = (np.asarray(b, np.float64).reshape(-1, 5) for b in (tw.boxes_a, tw.boxes_b))
+        h, w = tw.image_a.shape[:2]
+        keep = (state_channels(torch.from_numpy(cls)).numpy() >= 0) & _inside(ba, h, w) & _inside(bb, h, w)
+        if not keep.any():
+            continue
+        rng = np.random.default_rng([st.seed, i, 0x7C0])
+        n = int(keep.sum())
+        ref = np.where((rng.random(n) < 0.5)[:, None], ba[keep], bb[keep])
+        box_a = torch.from_numpy(jitter_boxes(ref, cls[keep], rng, cfg.jitter)).float()
+        box_b = box_a.clone()
+        box_b[:, :2] += torch.from_numpy(rng.normal(0.0, cfg.misregistration_m / tw.gsd, (n, 2))).float()
+        images = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).float()
+                  for im in (tw.image_a, tw.image_b)]
+        c = torch.from_numpy(cls[keep])
+        with torch.inference_mode():
+            for key, tta in (("plain", False), ("tta", True)):
+                parts[key].append(np.column_stack([classify(net, im, bx, c, tw.gsd, tta=tta).numpy()
+                                                   for im, bx in zip(images, (box_a, box_b), strict=True)]))
+        parts["classes"].append(cls[keep])
+        parts["states_a"].append(np.asarray(tw.states_a, np.int64)[keep])
+        parts["states_b"].append(np.asarray(tw.states_b, np.int64)[keep])
+    v = {k: np.concatenate(x) for k, x in parts.items()}
+    v["source"] = v["classes"]
+    return v
 
 
 VIEW_BINS = (0.0, 5.0, 10.0, 15.0, 20.0, 30.0)

@@ -160,7 +160,7 @@ def classify(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: t
     and over each crop's mirror image (8 reads per box). The classifier's reading of one box
     swings with a metre of centre or a few degrees of heading; on 300 twin chips (one box read on
     two dates, the box jittered like a detection) averaging cut false state changes per 100
-    unchanged objects at a shift of 0.4 from 18.5 to 11.1 for launchers and 10.8 to 3.8 for
+    unchanged objects at a shift of 0.4 from 18.5 to 11.1 for launchers and 10.8 to 3.9 for
     transports, at about the same recall (detect/weights/MODEL_CARD.md)."""
     chan = state_channels(classes)
     prob = torch.full((boxes.shape[0],), float("nan"), device=boxes.device)
