@@ -117,7 +117,8 @@ def box_readings(net, cfg, n_twins: int) -> dict[str, np.ndarray]:
     import torch
 
     from detect.state_net import classify, state_channels
-    from detect.state_train import _inside, jitter_boxes
+    from detect.state_pair_train import read_boxes
+    from detect.state_train import _inside
     from imagery.synth.chips import ChipStream
 
     st = cfg.val
@@ -132,18 +133,15 @@ def box_readings(net, cfg, n_twins: int) -> dict[str, np.ndarray]:
         if not keep.any():
             continue
         rng = np.random.default_rng([st.seed, i, 0x7C0])
-        n = int(keep.sum())
-        ref = np.where((rng.random(n) < 0.5)[:, None], ba[keep], bb[keep])
-        box_a = torch.from_numpy(jitter_boxes(ref, cls[keep], rng, cfg.jitter)).float()
-        box_b = box_a.clone()
-        box_b[:, :2] += torch.from_numpy(rng.normal(0.0, cfg.misregistration_m / tw.gsd, (n, 2))).float()
+        boxes = read_boxes(ba[keep], bb[keep], cls[keep], rng, cfg.jitter, cfg.misregistration_m / tw.gsd)
         images = [torch.from_numpy(np.ascontiguousarray(im.transpose(2, 0, 1))).float()
                   for im in (tw.image_a, tw.image_b)]
         c = torch.from_numpy(cls[keep])
         with torch.inference_mode():
             for key, tta in (("plain", False), ("tta", True)):
-                parts[key].append(np.column_stack([classify(net, im, bx, c, tw.gsd, tta=tta).numpy()
-                                                   for im, bx in zip(images, (box_a, box_b), strict=True)]))
+                parts[key].append(np.column_stack([
+                    classify(net, im, torch.from_numpy(bx).float(), c, tw.gsd, tta=tta).numpy()
+                    for im, bx in zip(images, boxes, strict=True)]))
         parts["classes"].append(cls[keep])
         parts["states_a"].append(np.asarray(tw.states_a, np.int64)[keep])
         parts["states_b"].append(np.asarray(tw.states_b, np.int64)[keep])

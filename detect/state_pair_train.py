@@ -110,12 +110,7 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     img_b = torch.from_numpy(np.ascontiguousarray(twin.image_b.transpose(2, 0, 1))).float()
     crops = []
     for _ in range(copies):
-        # the box of one date, read on both (as the posture stage does), jittered like a detection
-        ref = np.where((rng.random(n) < 0.5)[:, None], boxes_a, boxes_b)
-        jb = jitter_boxes(ref, classes_k, rng, jitter)
-        shift = rng.normal(0.0, misregistration_px, (n, 2))
-        jb_b = jb.copy()
-        jb_b[:, :2] += shift
+        jb, jb_b = read_boxes(boxes_a, boxes_b, classes_k, rng, jitter, misregistration_px)
         ta, tb = torch.from_numpy(jb).float(), torch.from_numpy(jb_b).float()
         sides = crop_sides(ta, float(twin.gsd), net_cfg)
         ca = oriented_crops(img_a, ta, sides, size)
@@ -125,6 +120,18 @@ def twin_crops(twin: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
                   "view_zenith": views, "types": types}
     return {"crops": np.concatenate(crops),
             **{k: np.tile(v[keep], (copies,) + (1,) * (v.ndim - 1)) for k, v in per_object.items()}}
+
+
+def read_boxes(boxes_a: np.ndarray, boxes_b: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
+               jitter: JitterSection, misregistration_px: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each object of a twin is read on its two images: the box of one date (either, at
+    random), as the posture stage reads a track at one box on both dates, jittered like a
+    detection; on the second image shifted by a misregistration drawn with this sigma."""
+    ref = np.where((rng.random(len(classes)) < 0.5)[:, None], boxes_a, boxes_b)
+    box_a = jitter_boxes(ref, classes, rng, jitter)
+    box_b = box_a.copy()
+    box_b[:, :2] += rng.normal(0.0, misregistration_px, (len(classes), 2))
+    return box_a, box_b
 
 
 class _TwinJob:
