@@ -141,6 +141,8 @@ def main() -> None:
     ap.add_argument("--finetune", action="store_true")
     ap.add_argument("--finetune-steps", type=int, default=1500)
     ap.add_argument("--json", default=None, help="also write every figure to this JSON file")
+    ap.add_argument("--heat-flips", nargs="*", default=None, choices=["h", "v"],
+                    help="test-time flips (detector.yaml heat_flips); default: the config's")
     args = ap.parse_args()
 
     from _common import print_table
@@ -150,11 +152,13 @@ def main() -> None:
     from detect.labels import load_dataset
 
     weights = Path(args.weights or SHIPPED_WEIGHTS)
-    det = Detector(weights, device=args.device)
+    flips = {} if args.heat_flips is None else {"heat_flips": args.heat_flips}
+    det = Detector(weights, device=args.device, **flips)
     operating = det.config.score_threshold
     det = _low(det)
     print(f"weights {weights} (sha256 {det.weights_sha256[:12]}...), device {det.device}, "
-          f"operating score {operating}, state threshold {det.config.state_threshold}, states from "
+          f"operating score {operating}, state threshold {det.config.state_threshold}, "
+          f"heat flips {det.config.heat_flips or 'none'}, states from "
           f"{'the second-stage classifier' if det.state_net is not None else 'the one-stage head'}")
     results: dict = {"weights": str(weights), "sha256": det.weights_sha256}
     rows = []
@@ -170,8 +174,9 @@ def main() -> None:
         rows.append(["synthetic held-out mAP@0.5 (rotated)", f"{s['map']:.3f}", ">= 0.90"])
         one = None
         if det.state_net is not None:
-            one = synthetic_heldout(_low(Detector(weights, device=args.device, state_classifier=False)),
-                                    args.chips, args.chip_size, HELD_OUT, operating)["states"]
+            one_stage = Detector(weights, device=args.device, state_classifier=False, **flips)
+            one = synthetic_heldout(_low(one_stage), args.chips, args.chip_size, HELD_OUT,
+                                    operating)["states"]
             results["synthetic_heldout_one_stage_states"] = one
         for k in ("transport.nose_raised", "helicopter.dismantled", "sam.packed"):
             if k in s["states"]:

@@ -28,7 +28,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from affine import Affine
@@ -72,6 +72,10 @@ class DetectorConfig(StrictModel):
         default_factory=lambda: {"transport": 50.0},
         description="a detection of this class shorter than this is reported in its nominal state: "
                     "of the transports only the An-124 (69 m) has a nose visor")
+    heat_flips: list[Literal["h", "v"]] = Field(
+        default_factory=list,
+        description="also run each tile mirrored left-right (h) and/or upside down (v) and average the "
+                    "class heat maps: slower by one model call per flip, more accurate (model card)")
     state_tta: bool = Field(True, description="average the second-stage classifier over nudged boxes and "
                                               "mirror images (detect.state_net.classify)")
     state_classifier: bool = Field(True, description="read states with the second-stage classifier "
@@ -236,7 +240,7 @@ class Detector:
         x = x.contiguous(memory_format=torch.channels_last)
         autocast = torch.autocast("cuda", dtype=torch.float16) if cuda else contextlib.nullcontext()
         with self._lock, torch.inference_mode(), autocast:
-            out = self.model(x)
+            out = self.forward(x)
             decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
                              score_threshold=min(self._min_threshold(), self.config.presence_threshold))
             if self.state_net is not None:
@@ -257,6 +261,22 @@ class Detector:
             for d in decoded:
                 self._gate_states_by_length(d)
             return decoded
+
+    def forward(self, x: Any) -> dict[str, Any]:
+        """The model's outputs for a batch; with ``heat_flips`` the class heat maps are the mean
+        probability over the batch as it is and mirrored (each mirror flipped back), so a peak
+        stands on more than one look at the object. Box geometry stays that of the plain pass."""
+        import torch
+
+        out = self.model(x)
+        if not self.config.heat_flips:
+            return out
+        heat = out["heat"].float().sigmoid()
+        for flip in self.config.heat_flips:
+            dim = -1 if flip == "h" else -2
+            heat = heat + self.model(x.flip(dim))["heat"].float().sigmoid().flip(dim)
+        heat = (heat / (1 + len(self.config.heat_flips))).clamp(1e-6, 1 - 1e-6)
+        return {**out, "heat": torch.logit(heat).to(out["heat"].dtype)}
 
     def _gate_states_by_length(self, d: Decoded) -> None:
         d.state_prob = self._length_gate(d.state_prob, d.boxes[:, 2] * self.gsd_m, d.classes)

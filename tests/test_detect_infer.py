@@ -216,3 +216,26 @@ def test_cpu_and_cuda_give_the_same_detections(tmp_path):
     top_a = np.sort(a.scores)[::-1][:20]
     top_b = np.sort(b.scores)[::-1][:20]
     assert np.allclose(top_a, top_b, atol=2e-2)  # fp16 autocast on CUDA
+
+
+def test_heat_flips_average_the_mirrored_heat_maps_and_keep_the_boxes(tmp_path):
+    """``heat_flips``: the class heat map is the mean probability over the tile as it is,
+    mirrored left-right and upside down (each flipped back); boxes come from the plain pass."""
+    from detect.infer import SHIPPED_WEIGHTS
+
+    plain = Detector(SHIPPED_WEIGHTS, device="cpu")
+    flipped = Detector(SHIPPED_WEIGHTS, device="cpu", heat_flips=["h", "v"])
+    x = (torch.rand(1, 3, 128, 160) * 255).to(torch.uint8)
+    with torch.inference_mode():
+        out = flipped.forward(x)
+        ref = plain.model(x)
+        h = (ref["heat"].sigmoid() + plain.model(x.flip(-1))["heat"].sigmoid().flip(-1)
+             + plain.model(x.flip(-2))["heat"].sigmoid().flip(-2)) / 3
+    torch.testing.assert_close(out["heat"].sigmoid(), h, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(out["reg"], ref["reg"])
+    assert not torch.allclose(ref["heat"].sigmoid(), h, atol=1e-3)  # the mirrors did count
+    # blobs (a flip-symmetric oracle) are found at the same places with and without flips
+    img = blob_image((512, 512), [(100, 100), (300, 420)])
+    path = write_tif(tmp_path / "blobs.tif", img)
+    a, b = oracle().run(path), oracle(heat_flips=["h", "v"]).run(path)
+    np.testing.assert_allclose(np.sort(centres_px(a), 0), np.sort(centres_px(b), 0), atol=0.5)
