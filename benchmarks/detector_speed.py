@@ -30,16 +30,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CACHE, make_big_geotiff, peak_rss_mb, print_table
 
 
-def build_detector(device: str, batch_size: int | None, weights: str | None):
+def build_detector(device: str, batch_size: int | None, weights: str | None,
+                   heat_flips: list[str] | None = None):
     from detect.infer import SHIPPED_WEIGHTS, Detector
 
     path = weights or str(SHIPPED_WEIGHTS)
+    extra = {} if heat_flips is None else {"heat_flips": heat_flips}
     if Path(path).is_file():
-        return Detector(path, device=device, batch_size=batch_size), "shipped" if not weights else path
+        det = Detector(path, device=device, batch_size=batch_size, **extra)
+        return det, "shipped" if not weights else path
     from detect.model import CenterNetOBB, ModelConfig, fuse_for_inference
 
     model = fuse_for_inference(CenterNetOBB(ModelConfig()))
-    det = Detector(model=model, gsd_m=0.5, device=device, batch_size=batch_size)
+    det = Detector(model=model, gsd_m=0.5, device=device, batch_size=batch_size, **extra)
     return det, "untrained (no weights file)"
 
 
@@ -112,7 +115,7 @@ class GpuSampler:
 
 def memory_child(args: argparse.Namespace, path: str) -> None:
     """Fresh process: one end-to-end run, then report peak RSS (and CUDA peak)."""
-    det, _ = build_detector(args.device, args.batch_size, args.weights)
+    det, _ = build_detector(args.device, args.batch_size, args.weights, args.heat_flips)
     with tempfile.TemporaryDirectory() as tmp:
         r = end_to_end(det, Path(path), Path(tmp) / "d.gpkg")
     gpu = None
@@ -133,6 +136,8 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--heat-flips", nargs="*", default=None, choices=["h", "v"],
+                    help="test-time flips (detector.yaml heat_flips); default: the config's")
     ap.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     import torch
@@ -147,10 +152,11 @@ def main() -> None:
     if args.quick:
         args.side, args.repeat, args.memory_sides = 2048, 1, "2048,4096"
     path = make_big_geotiff(CACHE / f"det_{args.side}.tif", args.side, cog=False)
-    det, weights_note = build_detector(args.device, args.batch_size, args.weights)
+    det, weights_note = build_detector(args.device, args.batch_size, args.weights, args.heat_flips)
     name = torch.cuda.get_device_name(0) if det.device.startswith("cuda") else "CPU"
     print(f"device {det.device} ({name}), "
-          f"torch threads {torch.get_num_threads()}, batch {det.batch_size}, weights: {weights_note}")
+          f"torch threads {torch.get_num_threads()}, batch {det.batch_size}, weights: {weights_note}, "
+          f"heat flips {det.config.heat_flips or 'none'}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         end_to_end(det, path, Path(tmp) / "warm.gpkg")  # warm-up: oneDNN/cuDNN kernels, file cache
@@ -182,6 +188,8 @@ def main() -> None:
             cmd += ["--weights", args.weights]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
+        if args.heat_flips is not None:
+            cmd += ["--heat-flips", *args.heat_flips]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         d = json.loads(out.stdout.strip().splitlines()[-1])
         mem_rows.append([f"{side} x {side}", f"{side * side / 1e6:.0f}", f"{d['peak_rss_mb']:.0f}",
