@@ -29,8 +29,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str | None
-         ) -> tuple[dict[str, Any], list[dict]]:
+def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str | None,
+         detector_config: str | None = None) -> tuple[dict[str, Any], list[dict]]:
     from detect.change.truth import load_truth_events
     from detect.pipeline import RunOptions, run_pair
     from imagery.synth import generate
@@ -43,7 +43,8 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     # One run folder per pair: the ablated variant reuses its detections and change raster
     # (finished stages are skipped) and only redoes the posture stage.
     out = work / f"run_{scenario}_{seed}"
-    opts = RunOptions(site="khmeimim", progress=False, report=False, weights=weights)
+    opts = RunOptions(site="khmeimim", progress=False, report=False, weights=weights,
+                      detector_config=detector_config)
     if posture:
         opts.posture_config = posture
     result = run_pair(before, after, out, opts)
@@ -74,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ablate", action="store_true", help="also run without the presence safeguards")
     ap.add_argument("--work", default=None, help="keep scenes and runs here (default: a temp dir)")
     ap.add_argument("--weights", default=None, help="detector weights (default: the shipped ones)")
+    ap.add_argument("--detector-config", default=None,
+                    help="detector settings (default: configs/detector.yaml), e.g. one with heat_flips")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -89,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         per_kind_found: Counter[str] = Counter()
         found = matched = 0
         for seed in args.seeds:
-            report, truth = _run("withdrawal", seed, work, posture, args.weights)
+            report, truth = _run("withdrawal", seed, work, posture, args.weights,
+                                 args.detector_config)
             check = score_events(report["events"], truth)
             found += check["found"]
             matched += check["matched"]
@@ -97,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             per_kind_found.update(t["kind"] for t in truth if t not in check["missed"])
         steady = []
         for seed in args.steady_seeds:
-            report, _ = _run("steady", seed, work, posture, args.weights)
+            report, _ = _run("steady", seed, work, posture, args.weights, args.detector_config)
             steady.append({"seed": seed, "events": len(report["events"]), "score": report["posture_score"]})
         total = sum(per_kind_truth.values())
         results[name] = {

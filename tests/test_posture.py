@@ -96,6 +96,21 @@ def test_pixel_evidence_suppresses_a_detector_miss():
     assert events[0].confidence == pytest.approx(0.9)
 
 
+def test_state_event_confidence_is_sighting_times_state_shift():
+    # A Ka-52 seen faintly (0.35) on both dates: two sightings at one place make it likely there
+    # (noisy-or 0.58); its dismantled probability 0.02 -> 0.97 is a change, 0.63 -> 0.25 a wobble.
+    def heli(oid, state, p, score=0.35):
+        g = dets([(oid, "helicopter", state, 700, 100, 14, 7, 90, score)])
+        g["state_score"] = p
+        return g
+
+    changed = object_events(heli("a", None, 0.02), heli("b", "dismantled", 0.97), CFG)
+    assert [e.kind for e in changed] == ["dismantled"]
+    assert changed[0].confidence == pytest.approx((1 - 0.65 * 0.65) * 0.95, abs=1e-3)
+    wobble = object_events(heli("a", "dismantled", 0.63, 0.42), heli("b", None, 0.25, 0.42), CFG)
+    assert wobble == []  # 0.66 x 0.38 = 0.25, under min_confidence
+
+
 def test_arrivals_and_reverse_states():
     before = dets([("t", "transport", "nose_raised", 0, 0, 69, 73, 0, 0.9),
                    ("s", "sam", "packed", 200, 0, 12, 3, 90, 0.8)])

@@ -336,11 +336,14 @@ def object_events(
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
         if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
             continue
-        sa = oa.state_score if oa.state_score is not None else oa.score
-        sb = ob.state_score if ob.state_score is not None else ob.score
-        # the object is there on both dates (matched); its detection term is the mean of the two
-        # scores: the minimum counted a launcher's low score scale (AP 0.1-0.2) twice
-        conf = _confidence(0.5 * (oa.score + ob.score) * max(sa, sb), ev, cfg)
+        # Two sightings of one object at one place (their noisy-or: that it is there) times how
+        # far its state moved, as for the paired launchers below; not the surer of the two state
+        # reads, which rates a 0.63 -> 0.25 wobble like a 0.05 -> 0.99 change. Detections
+        # without state probabilities (another tool's file) switched state outright.
+        seen = 1.0 - (1.0 - oa.score) * (1.0 - ob.score)
+        moved = (abs(ob.state_score - oa.state_score)
+                 if oa.state_score is not None and ob.state_score is not None else 1.0)
+        conf = _confidence(seen * moved, ev, cfg)
         add(kind, oa, ev, conf, oa.oid, ob.oid,
             {"state_before": oa.state, "state_after": ob.state})
     if paired_cls:
