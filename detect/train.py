@@ -595,9 +595,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
 
     mcfg = ModelConfig(**cfg.model.model_dump())
     model = CenterNetOBB(mcfg)
+    # A fine-tuned detector keeps the state classifiers of the weights it started from: they
+    # read box-aligned crops of the image, not the detector's features.
+    carried: dict[str, Any] = {}
     if cfg.init_weights:
         init = load_weights(cfg.init_weights, upgrade=True)
         model.load_state_dict(init.model.state_dict())
+        carried = {"state_net": init.state_net, "state_pair": init.state_pair}
     model = model.to(device).to(memory_format=torch.channels_last)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -662,8 +666,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
         info = {"step": step, "seed": cfg.seed, "chip_size": cfg.chip_size, "batch_size": cfg.batch_size,
                 "val": {k: metrics.get(k) for k in ("map", "states", "per_class")},
                 "real_data": [r.path for r in cfg.real]}
+        if carried.get("state_net") is not None:
+            info["state_net_from"] = str(cfg.init_weights)
         was = model.training
-        save_weights(path, _cpu_copy(model), gsd_m=cfg.gsd_m, target=dataset.target.__dict__, info=info)
+        save_weights(path, _cpu_copy(model), gsd_m=cfg.gsd_m, target=dataset.target.__dict__, info=info,
+                     **carried)
         model.train(was)
 
     model.train()

@@ -137,6 +137,19 @@ def test_format_1_weights_are_refused_for_inference_but_start_training(tmp_path)
     assert float(up.reg.weight[6:].abs().max()) == 0.0 and up.reg.bias[6:].tolist() == [0.0, 1.0]
 
 
+def test_fine_tuning_keeps_the_state_classifier_of_the_starting_weights(tmp_path):
+    from detect.state_net import StateNet, StateNetConfig, state_net_payload
+
+    net = StateNet(StateNetConfig(crop_px=32)).eval()
+    start = save_weights(tmp_path / "start.pt", CenterNetOBB(ModelConfig(**TINY)), gsd_m=0.5, target={},
+                         state_net=state_net_payload(net))
+    train(_cfg(tmp_path, steps=4, init_weights=str(start)), chip_source=_small_chip, progress=False)
+    tuned = load_weights(tmp_path / "run" / "best.pt")
+    assert tuned.state_net is not None and tuned.info["state_net_from"] == str(start)
+    original = state_net_payload(net)["state_dict"]
+    assert all(torch.equal(tuned.state_net["state_dict"][k], v) for k, v in original.items())
+
+
 def test_chip_cache_renders_once_and_serves_the_same_chips(tmp_path):
     from detect.train import build_chip_cache
 

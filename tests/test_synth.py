@@ -238,6 +238,22 @@ def test_chip_overrides_and_bad_options() -> None:
         ChipStream(size=128, themes=(("moon", 1.0),))
 
 
+def test_grove_chips_hold_trees_and_label_only_what_stands_among_them() -> None:
+    """The grove theme: rows of tree crowns (unlabelled) cover much of the chip; what is
+    labelled is helicopters and vehicles on a pad, never a tree."""
+    from imagery.synth.chipworld import build_chip_world
+
+    rng = np.random.default_rng(3)
+    worlds = [build_chip_world(rng, 200.0, "grove") for _ in range(6)]
+    unlabelled = [len(w.objects) - len(w.labels) for w in worlds]
+    assert min(unlabelled) >= 10, unlabelled
+    assert all(lb.cls in ("helicopter", "vehicle") for w in worlds for lb in w.labels)
+    assert any(w.labels for w in worlds)  # half the chips have a pad with something on it
+    c = ChipStream(size=192, seed=4, gsd=(0.5, 0.5), p_gsd_wide=0.0, themes=(("grove", 1.0),)).chip(0)
+    assert c.image.shape == (192, 192, 3)
+    assert {CLASSES[k] for k in c.classes.tolist()} <= {"helicopter", "vehicle"}
+
+
 def test_chip_boxes_cover_rendered_aircraft() -> None:
     """Sanity of the targets: an aircraft box centre falls on pixels that differ from the local
     ground (the object is where the box says)."""

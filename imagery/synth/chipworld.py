@@ -32,7 +32,11 @@ THEMES = {
 # "state_study": aprons and sites crowded with the state-bearing types, each object in its
 # non-nominal state half of the time, the An-124 (the only type that raises a nose visor)
 # favoured; the chip source of the second-stage state classifier (detect/state_train.py).
-EXTRA_THEMES = ("state_study",)
+# "grove": olive and citrus groves (tree crowns on a grid, each with its sun shadow) on farm
+# ground, now and then with helicopters or vehicles on a pad beside them. Airbases such as
+# Khmeimim sit among groves, and a crown with its shadow is helicopter-sized: without them the
+# detector read orchards outside the base as helicopters (MODEL_CARD.md).
+EXTRA_THEMES = ("state_study", "grove")
 VARIANTS = 16
 
 CIVIL = [(t.name, t.weight) for t in TYPES.values() if t.cls == "airliner"]
@@ -346,6 +350,44 @@ def _dir(a: float) -> np.ndarray:
 STUDY_TRANSPORT = [("An-124", 6.0), *TRANSPORT]
 
 
+def _groves(b: Builder, rng: np.random.Generator, centre: np.ndarray, angle: float) -> None:
+    """One to three planted groves (rows of crowns, some gaps, a little jitter), lone trees,
+    and in half the chips a pad with helicopters or vehicles placed first, so the trees keep
+    clear of them."""
+    E = b.extent
+    pad, side = np.array([-1e9, -1e9]), 0.0
+    if rng.random() < 0.5:
+        pad = rng.uniform(0.2 * E, 0.8 * E, 2)
+        side = float(rng.uniform(40, 80))
+        b.patch("concrete_plain" if rng.random() < 0.6 else "asphalt_old", *pad, side, side,
+                math.radians(angle), irregular=False)
+        b.scatter([(n, w) for n, w in HELI + MIL_VEHICLES], int(rng.integers(1, 5)), aligned=angle)
+    labelled = list(b.world.discs)
+    for _ in range(int(rng.integers(1, 4))):
+        g_angle = angle + float(rng.normal(0, 5)) if rng.random() < 0.7 else float(rng.uniform(0, 180))
+        f, r = _dir(g_angle), _dir(g_angle + 90)
+        c = rng.uniform(0, E, 2)
+        half = rng.uniform(25, 0.5 * E, 2)
+        spacing = float(rng.uniform(5.0, 9.0))
+        fill = float(rng.uniform(0.7, 0.97))
+        for u in np.arange(-half[0], half[0], spacing):
+            for v in np.arange(-half[1], half[1], spacing * float(rng.uniform(0.9, 1.2))):
+                if rng.random() > fill:
+                    continue
+                p = c + f * u + r * v + rng.normal(0, spacing * 0.06, 2)
+                if not (-10 <= p[0] <= E + 10 and -10 <= p[1] <= E + 10):
+                    continue
+                if np.abs(p - pad).max() < 0.75 * side:
+                    continue  # no trees on the pad
+                if any((p[0] - x) ** 2 + (p[1] - y) ** 2 < (rad + 3.0) ** 2 for x, y, rad in labelled):
+                    continue
+                b.put("tree", float(p[0]), float(p[1]), float(rng.uniform(0, 360)), None, check=False)
+    for _ in range(int(rng.integers(0, 12))):
+        x, y = rng.uniform(0, E, 2)
+        if b.free(float(x), float(y), 5.0):
+            b.put("tree", float(x), float(y), float(rng.uniform(0, 360)), None)
+
+
 def _state_study(b: Builder, rng: np.random.Generator, centre: np.ndarray, f: np.ndarray,
                  r: np.ndarray, angle: float) -> None:
     E = b.extent
@@ -551,6 +593,8 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
         b.scatter(DISTRACTORS, int(rng.integers(1, 8)), aligned=angle)
     elif theme == "state_study":
         _state_study(b, rng, centre, f, r, angle)
+    elif theme == "grove":
+        _groves(b, rng, centre, angle)
     elif theme == "negative":
         b.scatter(DISTRACTORS, int(rng.integers(6, 25)), aligned=angle if rng.random() < 0.7 else None)
     else:
