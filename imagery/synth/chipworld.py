@@ -352,8 +352,8 @@ STUDY_TRANSPORT = [("An-124", 6.0), *TRANSPORT]
 
 def _groves(b: Builder, rng: np.random.Generator, centre: np.ndarray, angle: float) -> None:
     """One to three planted groves (rows of crowns, some gaps, a little jitter), lone trees,
-    and in half the chips a pad with helicopters or vehicles placed first, so the trees keep
-    clear of them."""
+    and in half the chips a pad with helicopters (and trucks about) placed first, so the trees
+    keep clear of them."""
     E = b.extent
     pad, side = np.array([-1e9, -1e9]), 0.0
     if rng.random() < 0.5:
@@ -361,7 +361,13 @@ def _groves(b: Builder, rng: np.random.Generator, centre: np.ndarray, angle: flo
         side = float(rng.uniform(40, 80))
         b.patch("concrete_plain" if rng.random() < 0.6 else "asphalt_old", *pad, side, side,
                 math.radians(angle), irregular=False)
-        b.scatter([(n, w) for n, w in HELI + MIL_VEHICLES], int(rng.integers(1, 5)), aligned=angle)
+        # helicopters, half of them dismantled (a fuselage without its rotors is a dark,
+        # crown-sized blob too: the trees must not teach the detector to drop it), and trucks
+        for _ in range(int(rng.integers(1, 4))):
+            x, y = pad + rng.uniform(-0.4 * side, 0.4 * side, 2)
+            b.put(_pick(rng, HELI), float(x), float(y), angle + float(rng.choice([0, 90, 180, 270])),
+                  "dismantled" if rng.random() < 0.5 else None)
+        b.scatter(MIL_VEHICLES, int(rng.integers(0, 4)), aligned=angle)
     labelled = list(b.world.discs)
     for _ in range(int(rng.integers(1, 4))):
         g_angle = angle + float(rng.normal(0, 5)) if rng.random() < 0.7 else float(rng.uniform(0, 180))
