@@ -254,6 +254,18 @@ def test_grove_chips_hold_trees_and_label_only_what_stands_among_them() -> None:
     assert {CLASSES[k] for k in c.classes.tolist()} <= {"helicopter", "vehicle"}
 
 
+def test_rooftop_chips_hold_tall_blocks_with_rows_of_roof_plant() -> None:
+    from imagery.synth.catalog import cached_model
+    from imagery.synth.chipworld import build_chip_world
+
+    model, length, width = cached_model("tower block", None, 0)
+    assert 20 <= length <= 60 and 12 <= width <= 25
+    rng = np.random.default_rng(5)
+    worlds = [build_chip_world(rng, 200.0, "rooftops") for _ in range(4)]
+    assert all(len(w.objects) > len(w.labels) for w in worlds)
+    assert all(lb.cls == "vehicle" for w in worlds for lb in w.labels)
+
+
 def test_chip_boxes_cover_rendered_aircraft() -> None:
     """Sanity of the targets: an aircraft box centre falls on pixels that differ from the local
     ground (the object is where the box says)."""

@@ -33,6 +33,7 @@ from imagery.synth.structures import (
     revetment,
     shelter,
     tent,
+    tower_block,
     tree,
 )
 from imagery.synth.vehicles import (
@@ -974,6 +975,7 @@ TYPES: dict[str, TypeSpec] = {
         ),
         # ---- unlabelled distractors -------------------------------------------------------------
         TypeSpec("building", None, "building"),
+        TypeSpec("tower block", None, "tower"),
         TypeSpec("hangar", None, "hangar"),
         TypeSpec("greenhouse", None, "greenhouse"),
         TypeSpec("tree", None, "tree"),
@@ -1071,6 +1073,9 @@ def build_model(
     if k == "building":
         L, W = size or (rng.uniform(10, 60), rng.uniform(8, 30))
         return building(L, W, rng.uniform(3, 14), rng), L, W
+    if k == "tower":
+        L, W = size or (rng.uniform(20, 60), rng.uniform(12, 25))
+        return tower_block(L, W, rng.uniform(12, 30), rng), L, W
     if k == "hangar":
         L, W = size or (rng.uniform(30, 70), rng.uniform(25, 60))
         return hangar(L, W, rng.uniform(9, 18)), L, W

@@ -36,7 +36,10 @@ THEMES = {
 # ground, now and then with helicopters or vehicles on a pad beside them. Airbases such as
 # Khmeimim sit among groves, and a crown with its shadow is helicopter-sized: without them the
 # detector read orchards outside the base as helicopters (MODEL_CARD.md).
-EXTRA_THEMES = ("state_study", "grove")
+# "rooftops": tall blocks with rows of roof plant, a street grid and a few trucks: launcher-
+# sized boxes high up, whose lean differs between views (false launcher events on rooftops in
+# the Khmeimim pairs; MODEL_CARD.md).
+EXTRA_THEMES = ("state_study", "grove", "rooftops")
 VARIANTS = 16
 
 CIVIL = [(t.name, t.weight) for t in TYPES.values() if t.cls == "airliner"]
@@ -394,6 +397,21 @@ def _groves(b: Builder, rng: np.random.Generator, centre: np.ndarray, angle: flo
             b.put("tree", float(x), float(y), float(rng.uniform(0, 360)), None)
 
 
+def _rooftops(b: Builder, rng: np.random.Generator, angle: float) -> None:
+    """Blocks along a street grid: tall ones with rows of roof plant, low ones, a few trucks."""
+    E = b.extent
+    f, r = _dir(angle), _dir(angle + 90)
+    pitch = float(rng.uniform(45, 80))
+    for u in np.arange(-E, E, pitch):
+        b.band("asphalt", np.array([E / 2, E / 2]) + r * u - f * E, np.array([E / 2, E / 2]) + r * u + f * E,
+               float(rng.uniform(8, 14)))
+    for _ in range(int(rng.integers(3, 9))):
+        x, y = rng.uniform(0, E, 2)
+        kind = "tower block" if rng.random() < 0.6 else "building"
+        b.put(kind, float(x), float(y), angle + float(rng.choice([0, 90, 180, 270])), None)
+    b.scatter(MIL_VEHICLES + CIVIL_VEHICLES, int(rng.integers(0, 6)), aligned=angle)
+
+
 def _state_study(b: Builder, rng: np.random.Generator, centre: np.ndarray, f: np.ndarray,
                  r: np.ndarray, angle: float) -> None:
     E = b.extent
@@ -601,6 +619,8 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
         _state_study(b, rng, centre, f, r, angle)
     elif theme == "grove":
         _groves(b, rng, centre, angle)
+    elif theme == "rooftops":
+        _rooftops(b, rng, angle)
     elif theme == "negative":
         b.scatter(DISTRACTORS, int(rng.integers(6, 25)), aligned=angle if rng.random() < 0.7 else None)
     else:

@@ -32,6 +32,31 @@ def building(length: float, width: float, height: float, rng: np.random.Generato
     return m
 
 
+def tower_block(length: float, width: float, height: float, rng: np.random.Generator) -> Model:
+    """A tall block whose roof carries rows of plant (AC units, vents, water tanks): seen
+    obliquely, a row of 1.5 x 3 m boxes 15-30 m up is launcher-sized, and its lean moves it by
+    metres between two views."""
+    m = Model()
+    prism(m, rect(-length / 2, length / 2, -width / 2, width / 2), 0.0, height, role="roof", wall_role="wall")
+    for _ in range(int(rng.integers(1, 4))):
+        along = rng.random() < 0.5
+        n = int(rng.integers(3, 9))
+        w, l_ = rng.uniform(1.0, 2.0), rng.uniform(1.5, 3.5)
+        pitch = l_ + rng.uniform(0.3, 1.5)
+        span = (length if along else width) / 2 - l_
+        off = rng.uniform(-1, 1) * ((width if along else length) / 2 - w)
+        start = rng.uniform(-span, max(-span, span - n * pitch)) if span > 0 else 0.0
+        top = height + rng.uniform(0.8, 2.2)
+        for i in range(n):
+            c = start + i * pitch
+            if abs(c) > span:
+                break
+            cx, cy = (c, off) if along else (off, c)
+            hx, hy = (l_ / 2, w / 2) if along else (w / 2, l_ / 2)
+            prism(m, rect(cx - hx, cx + hx, cy - hy, cy + hy), height, top, role="metal")
+    return m
+
+
 def hangar(length: float, width: float, height: float) -> Model:
     """Arched roof across the width (the span), doors at the front."""
     m = Model()
