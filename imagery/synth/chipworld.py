@@ -33,7 +33,7 @@ THEMES = {
 # non-nominal state half of the time, the An-124 (the only type that raises a nose visor)
 # favoured; the chip source of the second-stage state classifier (detect/state_train.py).
 # "grove": olive and citrus groves (tree crowns on a grid, each with its sun shadow) on farm
-# ground, now and then with helicopters or vehicles on a pad beside them. Airbases such as
+# ground, in half the chips with helicopters (half of them dismantled) on a pad beside them. Airbases such as
 # Khmeimim sit among groves, and a crown with its shadow is helicopter-sized: without them the
 # detector read orchards outside the base as helicopters (MODEL_CARD.md).
 # "rooftops": tall blocks with rows of roof plant, a street grid and a few trucks: launcher-
@@ -353,7 +353,7 @@ def _dir(a: float) -> np.ndarray:
 STUDY_TRANSPORT = [("An-124", 6.0), *TRANSPORT]
 
 
-def _groves(b: Builder, rng: np.random.Generator, centre: np.ndarray, angle: float) -> None:
+def _groves(b: Builder, rng: np.random.Generator, angle: float) -> None:
     """One to three planted groves (rows of crowns, some gaps, a little jitter), lone trees,
     and in half the chips a pad with helicopters (and trucks about) placed first, so the trees
     keep clear of them."""
@@ -618,7 +618,7 @@ def build_chip_world(rng: np.random.Generator, extent: float, theme: str) -> Chi
     elif theme == "state_study":
         _state_study(b, rng, centre, f, r, angle)
     elif theme == "grove":
-        _groves(b, rng, centre, angle)
+        _groves(b, rng, angle)
     elif theme == "rooftops":
         _rooftops(b, rng, angle)
     elif theme == "negative":
