@@ -52,6 +52,19 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     return result.report, truth
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """95 % Wilson interval of a proportion k/n: with ~100 staged events a recall of 0.63 is
+    0.53-0.72, so two detectors a few events apart are not told apart (events of one scene are
+    not independent either, so the true interval is wider still)."""
+    if n == 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / d
+    return round(c - h, 3), round(c + h, 3)
+
+
 def _ablated_config(work: Path) -> str:
     """configs/posture.yaml without the presence safeguards (presence check, persistence veto,
     state-shift guard): what object matching plus changed-fraction evidence alone gives."""
@@ -108,13 +121,19 @@ def main(argv: list[str] | None = None) -> int:
             "withdrawal_seeds": args.seeds,
             "recall": matched / total if total else None,
             "precision": matched / found if found else None,
+            "counts": {"matched": matched, "staged": total, "reported": found},
+            "recall_interval": wilson(matched, total),
+            "precision_interval": wilson(matched, found),
             "recall_by_kind": {k: f"{per_kind_found[k]}/{n}" for k, n in sorted(per_kind_truth.items())},
             "steady": steady,
         }
     for name, r in results.items():
         print(f"== {name}")
-        print(f"withdrawal seeds {r['withdrawal_seeds']}: recall {r['recall']:.2f}, precision "
-              f"{r['precision'] if r['precision'] is None else round(r['precision'], 2)}")
+        c, ri, pi = r["counts"], r["recall_interval"], r["precision_interval"]
+        print(f"withdrawal seeds {r['withdrawal_seeds']}: recall {r['recall']:.2f} "
+              f"({c['matched']}/{c['staged']}, 95 % interval {ri[0]:.2f}-{ri[1]:.2f}), precision "
+              + ("-" if r["precision"] is None else
+                 f"{r['precision']:.2f} ({c['matched']}/{c['reported']}, {pi[0]:.2f}-{pi[1]:.2f})"))
         for k, v in r["recall_by_kind"].items():
             print(f"  {k:<12} {v}")
         for s in r["steady"]:
