@@ -9,7 +9,7 @@ detections of each class whose centre falls inside the site's grove polygons
 (configs/sites/khmeimim.yaml ``layout.groves``), per square kilometre of grove. Every weights
 file given is measured on the same images in one run.
 
-    python benchmarks/grove_false_alarms.py --weights detect/weights/detector.pt runs/groves/detector.pt
+    python benchmarks/grove_false_alarms.py --weights detect/weights/detector.pt runs/groves2/detector.pt
 """
 
 from __future__ import annotations

@@ -33,9 +33,9 @@ THEMES = {
 # non-nominal state half of the time, the An-124 (the only type that raises a nose visor)
 # favoured; the chip source of the second-stage state classifier (detect/state_train.py).
 # "grove": olive and citrus groves (tree crowns on a grid, each with its sun shadow) on farm
-# ground, in half the chips with helicopters (half of them dismantled) on a pad beside them. Airbases such as
-# Khmeimim sit among groves, and a crown with its shadow is helicopter-sized: without them the
-# detector read orchards outside the base as helicopters (MODEL_CARD.md).
+# ground, in half the chips with helicopters (half of them dismantled) on a pad beside them.
+# Airbases such as Khmeimim sit among groves, and a crown with its shadow is helicopter-sized:
+# without them the detector read orchards outside the base as helicopters (MODEL_CARD.md).
 # "rooftops": tall blocks with rows of roof plant, a street grid and a few trucks: launcher-
 # sized boxes high up, whose lean differs between views (false launcher events on rooftops in
 # the Khmeimim pairs; MODEL_CARD.md).
