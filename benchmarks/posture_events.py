@@ -76,6 +76,7 @@ def _ablated_config(work: Path) -> str:
     doc["presence_check"] = False
     doc["evidence"]["max_similarity_presence"] = 1.0
     doc["state_min_shift"] = 0.0
+    doc["state_min_shift_by_state"] = {}
     path = work / "posture_ablated.yaml"
     path.write_text(yaml.safe_dump(doc))
     return str(path)

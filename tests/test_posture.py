@@ -201,6 +201,36 @@ def _const(v):
     return lambda polys: np.full(len(polys), v)
 
 
+def test_a_dismantling_needs_a_sharp_state_change():
+    """The rotor state is read sharply (>= 0.85 dismantled, <= 0.05 intact): a middling move is
+    flicker, not a dismantling, where the same move of a nose visor still counts."""
+    def pair(cls, length, width, s_before, s_after, state):
+        b, a = (dets([("o", cls, st, 0, 0, length, width, 0, 0.9)]) for st in (None, state))
+        b["state_score"], a["state_score"] = [s_before], [s_after]
+        return b, a
+
+    assert object_events(*pair("helicopter", 16, 14.5, 0.1, 0.7, "dismantled"), CFG) == []
+    assert [e.kind for e in object_events(*pair("helicopter", 16, 14.5, 0.05, 0.9, "dismantled"),
+                                          CFG)] == ["dismantled"]
+    assert [e.kind for e in object_events(*pair("transport", 69, 73, 0.1, 0.7, "nose_raised"),
+                                          CFG)] == ["nose_raised"]
+
+
+def test_boxes_of_one_launcher_are_read_as_one_track():
+    """A second peak on one launcher next to its matched pair, and two lone boxes of one
+    launcher that the assignment left apart (sizes too different), each make one event."""
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5),
+                   ("t", "sam", None, 100, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5),
+                  ("a2", "sam", None, 2, -2, 13, 3, 90, 0.4),
+                  ("u", "sam", None, 106, 0, 28, 3, 90, 0.5)])
+    reader = _reader({(0, 0): (0.1, 0.9), (2, -2): (0.1, 0.8), (100, 0): (0.1, 0.9), (106, 0): (0.2, 0.9)})
+    events = object_events(before, after, CFG, evidence=_const(0.8), similarity=_const(0.3),
+                           state_reader=reader)
+    assert sorted((e.kind, e.before_id, e.after_id) for e in events) == [
+        ("packed", "s", "a,a2"), ("packed", "t", "u")]
+
+
 def test_a_launcher_packed_is_read_at_one_box_on_both_dates():
     """Matched launchers, a launcher read as a truck on one date, and one missed on one date but
     with something of its size there: each has its state read at its box(es) on both dates."""
@@ -234,6 +264,15 @@ def test_paired_state_gates():
                          state_reader=swing) == []
     assert object_events(before, after, CFG, evidence=_const(0.1), similarity=_const(0.3),
                          state_reader=swing) == []
+    # a shift few view changes produce (>= sure_shift) needs the box only somewhat different...
+    assert [e.kind for e in object_events(before, after, CFG, evidence=_const(0.8),
+                                          similarity=_const(0.7), state_reader=swing)] == ["packed"]
+    # ...a middling one still needs it clearly different
+    middling = _reader({(0, 0): (0.2, 0.7)})
+    assert object_events(before, after, CFG, evidence=_const(0.8), similarity=_const(0.7),
+                         state_reader=middling) == []
+    assert len(object_events(before, after, CFG, evidence=_const(0.8), similarity=_const(0.5),
+                             state_reader=middling)) == 1
     off_image = _reader({(0, 0): (float("nan"), float("nan"))})
     assert object_events(before, after, CFG, state_reader=off_image, **changed) == []
 

@@ -20,7 +20,8 @@ from becoming events:
   steady pair (seed 11) 13% of the aircraft reported on one date score below 0.3 on the
   other, and 99% of those still score 0.2 or more, while the fighters that leave in the demo
   pair score below 0.2 at their old place. A state event likewise needs the state
-  probability to move by ``state_min_shift`` across the threshold, not to wobble around it.
+  probability to move by ``state_min_shift`` across the threshold, not to wobble around it
+  (further for a sharply read state: ``state_min_shift_by_state``).
 * pixel evidence: the changed fraction inside the object's box backs up (and scales the
   confidence of) each event; an object whose pixels did not change did not leave.
 
@@ -31,7 +32,10 @@ geometry. The state must move by ``min_shift`` (mean over the boxes), most of th
 (``min_fraction``) and the box must look different (before/after NCC at most
 ``max_similarity``): on steady synthetic pairs the classifier's reading of a launcher swings
 with the view (0.1 -> 0.98 between 18 and 6 degrees off nadir) while its box still correlates
-0.7-0.9; a launcher whose tubes came down correlates 0.2-0.55.
+0.7-0.9; a launcher whose tubes came down correlates 0.2-0.55. A move of ``sure_shift`` or more,
+which view changes rarely cause, needs the box only somewhat different (``max_similarity_sure``).
+Launcher boxes of either date within the matching gate of each other form one track, so that one
+launcher is one event however the assignment split its boxes.
 """
 
 from __future__ import annotations
@@ -331,7 +335,7 @@ def object_events(
         kinds = _STATE_EVENTS[(cls, state)]
         kind = kinds[0] if ob.state == state else kinds[1]
         if (oa.state_score is not None and ob.state_score is not None
-                and abs(ob.state_score - oa.state_score) < cfg.state_min_shift):
+                and abs(ob.state_score - oa.state_score) < cfg.min_shift_for(state)):
             continue
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
         if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
@@ -353,7 +357,8 @@ def object_events(
                   for i, j in pairs if paired_cls & {a[i].cls, b[j].cls}]
         tracks += [(i, None) for i in all_lost if i not in set(lost) and a[i].cls in paired_cls]
         tracks += [(None, j) for j in all_new if j not in set(new) and b[j].cls in paired_cls]
-        for t in _paired_state_events(a, b, tracks, ev_a, ev_b, state_reader, similarity, cfg):
+        merged = _merge_tracks(a, b, tracks, cfg)
+        for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg):
             add(*t)
     sim_a = _figures(similarity, [a[i].geometry for i in lost])
     sim_b = _figures(similarity, [b[j].geometry for j in new])
@@ -375,22 +380,57 @@ def object_events(
     return events
 
 
-def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, int | None]],
+Track = tuple[list[int], list[int]]
+
+
+def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, int | None]],
+                  cfg: PostureConfig) -> list[Track]:
+    """Tracks whose boxes (of either date) lie within the matching gate of each other are one
+    object: a launcher the assignment left as a lone box on each date (its two readings then
+    "deployed" and "packed" 6 m apart), or read as two peaks on one date next to its matched
+    pair, would otherwise count twice. Air-defence elements stand tens of metres apart (at least
+    49 m in the synthetic Khmeimim scenes), well beyond the 8 m gate of a launcher."""
+    members = [[o for o in ((a[i] if i is not None else None), (b[j] if j is not None else None))
+                if o is not None] for i, j in tracks]
+    boxes = [[(o.x, o.y, o.length) for o in m] for m in members]
+    parent = list(range(len(tracks)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for s in range(len(tracks)):
+        for t in range(s + 1, len(tracks)):
+            if any(math.hypot(x1 - x2, y1 - y2) <= _gate(l1, l2, cfg)
+                   for x1, y1, l1 in boxes[s] for x2, y2, l2 in boxes[t]):
+                parent[root(t)] = root(s)
+    groups: dict[int, Track] = {}
+    for k, (i, j) in enumerate(tracks):
+        g = groups.setdefault(root(k), ([], []))
+        if i is not None and i not in g[0]:
+            g[0].append(i)
+        if j is not None and j not in g[1]:
+            g[1].append(j)
+    return list(groups.values())
+
+
+def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
                          similarity: Evidence | None, cfg: PostureConfig) -> list[tuple[Any, ...]]:
-    """Arguments of ``add`` for the state events of ``tracks`` ((before index or None, after
-    index or None)): every box of a track is read on both dates, and the track's state on each
-    date is the mean over its boxes."""
+    """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
+    indices)): every box of a track is read on both dates, and the track's state on each date
+    is the mean over its boxes."""
     pc = cfg.paired_states
-    rows = [(t, o) for t, (i, j) in enumerate(tracks)
-            for o in ((a[i] if i is not None else None), (b[j] if j is not None else None)) if o is not None]
+    rows = [(t, o) for t, (ii, jj) in enumerate(tracks) for o in [a[i] for i in ii] + [b[j] for j in jj]]
     if not rows:
         return []
     boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in rows], np.float64)
     probs = np.asarray(reader(boxes, [o.cls for _, o in rows]), np.float64).reshape(-1, 2)
     owner = np.array([t for t, _ in rows])
     out = []
-    for t, (i, j) in enumerate(tracks):
+    for t, (ii, jj) in enumerate(tracks):
         mine = probs[owner == t]
         if np.isnan(mine).any(axis=1).all():
             continue
@@ -399,24 +439,23 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | 
         shift = pb_ - pa_
         if abs(shift) < pc.min_shift:
             continue
-        figures = ((ev_a[i] if i is not None else None), (ev_b[j] if j is not None else None))
-        known = [float(v) for v in figures if v is not None and not math.isnan(v)]
+        figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
+        known = [float(v) for v in figures if not math.isnan(v)]
         ev = max(known) if known else math.nan
         if not math.isnan(ev) and ev < pc.min_fraction:
             continue
-        polys = [o.geometry for o in ((a[i] if i is not None else None), (b[j] if j is not None else None))
-                 if o is not None]
-        sim = _nanmean(list(_figures(similarity, polys)))
-        if not math.isnan(sim) and sim > pc.max_similarity:
+        objs = [a[i] for i in ii] + [b[j] for j in jj]
+        sim = _nanmean(list(_figures(similarity, [o.geometry for o in objs])))
+        if not math.isnan(sim) and sim > pc.similarity_limit(shift):
             continue
-        ref = a[i] if i is not None else b[j]
+        ref = objs[0]
         state = STATES[ref.cls][0]
         kinds = _STATE_EVENTS[(ref.cls, state)]
         kind = kinds[0] if shift > 0 else kinds[1]
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3), **_sim(sim)}
         out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
-                    a[i].oid if i is not None else None, b[j].oid if j is not None else None, extra))
+                    ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from imagery.config import StrictModel, load_config
-from imagery.taxonomy import CLASSES
+from imagery.taxonomy import CLASSES, STATES
 
 EVENT_KINDS = ("departed", "arrived", "nose_raised", "nose_lowered", "dismantled", "reassembled",
                "packed", "deployed")
@@ -44,6 +44,13 @@ class PairedStatesConfig(StrictModel):
     min_shift: float = Field(0.4, ge=0, le=1)
     min_fraction: float = Field(0.3, ge=0, le=1)
     max_similarity: float = Field(0.6, ge=-1, le=1)
+    # a state reading that moved this far rarely comes from a change of view alone, so its box
+    # need only look somewhat different (NCC at most max_similarity_sure)
+    sure_shift: float = Field(0.65, ge=0, le=1)
+    max_similarity_sure: float = Field(0.75, ge=-1, le=1)
+
+    def similarity_limit(self, shift: float) -> float:
+        return self.max_similarity_sure if abs(shift) >= self.sure_shift else self.max_similarity
 
 
 class PostureConfig(StrictModel):
@@ -52,6 +59,9 @@ class PostureConfig(StrictModel):
     paired_states: PairedStatesConfig = PairedStatesConfig()
     min_confidence: float = Field(0.35, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
+    # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
+    # blades off or on) makes a middling reading a doubtful one
+    state_min_shift_by_state: dict[str, float] = Field(default_factory=dict)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
@@ -68,10 +78,16 @@ class PostureConfig(StrictModel):
         unknown = set(self.event_weights) - set(EVENT_KINDS)
         if unknown:
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
+        unknown_states = set(self.state_min_shift_by_state) - {s for v in STATES.values() for s in v}
+        if unknown_states:
+            raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes)
                    | set(self.paired_states.classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
+
+    def min_shift_for(self, state: str) -> float:
+        return self.state_min_shift_by_state.get(state, self.state_min_shift)
 
     def size_name(self, cls: str, length_m: float) -> str:
         for max_len, name in self.size_names.get(cls, []):
