@@ -209,6 +209,12 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         def similarity(polys: Sequence[Any]) -> np.ndarray:
             return box_similarity(pair, on_grid(polys), search_m)
 
+        def tall_shadow(polys: Sequence[Any]) -> np.ndarray:
+            from detect.change.shadows import tall_shadow_areas
+
+            pc = posture_cfg.paired_states
+            return tall_shadow_areas(pair, on_grid(polys), low_m=pc.shadow_low_m, high_m=pc.shadow_high_m)
+
         def read_states(boxes: np.ndarray, classes: list[str]) -> np.ndarray:
             return get_detector(options).read_state_pairs(pair.before, pair.after, boxes, classes,
                                                           crs=work_crs)
@@ -216,7 +222,8 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         to_lonlat = _lonlat_fn(work_crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
-                                   similarity=similarity, state_reader=read_states) if options.detect else []
+                                   similarity=similarity, state_reader=read_states,
+                                   tall_shadow=tall_shadow) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
         zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)

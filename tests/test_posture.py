@@ -252,6 +252,30 @@ def test_a_launcher_packed_is_read_at_one_box_on_both_dates():
                                           similarity=_const(0.3))] == ["packed"]
 
 
+def test_no_packing_where_a_tall_shadow_stays():
+    """A launcher read packed on a date whose ground still shows the shadow of a part taller
+    than a packed element (and no less than before) was misread; one whose tall shadow went
+    away, or shrank by the margin beside a berm that shades both dates, was packed."""
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
+    changed = dict(evidence=_const(0.8), similarity=_const(0.3))
+
+    def kinds(reading, shadow):
+        return [e.kind for e in object_events(before, after, CFG, state_reader=_reader({(0, 0): reading}),
+                                              tall_shadow=lambda polys: np.tile(shadow, (len(polys), 1)),
+                                              **changed)]
+
+    assert kinds((0.1, 0.9), (20.0, 22.0)) == []
+    assert kinds((0.1, 0.9), (20.0, 0.5)) == ["packed"]
+    assert kinds((0.1, 0.9), (30.0, 12.0)) == ["packed"]  # a berm's 12 m^2 on both dates
+    assert kinds((0.1, 0.9), (float("nan"), float("nan"))) == ["packed"]
+    assert kinds((0.9, 0.1), (15.0, 16.0)) == []  # "deployed" from a date with canisters up
+    assert kinds((0.9, 0.1), (0.0, 16.0)) == ["deployed"]
+    event = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.1, 0.9)}),
+                          tall_shadow=lambda polys: np.tile((20.0, 0.5), (len(polys), 1)), **changed)[0]
+    assert event.to_json_dict()["tall_shadow_m2"] == [20.0, 0.5]
+
+
 def test_paired_state_gates():
     before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
     after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
@@ -289,22 +313,50 @@ def test_date_spans():
     assert date_span(None, D2) == "between the two images"
 
 
-def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray):
-    """A ScenePair of two 3-band 0.5 m GeoTIFFs (UTM 36N) holding these arrays."""
+def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray, sun: tuple[float, float] | None = None):
+    """A ScenePair of two 3-band 0.5 m GeoTIFFs (UTM 36N) holding these arrays; with ``sun``
+    (azimuth, elevation) an IMD beside each says so."""
     import rasterio
     from affine import Affine
 
+    from imagery.maxar import MaxarMetadata, format_imd
     from imagery.pair import ScenePair
 
     paths = []
-    for name, arr in (("a.tif", before), ("b.tif", after)):
+    for k, (name, arr) in enumerate((("a.tif", before), ("b.tif", after))):
         path = tmp_path / name
         with rasterio.open(path, "w", driver="GTiff", width=arr.shape[2], height=arr.shape[1], count=3,
                            dtype="uint8", crs="EPSG:32636",
                            transform=Affine(0.5, 0, 767000, 0, -0.5, 3923000)) as ds:
             ds.write(arr)
+        if sun is not None:
+            meta = MaxarMetadata(source="IMD", satellite="WV03", acquired=[D1, D2][k], mean_gsd=0.5,
+                                 sun_azimuth=sun[0], sun_elevation=sun[1])
+            path.with_suffix(".IMD").write_text(format_imd(meta, num_rows=arr.shape[1],
+                                                           num_columns=arr.shape[2]))
         paths.append(path)
     return ScenePair(*paths)
+
+
+def test_tall_shadow_areas_on_a_pair(tmp_path):
+    """A launcher with its canisters erect casts a long shadow on date 1; packed on date 2 its
+    shadow is a truck's: only date 1 has shadow in the strip only tall parts can reach."""
+    from detect.change.shadows import tall_shadow_areas
+
+    rng = np.random.default_rng(1)
+    img = (rng.normal(180, 6, (3, 200, 200))).clip(0, 255).astype(np.uint8)
+    box = shapely.Polygon(obb_corners(767050, 3922950, 13, 3, 0))  # axis north-south
+    top = 3922950 + 6.5  # sun due south at 30 deg: shadows fall north, 1.73 m per m of height
+    row = lambda y: int(round((3923000 - y) / 0.5))  # noqa: E731
+    erect, packed = img.copy(), img.copy()
+    for arr, height in ((erect, 11.2), (packed, 4.0)):
+        arr[:, row(top + height * 3 ** 0.5):row(top), 98:102] = 60  # a 2 m wide streak
+    pair = _utm_pair(tmp_path, erect, packed, sun=(180.0, 30.0))
+    areas = tall_shadow_areas(pair, [box])
+    assert areas[0, 0] == pytest.approx(2 * (11.2 - 5.0) * 3 ** 0.5, rel=0.15)  # ~21 m^2
+    assert areas[0, 1] < 1.0
+    (tmp_path / "no_sun").mkdir()
+    assert np.isnan(tall_shadow_areas(_utm_pair(tmp_path / "no_sun", erect, packed), [box])).all()
 
 
 def test_box_similarity_on_a_pair(tmp_path):

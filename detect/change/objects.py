@@ -47,6 +47,7 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
+import shapely
 from scipy.optimize import linear_sum_assignment
 from shapely.geometry.base import BaseGeometry
 
@@ -60,6 +61,10 @@ Evidence = Callable[[Sequence[BaseGeometry]], np.ndarray]
 # (x, y, length, width, heading in degrees; y up) on the before and the after date, both read at
 # that box; NaN where unknown (Detector.read_state_pairs).
 StateReader = Callable[[np.ndarray, list[str]], np.ndarray]
+# tall_shadow(polygons) -> (N, 2) shadow area (m^2) that only parts taller than a packed
+# element can cast, on the before and the after date; NaN where unknown
+# (detect.change.shadows.tall_shadow_areas).
+ShadowReader = Callable[[Sequence[BaseGeometry]], np.ndarray]
 
 _STATE_EVENTS = {
     ("transport", "nose_raised"): ("nose_raised", "nose_lowered"),
@@ -290,6 +295,7 @@ def object_events(
     faint: tuple[Any, Any] | None = None,
     similarity: Evidence | None = None,
     state_reader: StateReader | None = None,
+    tall_shadow: ShadowReader | None = None,
 ) -> list[ObjectEvent]:
     """Events between two dates' detections (GeoDataFrames in the same map CRS). ``faint``:
     each date's detections below the operating threshold (``Detector.run_with_faint``); an
@@ -298,7 +304,9 @@ def object_events(
     before/after NCC inside each polygon (``detect.change.persistence.box_similarity``); an
     object whose box still looks the same on the other date has not left or arrived.
     ``state_reader``: reads states at given boxes on both dates; with it the classes of
-    ``cfg.paired_states`` have their state changes read at one box on both dates."""
+    ``cfg.paired_states`` have their state changes read at one box on both dates.
+    ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
+    the shadow of something taller than a packed element (``paired_states.packed_shadow_m2``)."""
     zones = zones or ZoneIndex()
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
@@ -358,7 +366,8 @@ def object_events(
         tracks += [(i, None) for i in all_lost if i not in set(lost) and a[i].cls in paired_cls]
         tracks += [(None, j) for j in all_new if j not in set(new) and b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
-        for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg):
+        for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg,
+                                      tall_shadow):
             add(*t)
     sim_a = _figures(similarity, [a[i].geometry for i in lost])
     sim_b = _figures(similarity, [b[j].geometry for j in new])
@@ -418,10 +427,11 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
 
 def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
-                         similarity: Evidence | None, cfg: PostureConfig) -> list[tuple[Any, ...]]:
+                         similarity: Evidence | None, cfg: PostureConfig,
+                         tall_shadow: ShadowReader | None = None) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
-    is the mean over its boxes."""
+    is the mean over its boxes. The shadow check reads the hull of a track's boxes."""
     pc = cfg.paired_states
     rows = [(t, o) for t, (ii, jj) in enumerate(tracks) for o in [a[i] for i in ii] + [b[j] for j in jj]]
     if not rows:
@@ -455,8 +465,23 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3), **_sim(sim)}
         out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
-                    ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
-    return out
+                    ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra,
+                    shapely.convex_hull(shapely.union_all([o.geometry for o in objs])), shift > 0))
+    if tall_shadow is None or pc.packed_shadow_m2 is None or not out:
+        return [t[:7] for t in out]
+    areas = np.asarray(tall_shadow([t[7] for t in out]), np.float64).reshape(-1, 2)
+    kept = []
+    for t, (before_m2, after_m2) in zip(out, areas, strict=True):
+        packed_m2, other_m2 = (after_m2, before_m2) if t[8] else (before_m2, after_m2)
+        t[6]["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
+                                  for v in (before_m2, after_m2)]
+        # packed on a date that still shows a tall part's shadow, no less than on the other
+        # date: the classifier misread the view (a berm or building may shade the strip on both
+        # dates, so a shadow that shrank by the same margin still lets a packing through)
+        if packed_m2 > pc.packed_shadow_m2 and not other_m2 - packed_m2 >= pc.packed_shadow_m2:
+            continue
+        kept.append(t[:7])
+    return kept
 
 
 def _nanmean(values: Sequence[float]) -> float:

@@ -49,6 +49,12 @@ class PairedStatesConfig(StrictModel):
     sure_shift: float = Field(0.65, ge=0, le=1)
     max_similarity_sure: float = Field(0.75, ge=-1, le=1)
 
+    # packed elements stand at most ~4.2 m; a date that still shows this much shadow of parts
+    # between shadow_low_m and shadow_high_m tall (detect/change/shadows.py) is not a packed one
+    packed_shadow_m2: float | None = Field(4.0, ge=0)
+    shadow_low_m: float = Field(5.0, gt=0)
+    shadow_high_m: float = Field(11.5, gt=0)
+
     def similarity_limit(self, shift: float) -> float:
         return self.max_similarity_sure if abs(shift) >= self.sure_shift else self.max_similarity
 
