@@ -271,6 +271,14 @@ def test_no_packing_where_a_tall_shadow_stays():
     assert kinds((0.1, 0.9), (float("nan"), float("nan"))) == ["packed"]
     assert kinds((0.9, 0.1), (15.0, 16.0)) == []  # "deployed" from a date with canisters up
     assert kinds((0.9, 0.1), (0.0, 16.0)) == ["deployed"]
+    # a tall shadow that went away backs a weaker reading of a box that changed less
+    def weak(shadow):
+        return [e.kind for e in object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.2, 0.58)}),
+                                              tall_shadow=lambda polys: np.tile(shadow, (len(polys), 1)),
+                                              evidence=_const(0.25), similarity=_const(0.7))]
+
+    assert weak((20.0, 0.0)) == ["packed"]
+    assert weak((6.0, 0.0)) == [] and weak((20.0, 3.0)) == [] and weak((float("nan"), 0.0)) == []
     event = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.1, 0.9)}),
                           tall_shadow=lambda polys: np.tile((20.0, 0.5), (len(polys), 1)), **changed)[0]
     assert event.to_json_dict()["tall_shadow_m2"] == [20.0, 0.5]

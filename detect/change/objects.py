@@ -35,7 +35,9 @@ with the view (0.1 -> 0.98 between 18 and 6 degrees off nadir) while its box sti
 0.7-0.9; a launcher whose tubes came down correlates 0.2-0.55. A move of ``sure_shift`` or more,
 which view changes rarely cause, needs the box only somewhat different (``max_similarity_sure``).
 Launcher boxes of either date within the matching gate of each other form one track, so that one
-launcher is one event however the assignment split its boxes.
+launcher is one event however the assignment split its boxes. Sun geometry checks the reading
+(``tall_shadow``, :mod:`detect.change.shadows`): no packing on a date that still shows the shadow
+of a part taller than a packed element, and a tall shadow that went away backs a weak reading.
 """
 
 from __future__ import annotations
@@ -431,7 +433,8 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          tall_shadow: ShadowReader | None = None) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
-    is the mean over its boxes. The shadow check reads the hull of a track's boxes."""
+    is the mean over its boxes. The tall-shadow check reads the hull of a track's boxes: it
+    vetoes a packing the shadows contradict, and a tall shadow that went away backs one."""
     pc = cfg.paired_states
     rows = [(t, o) for t, (ii, jj) in enumerate(tracks) for o in [a[i] for i in ii] + [b[j] for j in jj]]
     if not rows:
@@ -439,49 +442,65 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
     boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in rows], np.float64)
     probs = np.asarray(reader(boxes, [o.cls for _, o in rows]), np.float64).reshape(-1, 2)
     owner = np.array([t for t, _ in rows])
-    out = []
+    shadows = tall_shadow is not None and pc.packed_shadow_m2 is not None
+    floor = min(pc.min_shift, pc.backed_min_shift) if shadows else pc.min_shift
+    candidates = []
     for t, (ii, jj) in enumerate(tracks):
         mine = probs[owner == t]
         if np.isnan(mine).any(axis=1).all():
             continue
         mine = mine[~np.isnan(mine).any(axis=1)]
         pa_, pb_ = float(mine[:, 0].mean()), float(mine[:, 1].mean())
+        if abs(pb_ - pa_) >= floor:
+            candidates.append((ii, jj, pa_, pb_))
+    if not candidates:
+        return []
+    objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
+    hulls = [shapely.convex_hull(shapely.union_all([o.geometry for o in m])) for m in objs]
+    areas = (np.asarray(tall_shadow(hulls), np.float64).reshape(-1, 2) if shadows  # type: ignore[misc]
+             else np.full((len(candidates), 2), np.nan))
+    out = []
+    for (ii, jj, pa_, pb_), mine_objs, (before_m2, after_m2) in zip(candidates, objs, areas, strict=True):
         shift = pb_ - pa_
-        if abs(shift) < pc.min_shift:
+        # the date the event says the launcher is packed on, and the other one
+        packed_m2, other_m2 = (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
+        # Packed on a date that still shows a tall part's shadow, no less than on the other
+        # date: the classifier misread the view (a berm or building may shade the strip on both
+        # dates, so a shadow that shrank by the same margin still lets a packing through).
+        if shadows and packed_m2 > pc.packed_shadow_m2 and not other_m2 - packed_m2 >= pc.packed_shadow_m2:
+            continue
+        # A tall shadow that went away (or came): evidence of the state independent of the
+        # classifier and of the box's look, so a weaker reading and a less different box do.
+        backed = shadows and packed_m2 <= pc.shadow_clear_m2 and other_m2 >= pc.shadow_backed_m2
+        if backed:
+            min_shift, min_fraction = pc.backed_min_shift, pc.backed_min_fraction
+            max_sim = pc.backed_max_similarity
+        else:
+            min_shift, min_fraction, max_sim = pc.min_shift, pc.min_fraction, pc.similarity_limit(shift)
+        if abs(shift) < min_shift:
             continue
         figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
         known = [float(v) for v in figures if not math.isnan(v)]
         ev = max(known) if known else math.nan
-        if not math.isnan(ev) and ev < pc.min_fraction:
+        if not math.isnan(ev) and ev < min_fraction:
             continue
-        objs = [a[i] for i in ii] + [b[j] for j in jj]
-        sim = _nanmean(list(_figures(similarity, [o.geometry for o in objs])))
-        if not math.isnan(sim) and sim > pc.similarity_limit(shift):
+        sim = _nanmean(list(_figures(similarity, [o.geometry for o in mine_objs])))
+        if not math.isnan(sim) and sim > max_sim:
             continue
-        ref = objs[0]
+        ref = mine_objs[0]
         state = STATES[ref.cls][0]
         kinds = _STATE_EVENTS[(ref.cls, state)]
         kind = kinds[0] if shift > 0 else kinds[1]
-        extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
-                 "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3), **_sim(sim)}
+        extra: dict[str, Any] = {"state_before": state if pa_ >= 0.5 else None,
+                                 "state_after": state if pb_ >= 0.5 else None,
+                                 "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
+                                 **_sim(sim)}
+        if shadows:
+            extra["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
+                                       for v in (before_m2, after_m2)]
         out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
-                    ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra,
-                    shapely.convex_hull(shapely.union_all([o.geometry for o in objs])), shift > 0))
-    if tall_shadow is None or pc.packed_shadow_m2 is None or not out:
-        return [t[:7] for t in out]
-    areas = np.asarray(tall_shadow([t[7] for t in out]), np.float64).reshape(-1, 2)
-    kept = []
-    for t, (before_m2, after_m2) in zip(out, areas, strict=True):
-        packed_m2, other_m2 = (after_m2, before_m2) if t[8] else (before_m2, after_m2)
-        t[6]["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
-                                  for v in (before_m2, after_m2)]
-        # packed on a date that still shows a tall part's shadow, no less than on the other
-        # date: the classifier misread the view (a berm or building may shade the strip on both
-        # dates, so a shadow that shrank by the same margin still lets a packing through)
-        if packed_m2 > pc.packed_shadow_m2 and not other_m2 - packed_m2 >= pc.packed_shadow_m2:
-            continue
-        kept.append(t[:7])
-    return kept
+                    ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
+    return out
 
 
 def _nanmean(values: Sequence[float]) -> float:

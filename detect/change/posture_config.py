@@ -54,6 +54,14 @@ class PairedStatesConfig(StrictModel):
     packed_shadow_m2: float | None = Field(4.0, ge=0)
     shadow_low_m: float = Field(5.0, gt=0)
     shadow_high_m: float = Field(11.5, gt=0)
+    # a tall shadow of at least shadow_backed_m2 on one date and at most shadow_clear_m2 on the
+    # other backs the state change: these gates then replace min_shift, min_fraction and the
+    # similarity limit
+    shadow_backed_m2: float = Field(10.0, ge=0)
+    shadow_clear_m2: float = Field(1.0, ge=0)
+    backed_min_shift: float = Field(0.35, ge=0, le=1)
+    backed_min_fraction: float = Field(0.2, ge=0, le=1)
+    backed_max_similarity: float = Field(0.75, ge=-1, le=1)
 
     def similarity_limit(self, shift: float) -> float:
         return self.max_similarity_sure if abs(shift) >= self.sure_shift else self.max_similarity

@@ -7,7 +7,9 @@ shadow direction from ``low_m / tan(sun elevation)`` to ``high_m / tan(sun eleva
 no shadow of a packed element on that date. This is sun geometry from the acquisition metadata,
 independent of the state classifier, whose reading of a launcher swings with the view: on the
 synthetic Khmeimim pairs the false "packed" events of steady pairs sat on launchers whose tall
-shadow was there on both dates (10-24 m^2), while every true packing left at most 1 m^2.
+shadow was there on both dates (10-24 m^2), while every true packing left at most 1 m^2. The
+other way round, a tall shadow that went away (or came) backs a packing (or deployment) that
+the classifier reads only weakly (``configs/posture.yaml`` ``paired_states``).
 
 The area counts pixels darker than ``dark_ratio`` x the median grey of a ring of ground around
 the box and its shadow, so it needs no radiometric model and works on any bit depth.
