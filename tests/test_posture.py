@@ -147,6 +147,31 @@ def test_a_second_peak_on_one_helicopter_is_not_an_arrival():
     assert object_events(before, after, CFG) == []
 
 
+def test_a_helicopter_the_dates_cannot_compare_is_read_again_as_one():
+    """A Ka-52 with its blades off reads as a fighter (or too faint to report) on date 2: its
+    boxes are read as a helicopter's on both dates; a second peak on a matched helicopter is
+    not a helicopter of its own."""
+    reader = _reader({(0, 0): (0.02, 0.98), (100, 0): (0.02, 0.99), (200, 0): (0.1, 0.1),
+                      (205, 2): (0.0, 0.95)})
+    changed = dict(evidence=_const(0.8), similarity=_const(0.3), state_reader=reader)
+    before = dets([("k", "helicopter", None, 0, 0, 14, 13, 90, 0.6)])
+    as_fighter = dets([("f", "fighter", None, 1, 1, 15, 12, 90, 0.5)])
+    assert object_events(before, as_fighter, CFG, evidence=_const(0.8), similarity=_const(0.3)) == []
+    (e,) = object_events(before, as_fighter, CFG, **changed)
+    assert (e.kind, e.cls, e.before_id, e.after_id) == ("dismantled", "helicopter", "k", "f")
+    assert e.confidence == pytest.approx((1 - 0.4 * 0.5) * 0.96)
+    # seen once at 0.4, kept by a faint fighter-sized detection at 0.3 on date 2
+    lone = dets([("k", "helicopter", None, 100, 0, 14, 13, 90, 0.4)])
+    faint = dets([("f", "fighter", None, 101, 0, 15, 12, 90, 0.3)])
+    (e,) = object_events(lone, dets([]), CFG, faint=(None, faint), **changed)
+    assert e.kind == "dismantled" and e.confidence == pytest.approx((1 - 0.6 * 0.7) * 0.97)
+    # a second peak next to a matched helicopter whose state did not change
+    peaks = dets([("h", "helicopter", None, 200, 0, 14, 13, 90, 0.6),
+                  ("h2", "helicopter", None, 205, 2, 12, 6, 10, 0.4)])
+    again = dets([("a", "helicopter", None, 201, 0, 14, 13, 90, 0.6)])
+    assert object_events(peaks, again, CFG, **changed) == []
+
+
 def test_a_launcher_read_as_a_truck_on_one_date_is_no_event():
     before = dets([("v", "vehicle", None, 0, 0, 9.4, 3, 130, 0.33)])
     after = dets([("s", "sam", "packed", 2, 1, 12.6, 3.2, 250, 0.4)])

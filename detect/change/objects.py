@@ -219,20 +219,19 @@ def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg:
     a departure."""
     if not unmatched or not other:
         return unmatched
-    xy = np.array([(o.x, o.y) for o in other])
-    lengths = np.array([p.length for p in other])
-    keep = []
-    for i in unmatched:
-        o = objs[i]
-        d = np.hypot(xy[:, 0] - o.x, xy[:, 1] - o.y)
-        gate = _gate(o.length, lengths, cfg)
-        group = np.array([_compatible(o.cls, p.cls) for p in other])
-        size = np.array([_similar_size(o, p, cfg.presence_size_ratio) for p in other])
-        # its class group anywhere near; another class only right there and of its size
-        near = ((d <= cfg.presence_gate_scale * gate) & group) | ((d <= gate) & size)
-        if not near.any():
-            keep.append(i)
-    return keep
+    return [i for i in unmatched if not _supporters(objs[i], other, cfg).any()]
+
+
+def _supporters(o: _Obj, other: list[_Obj], cfg: PostureConfig) -> np.ndarray:
+    """Which detections of ``other`` could be ``o``: its class group anywhere near, another
+    class only right there and of its size."""
+    if not other:
+        return np.zeros(0, bool)
+    d = np.hypot(np.array([p.x for p in other]) - o.x, np.array([p.y for p in other]) - o.y)
+    gate = _gate(o.length, np.array([p.length for p in other]), cfg)
+    group = np.array([_compatible(o.cls, p.cls) for p in other])
+    size = np.array([_similar_size(o, p, cfg.presence_size_ratio) for p in other])
+    return ((d <= cfg.presence_gate_scale * gate) & group) | ((d <= gate) & size)
 
 
 def date_span(d1: datetime | None, d2: datetime | None) -> str:
@@ -314,10 +313,11 @@ def object_events(
     pairs, lost, new = match_objects(a, b, cfg)
     paired_cls = set(cfg.paired_states.classes) if state_reader is not None else set()
     all_lost, all_new = lost, new
+    faint_a, faint_b = faint if faint is not None else (None, None)
+    everything_a, everything_b = a + _objects(faint_a, "fb"), b + _objects(faint_b, "fa")
     if cfg.presence_check:
-        faint_a, faint_b = faint if faint is not None else (None, None)
-        lost = _unconfirmed(a, lost, b + _objects(faint_b, "fa"), cfg)
-        new = _unconfirmed(b, new, a + _objects(faint_a, "fb"), cfg)
+        lost = _unconfirmed(a, lost, everything_b, cfg)
+        new = _unconfirmed(b, new, everything_a, cfg)
     span = date_span(*dates)
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)
@@ -370,6 +370,11 @@ def object_events(
         merged = _merge_tracks(a, b, tracks, cfg)
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg,
                                       tall_shadow):
+            add(*t)
+    if state_reader is not None and cfg.reread_classes:
+        for t in _reread_events(a, b, pairs, [i for i in all_lost if i not in set(lost)],
+                                [j for j in all_new if j not in set(new)], (everything_a, everything_b),
+                                ev_a, ev_b, state_reader, cfg):
             add(*t)
     sim_a = _figures(similarity, [a[i].geometry for i in lost])
     sim_b = _figures(similarity, [b[j].geometry for j in new])
@@ -501,6 +506,70 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
+
+
+def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], kept_a: list[int],
+                   kept_b: list[int], everything: tuple[list[_Obj], list[_Obj]], ev_a: np.ndarray,
+                   ev_b: np.ndarray, reader: StateReader, cfg: PostureConfig) -> list[tuple[Any, ...]]:
+    """State events of ``cfg.reread_classes`` objects the per-date states cannot compare: a
+    match across a class confusion (a Ka-52 called a fighter on one date: a helicopter with its
+    rotor blades off looks like a jet) and an object seen on one date only that the presence
+    check kept (something is still there, but too faint or too changed to be detected as it).
+    Each box of such a track is read as that class on both dates; the gates are those of a
+    matched pair's state event, and so is the confidence, a lone object's second sighting being
+    the best detection that kept it (faint ones included). A lone object next to a matched one
+    of its class group on its own date is a second peak on that one: it is skipped."""
+    matched_a = [a[i] for i, _ in pairs]
+    matched_b = [b[j] for _, j in pairs]
+    tracks: list[tuple[str, list[_Obj], int | None, int | None, float]] = []
+    for cls in cfg.reread_classes:
+        tracks += [(cls, [a[i], b[j]], i, j, 0.0) for i, j in pairs
+                   if a[i].cls != b[j].cls and cls in (a[i].cls, b[j].cls)]
+        for lone, own, other, on_a in ((kept_a, a, everything[1], True), (kept_b, b, everything[0], False)):
+            same_date = matched_a if on_a else matched_b
+            for k in lone:
+                o = own[k]
+                if o.cls != cls or _second_peak(o, same_date, cfg):
+                    continue
+                support = _supporters(o, other, cfg)
+                best = max((p.score for p, s_ in zip(other, support, strict=True) if s_), default=0.0)
+                tracks.append((cls, [o], k if on_a else None, None if on_a else k, best))
+    if not tracks:
+        return []
+    objs = [(t, o) for t, (_, members, _, _, _) in enumerate(tracks) for o in members]
+    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in objs], np.float64)
+    probs = np.asarray(reader(boxes, [tracks[t][0] for t, _ in objs]), np.float64).reshape(-1, 2)
+    owner = np.array([t for t, _ in objs])
+    out = []
+    for t, (cls, members, i, j, support) in enumerate(tracks):
+        mine = probs[owner == t]
+        mine = mine[~np.isnan(mine).any(axis=1)]
+        if not len(mine):
+            continue
+        pa_, pb_ = float(mine[:, 0].mean()), float(mine[:, 1].mean())
+        state = STATES[cls][0]
+        if abs(pb_ - pa_) < cfg.min_shift_for(state):
+            continue
+        figures = ((ev_a[i] if i is not None else math.nan), (ev_b[j] if j is not None else math.nan))
+        known = [float(v) for v in figures if not math.isnan(v)]
+        ev = max(known) if known else math.nan
+        if not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
+            continue
+        seen = 1.0 - float(np.prod([1.0 - o.score for o in members])) * (1.0 - support)
+        kinds = _STATE_EVENTS[(cls, state)]
+        ref = next(o for o in members if o.cls == cls)
+        extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
+                 "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
+                 "read_as": cls}
+        out.append((kinds[0] if pb_ > pa_ else kinds[1], ref, None if math.isnan(ev) else ev,
+                    _confidence(seen * abs(pb_ - pa_), ev, cfg), a[i].oid if i is not None else None,
+                    b[j].oid if j is not None else None, extra))
+    return out
+
+
+def _second_peak(o: _Obj, same_date: list[_Obj], cfg: PostureConfig) -> bool:
+    return any(_compatible(o.cls, p.cls)
+               and math.hypot(p.x - o.x, p.y - o.y) <= _gate(o.length, p.length, cfg) for p in same_date)
 
 
 def _nanmean(values: Sequence[float]) -> float:

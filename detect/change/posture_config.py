@@ -76,6 +76,9 @@ class PostureConfig(StrictModel):
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
     state_min_shift_by_state: dict[str, float] = Field(default_factory=dict)
+    # classes whose state is read again, as that class, at both boxes of a cross-class match and
+    # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
+    reread_classes: list[str] = Field(default_factory=list)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
@@ -92,11 +95,14 @@ class PostureConfig(StrictModel):
         unknown = set(self.event_weights) - set(EVENT_KINDS)
         if unknown:
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
+        stateless = set(self.reread_classes) - set(STATES)
+        if stateless:
+            raise ValueError(f"reread_classes without a state: {sorted(stateless)}")
         unknown_states = set(self.state_min_shift_by_state) - {s for v in STATES.values() for s in v}
         if unknown_states:
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes)
-                   | set(self.paired_states.classes)) - set(CLASSES)
+                   | set(self.paired_states.classes) | set(self.reread_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
