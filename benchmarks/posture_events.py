@@ -11,9 +11,9 @@ what the hysteresis and persistence checks buy is measured in the same run.
     python benchmarks/posture_events.py --seeds 0 1 2 --steady-seeds 11 12 13 14 --ablate [--json out.json]
 
 Withdrawal seeds 0-10 and steady 11-22 were looked at while the posture thresholds were
-chosen; withdrawal 11-15 and steady 23-27 only for the shadow check of 2026-12-05 (its false
-events there were among those it was designed on); the ``reinforcement`` scenario (launchers
-deployed, rotors refitted, noses lowered, aircraft arriving) never:
+chosen; withdrawal 11-15 and steady 23-27 only for the shadow check (its false events there
+were among those it was designed on); the ``reinforcement`` scenario (launchers deployed,
+rotors refitted, noses lowered, aircraft arriving) never:
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
