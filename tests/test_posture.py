@@ -388,8 +388,9 @@ def test_tall_shadow_areas_on_a_pair(tmp_path):
     areas = tall_shadow_areas(pair, [box])
     assert areas[0, 0] == pytest.approx(2 * (11.2 - 5.0) * 3 ** 0.5, rel=0.15)  # ~21 m^2
     assert areas[0, 1] < 1.0
-    (tmp_path / "no_sun").mkdir()
-    assert np.isnan(tall_shadow_areas(_utm_pair(tmp_path / "no_sun", erect, packed), [box])).all()
+    for name, sun in (("no_sun", None), ("low_sun", (180.0, 8.0))):
+        (tmp_path / name).mkdir()
+        assert np.isnan(tall_shadow_areas(_utm_pair(tmp_path / name, erect, packed, sun=sun), [box])).all()
 
 
 def test_box_similarity_on_a_pair(tmp_path):

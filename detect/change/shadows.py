@@ -31,6 +31,9 @@ from shapely.geometry.base import BaseGeometry
 
 RING_M = (3.0, 20.0)  # background ring: this far beyond the box and its shadow strip
 MIN_RING_PIXELS = 50
+# Below this the strip runs over 40 m from the box and gathers other objects' shadows; above
+# the upper limit it is under 1.2 m long at 0.5 m GSD: too short to measure (NaN either way).
+SUN_ELEVATION_RANGE = (15.0, 80.0)
 
 
 def shadow_strip(poly: BaseGeometry, sun_azimuth: float, sun_elevation: float, low_m: float,
@@ -52,7 +55,7 @@ def tall_shadow_areas(pair: Any, polygons: Sequence[BaseGeometry], *, low_m: flo
                       high_m: float = 11.5, dark_ratio: float = 0.65) -> np.ndarray:
     """(N, 2) shadow area in m^2 inside each polygon's tall-shadow strip (grid CRS) on the
     before and the after date; NaN where a date lacks its sun angles or the ring has too few
-    valid pixels."""
+    valid pixels, or the sun stands outside ``SUN_ELEVATION_RANGE``."""
     out = np.full((len(polygons), 2), np.nan)
     grid = pair.grid
     unit = abs(grid.transform.a) / pair.grid_gsd_m
@@ -60,7 +63,7 @@ def tall_shadow_areas(pair: Any, polygons: Sequence[BaseGeometry], *, low_m: flo
     pixel_m2 = pair.grid_gsd_m ** 2
     for d, (scene, src) in enumerate(zip((pair.before, pair.after), pair.sources, strict=True)):
         az, el = scene.meta.sun_azimuth, scene.meta.sun_elevation
-        if az is None or el is None:
+        if az is None or el is None or not SUN_ELEVATION_RANGE[0] <= el <= SUN_ELEVATION_RANGE[1]:
             continue
         for k, poly in enumerate(polygons):
             strip, near = shadow_strip(poly, az, el, low_m, high_m, unit)
