@@ -307,6 +307,8 @@ def test_no_packing_where_a_tall_shadow_stays():
     event = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.1, 0.9)}),
                           tall_shadow=lambda polys: np.tile((20.0, 0.5), (len(polys), 1)), **changed)[0]
     assert event.to_json_dict()["tall_shadow_m2"] == [20.0, 0.5]
+    assert event.explanation.endswith("between the two images; the shadow of its raised parts (20 m\u00b2 "
+                                      "before) is gone.")
 
 
 def test_paired_state_gates():

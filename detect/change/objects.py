@@ -254,6 +254,20 @@ def explain(kind: str, cls: str, size_name: str, zone: str | None, span: str) ->
     return f"{subject}{where} {_VERBS[kind]} {span}."
 
 
+def _shadow_note(kind: str, areas: Any, cfg: PostureConfig) -> str:
+    """The sun-geometry evidence of a launcher's state change in words, when it speaks clearly:
+    the shadow only its raised parts can cast went away (packed) or came (deployed)."""
+    if not areas or None in areas:
+        return ""
+    before_m2, after_m2 = areas
+    pc = cfg.paired_states
+    if kind == "packed" and before_m2 >= pc.shadow_backed_m2 and after_m2 <= pc.shadow_clear_m2:
+        return f"the shadow of its raised parts ({before_m2:.0f} m\u00b2 before) is gone"
+    if kind == "deployed" and after_m2 >= pc.shadow_backed_m2 and before_m2 <= pc.shadow_clear_m2:
+        return f"its raised parts now cast a shadow ({after_m2:.0f} m\u00b2)"
+    return ""
+
+
 class ZoneIndex:
     """Named zones in the pair's CRS: which zone an object stands in."""
 
@@ -330,8 +344,12 @@ def object_events(
         zone = zones.name_at(ref.x, ref.y)
         size = cfg.size_name(ref.cls, ref.length)
         lon, lat = to_lonlat(ref.x, ref.y) if to_lonlat else (None, None)
+        text = explain(kind, ref.cls, size, zone, span)
+        note = _shadow_note(kind, extra.get("tall_shadow_m2"), cfg)
+        if note:
+            text = f"{text[:-1]}; {note}."
         events.append(ObjectEvent(kind, ref.cls, before_id, after_id, ref.x, ref.y, lon, lat, zone, conf,
-                                  explain(kind, ref.cls, size, zone, span),
+                                  text,
                                   None if ev is None or math.isnan(ev) else float(ev), size, extra))
 
     for i, j in pairs:
