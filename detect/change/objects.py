@@ -332,6 +332,9 @@ def object_events(
     if cfg.presence_check:
         lost = _unconfirmed(a, lost, everything_b, cfg)
         new = _unconfirmed(b, new, everything_a, cfg)
+    # unmatched objects the presence check kept from departing or arriving
+    kept_a = sorted(set(all_lost) - set(lost))
+    kept_b = sorted(set(all_new) - set(new))
     span = date_span(*dates)
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)
@@ -383,15 +386,14 @@ def object_events(
         # from departing or arriving (something of their size is there on the other date).
         tracks = [(i if a[i].cls in paired_cls else None, j if b[j].cls in paired_cls else None)
                   for i, j in pairs if paired_cls & {a[i].cls, b[j].cls}]
-        tracks += [(i, None) for i in all_lost if i not in set(lost) and a[i].cls in paired_cls]
-        tracks += [(None, j) for j in all_new if j not in set(new) and b[j].cls in paired_cls]
+        tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls]
+        tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg,
                                       tall_shadow):
             add(*t)
     if state_reader is not None and cfg.reread_classes:
-        for t in _reread_events(a, b, pairs, [i for i in all_lost if i not in set(lost)],
-                                [j for j in all_new if j not in set(new)], (everything_a, everything_b),
+        for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
                                 ev_a, ev_b, state_reader, cfg):
             add(*t)
     sim_a = _figures(similarity, [a[i].geometry for i in lost])
@@ -459,23 +461,12 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
     is the mean over its boxes. The tall-shadow check reads the hull of a track's boxes: it
     vetoes a packing the shadows contradict, and a tall shadow that went away backs one."""
     pc = cfg.paired_states
-    rows = [(t, o) for t, (ii, jj) in enumerate(tracks) for o in [a[i] for i in ii] + [b[j] for j in jj]]
-    if not rows:
-        return []
-    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in rows], np.float64)
-    probs = np.asarray(reader(boxes, [o.cls for _, o in rows]), np.float64).reshape(-1, 2)
-    owner = np.array([t for t, _ in rows])
+    groups = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj in tracks]
+    readings = _mean_readings(reader, groups, [[o.cls for o in g] for g in groups])
     shadows = tall_shadow is not None and pc.packed_shadow_m2 is not None
     floor = min(pc.min_shift, pc.backed_min_shift) if shadows else pc.min_shift
-    candidates = []
-    for t, (ii, jj) in enumerate(tracks):
-        mine = probs[owner == t]
-        if np.isnan(mine).any(axis=1).all():
-            continue
-        mine = mine[~np.isnan(mine).any(axis=1)]
-        pa_, pb_ = float(mine[:, 0].mean()), float(mine[:, 1].mean())
-        if abs(pb_ - pa_) >= floor:
-            candidates.append((ii, jj, pa_, pb_))
+    candidates = [(ii, jj, *read) for (ii, jj), read in zip(tracks, readings, strict=True)
+                  if read is not None and abs(read[1] - read[0]) >= floor]
     if not candidates:
         return []
     objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
@@ -552,19 +543,13 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
                 support = _supporters(o, other, cfg)
                 best = max((p.score for p, s_ in zip(other, support, strict=True) if s_), default=0.0)
                 tracks.append((cls, [o], k if on_a else None, None if on_a else k, best))
-    if not tracks:
-        return []
-    objs = [(t, o) for t, (_, members, _, _, _) in enumerate(tracks) for o in members]
-    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o in objs], np.float64)
-    probs = np.asarray(reader(boxes, [tracks[t][0] for t, _ in objs]), np.float64).reshape(-1, 2)
-    owner = np.array([t for t, _ in objs])
+    readings = _mean_readings(reader, [m for _, m, _, _, _ in tracks],
+                              [[cls] * len(m) for cls, m, _, _, _ in tracks])
     out = []
-    for t, (cls, members, i, j, support) in enumerate(tracks):
-        mine = probs[owner == t]
-        mine = mine[~np.isnan(mine).any(axis=1)]
-        if not len(mine):
+    for (cls, members, i, j, support), read in zip(tracks, readings, strict=True):
+        if read is None:
             continue
-        pa_, pb_ = float(mine[:, 0].mean()), float(mine[:, 1].mean())
+        pa_, pb_ = read
         state = STATES[cls][0]
         if abs(pb_ - pa_) < cfg.min_shift_for(state):
             continue
@@ -582,6 +567,26 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
         out.append((kinds[0] if pb_ > pa_ else kinds[1], ref, None if math.isnan(ev) else ev,
                     _confidence(seen * abs(pb_ - pa_), ev, cfg), a[i].oid if i is not None else None,
                     b[j].oid if j is not None else None, extra))
+    return out
+
+
+def _mean_readings(reader: StateReader, groups: list[list[_Obj]], classes: list[list[str]]
+                   ) -> list[tuple[float, float] | None]:
+    """Each group's state probability on the before and the after date: its boxes read (as the
+    given classes) on both dates in one call, averaged over the boxes read on both; None where
+    none was."""
+    rows = [(g, o, c) for g, (members, cls) in enumerate(zip(groups, classes, strict=True))
+            for o, c in zip(members, cls, strict=True)]
+    if not rows:
+        return [None] * len(groups)
+    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for _, o, _ in rows], np.float64)
+    probs = np.asarray(reader(boxes, [c for _, _, c in rows]), np.float64).reshape(-1, 2)
+    owner = np.array([g for g, _, _ in rows])
+    out: list[tuple[float, float] | None] = []
+    for g in range(len(groups)):
+        mine = probs[owner == g]
+        mine = mine[~np.isnan(mine).any(axis=1)]
+        out.append((float(mine[:, 0].mean()), float(mine[:, 1].mean())) if len(mine) else None)
     return out
 
 
