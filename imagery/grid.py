@@ -50,6 +50,18 @@ class GridSpec:
     def window_transform(self, window: Window) -> Affine:
         return self.transform @ Affine.translation(window.col_off, window.row_off)
 
+    def window_around(self, bounds: tuple[float, float, float, float], pad: int = 0) -> Window | None:
+        """The pixel window covering map ``bounds`` (left, bottom, right, top) plus ``pad``
+        pixels, clipped to the grid; None when less than 2 x 2 pixels remain."""
+        minx, miny, maxx, maxy = bounds
+        inv = ~self.transform
+        cols, rows = zip(*(inv * (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
+        c0, r0 = max(math.floor(min(cols)) - pad, 0), max(math.floor(min(rows)) - pad, 0)
+        c1, r1 = min(math.ceil(max(cols)) + pad, self.width), min(math.ceil(max(rows)) + pad, self.height)
+        if c1 - c0 < 2 or r1 - r0 < 2:
+            return None
+        return Window(c0, r0, c1 - c0, r1 - r0)
+
     def same_lattice(self, other: GridSpec, tol: float = 1e-6) -> tuple[int, int] | None:
         """If ``other`` is this lattice shifted by whole pixels, return (dcol, drow) such that
         pixel (c, r) here is pixel (c + dcol, r + drow) there; else ``None``."""

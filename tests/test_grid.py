@@ -125,3 +125,11 @@ def test_block_cache_decodes_each_block_once_and_matches_direct_reads(tmp_path):
         np.testing.assert_array_equal(td.valid, valid)
     n_blocks = src.cache.n_rows * src.cache.n_cols
     assert src.cache.decoded == n_blocks  # overlap costs no extra decoding
+
+
+def test_window_around_map_bounds():
+    grid = GridSpec("EPSG:32636", Affine(0.5, 0, 1000, 0, -0.5, 2000), 100, 80)
+    assert grid.window_around((1010.2, 1980.0, 1015.0, 1990.1)) == Window(20, 19, 10, 21)
+    assert grid.window_around((1010.2, 1980.0, 1015.0, 1990.1), pad=1) == Window(19, 18, 12, 23)
+    assert grid.window_around((990.0, 1999.0, 1001.0, 2010.0), pad=3) == Window(0, 0, 5, 5)  # clipped
+    assert grid.window_around((2000.0, 3000.0, 2010.0, 3010.0)) is None  # off the grid

@@ -261,9 +261,9 @@ def _shadow_note(kind: str, areas: Any, cfg: PostureConfig) -> str:
         return ""
     before_m2, after_m2 = areas
     pc = cfg.paired_states
-    if kind == "packed" and before_m2 >= pc.shadow_backed_m2 and after_m2 <= pc.shadow_clear_m2:
+    if kind == "packed" and pc.shadow_backs(after_m2, before_m2):
         return f"the shadow of its raised parts ({before_m2:.0f} m\u00b2 before) is gone"
-    if kind == "deployed" and after_m2 >= pc.shadow_backed_m2 and before_m2 <= pc.shadow_clear_m2:
+    if kind == "deployed" and pc.shadow_backs(before_m2, after_m2):
         return f"its raised parts now cast a shadow ({after_m2:.0f} m\u00b2)"
     return ""
 
@@ -485,7 +485,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
             continue
         # A tall shadow that went away (or came): evidence of the state independent of the
         # classifier and of the box's look, so a weaker reading and a less different box do.
-        backed = shadows and packed_m2 <= pc.shadow_clear_m2 and other_m2 >= pc.shadow_backed_m2
+        backed = shadows and pc.shadow_backs(packed_m2, other_m2)
         if backed:
             min_shift, min_fraction = pc.backed_min_shift, pc.backed_min_fraction
             max_sim = pc.backed_max_similarity

@@ -25,7 +25,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from affine import Affine
 from rasterio.features import geometry_mask
 from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
@@ -58,19 +57,16 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry], search_m: float 
     to ``search_m``, on the pair's common grid with its shift and radiometric normalisation
     applied; NaN where the polygon has too few valid pixels."""
     grid = pair.grid
-    inv = ~grid.transform
     src_a, src_b = pair.sources
     radiometry = pair.radiometry
     s = int(round(search_m / pair.grid_gsd_m)) if search_m > 0 else 0
     out = np.full(len(polygons), np.nan)
     for k, poly in enumerate(polygons):
-        minx, miny, maxx, maxy = poly.bounds
-        cols, rows = zip(*(inv @ (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
-        c0, r0 = max(int(np.floor(min(cols))) - 1, 0), max(int(np.floor(min(rows))) - 1, 0)
-        c1, r1 = min(int(np.ceil(max(cols))) + 1, grid.width), min(int(np.ceil(max(rows))) + 1, grid.height)
-        if c1 - c0 < 2 or r1 - r0 < 2:
+        window = grid.window_around(poly.bounds, pad=1)
+        if window is None:
             continue
-        window = Window(c0, r0, c1 - c0, r1 - r0)
+        c0, r0 = int(window.col_off), int(window.row_off)
+        c1, r1 = c0 + int(window.width), r0 + int(window.height)
         a, valid_a = src_a.read(window)
         # the after window, grown by the search radius where the grid allows
         b0c, b0r = max(c0 - s, 0), max(r0 - s, 0)
@@ -79,7 +75,7 @@ def box_similarity(pair: Any, polygons: Sequence[BaseGeometry], search_m: float 
         if radiometry.method != "identity":
             b = radiometry.apply(b)
         inside = geometry_mask([poly], out_shape=(window.height, window.width), invert=True,
-                               transform=grid.transform @ Affine.translation(c0, r0))
+                               transform=grid.window_transform(window))
         keep = inside & valid_a
         grey_a = a.astype(np.float64).mean(axis=0)
         grey_b = b.astype(np.float64).mean(axis=0)

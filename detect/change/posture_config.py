@@ -63,6 +63,10 @@ class PairedStatesConfig(StrictModel):
     backed_min_fraction: float = Field(0.2, ge=0, le=1)
     backed_max_similarity: float = Field(0.75, ge=-1, le=1)
 
+    def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
+        """A tall shadow on one date and none on the date the element is packed on."""
+        return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
+
     def similarity_limit(self, shift: float) -> float:
         return self.max_similarity_sure if abs(shift) >= self.sure_shift else self.max_similarity
 

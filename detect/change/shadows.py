@@ -23,9 +23,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from affine import Affine
 from rasterio.features import geometry_mask
-from rasterio.windows import Window
 from shapely import affinity
 from shapely.geometry.base import BaseGeometry
 
@@ -59,7 +57,6 @@ def tall_shadow_areas(pair: Any, polygons: Sequence[BaseGeometry], *, low_m: flo
     out = np.full((len(polygons), 2), np.nan)
     grid = pair.grid
     unit = abs(grid.transform.a) / pair.grid_gsd_m
-    inv = ~grid.transform
     pixel_m2 = pair.grid_gsd_m ** 2
     for d, (scene, src) in enumerate(zip((pair.before, pair.after), pair.sources, strict=True)):
         az, el = scene.meta.sun_azimuth, scene.meta.sun_elevation
@@ -69,15 +66,12 @@ def tall_shadow_areas(pair: Any, polygons: Sequence[BaseGeometry], *, low_m: flo
             strip, near = shadow_strip(poly, az, el, low_m, high_m, unit)
             both = near.union(strip)
             ring = both.buffer(RING_M[1] * unit).difference(both.buffer(RING_M[0] * unit))
-            minx, miny, maxx, maxy = ring.bounds
-            cols, rows = zip(*(inv @ (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
-            c0, r0 = max(int(np.floor(min(cols))), 0), max(int(np.floor(min(rows))), 0)
-            c1, r1 = min(int(np.ceil(max(cols))), grid.width), min(int(np.ceil(max(rows))), grid.height)
-            if c1 - c0 < 2 or r1 - r0 < 2:
+            window = grid.window_around(ring.bounds)
+            if window is None:
                 continue
-            data, valid = src.read(Window(c0, r0, c1 - c0, r1 - r0))
+            data, valid = src.read(window)
             grey = data[:3].astype(np.float64).mean(axis=0)
-            transform = grid.transform @ Affine.translation(c0, r0)
+            transform = grid.window_transform(window)
             shape = grey.shape
             in_ring = geometry_mask([ring], out_shape=shape, transform=transform, invert=True) & valid
             in_strip = geometry_mask([strip], out_shape=shape, transform=transform, invert=True) & valid
