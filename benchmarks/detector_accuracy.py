@@ -159,7 +159,8 @@ def main() -> None:
     print(f"weights {weights} (sha256 {det.weights_sha256[:12]}...), device {det.device}, "
           f"operating score {operating}, state threshold {det.config.state_threshold}, "
           f"heat flips {det.config.heat_flips or 'none'}, states from "
-          f"{'the second-stage classifier' if det.state_net is not None else 'the one-stage head'}")
+          f"{'the second-stage classifier' if det.state_net is not None else 'the one-stage head'}, "
+          f"aircraft kinds from {'the type classifier' if det.type_net is not None else 'the heat map'}")
     results: dict = {"weights": str(weights), "sha256": det.weights_sha256}
     rows = []
     if not args.no_synthetic:
@@ -172,6 +173,15 @@ def main() -> None:
               f"{HELD_OUT}")
         print(format_summary(s))
         rows.append(["synthetic held-out mAP@0.5 (rotated)", f"{s['map']:.3f}", ">= 0.90"])
+        air = ("transport", "fighter", "airliner")
+        rows.append(["  AP " + " / ".join(air), " / ".join(f"{s['per_class'][c]['ap']:.3f}" for c in air
+                                                          if c in s["per_class"]), "-"])
+        if det.type_net is not None:  # the same chips with the detector's own aircraft classes
+            named_by_heat = Detector(weights, device=args.device, type_classifier=False, **flips)
+            plain = synthetic_heldout(_low(named_by_heat), args.chips, args.chip_size, HELD_OUT, operating)
+            results["synthetic_heldout_without_type_classifier"] = plain
+            rows.append(["    same, without the type classifier", f"{plain['map']:.3f}; " + " / ".join(
+                f"{plain['per_class'][c]['ap']:.3f}" for c in air if c in plain["per_class"]), "-"])
         one = None
         if det.state_net is not None:
             one_stage = Detector(weights, device=args.device, state_classifier=False, **flips)

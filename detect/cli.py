@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train",
-            "train-state", "train-state-pair", "eval", "sample")
+            "train-state", "train-state-pair", "train-type", "eval", "sample")
 
 PROG = "posturewatch"
 

@@ -83,6 +83,10 @@ class DetectorConfig(StrictModel):
     state_pair_classifier: bool = Field(True, description="read state changes with the two-date "
                                                           "classifier when the weights carry one "
                                                           "(detect/state_pair_train.py)")
+    type_classifier: bool = Field(True, description="name each fixed-wing aircraft's kind (transport, "
+                                                    "fighter, airliner) with the second-stage type "
+                                                    "classifier when the weights carry one "
+                                                    "(detect/type_net.py)")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -187,7 +191,7 @@ class Detector:
     def __init__(self, weights: str | Path | None = None, *, device: str = "auto",
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
-                 state_pair: Any = None, **overrides: Any) -> None:
+                 state_pair: Any = None, type_net: Any = None, **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -211,6 +215,8 @@ class Detector:
                 state_net = state_net_from_payload(loaded.state_net)
             if state_pair is None and loaded.state_pair is not None:
                 state_pair = state_net_from_payload(loaded.state_pair)
+            if type_net is None and loaded.type_net is not None:
+                type_net = state_net_from_payload(loaded.type_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -223,6 +229,8 @@ class Detector:
                           if state_net is not None and cfg.state_classifier else None)
         self.state_pair = (state_pair.eval().to(self.device)
                            if state_pair is not None and cfg.state_pair_classifier else None)
+        self.type_net = (type_net.eval().to(self.device)
+                         if type_net is not None and cfg.type_classifier else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -243,17 +251,25 @@ class Detector:
             out = self.forward(x)
             decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
                              score_threshold=min(self._min_threshold(), self.config.presence_threshold))
-            if self.state_net is not None:
+            if self.type_net is not None or self.state_net is not None:
                 from detect.state_net import classify
+                from detect.type_net import refine_classes
 
                 # Only detections at their class's operating score: the faint ones below it
                 # serve the presence check alone, and on cluttered tiles they are hundreds
                 # (a noise tile: 16-26 operating against 240-270 faint state-class peaks).
+                # The aircraft's kind first, so its state is read as that kind's.
                 for image, d in zip(x, decoded, strict=True):
                     op = np.flatnonzero(self._operating(d))
-                    if len(op):
-                        boxes = torch.from_numpy(d.boxes[op]).to(self.device)
-                        classes = torch.from_numpy(d.classes[op]).to(self.device)
+                    if not len(op):
+                        continue
+                    boxes = torch.from_numpy(d.boxes[op]).to(self.device)
+                    classes = torch.from_numpy(d.classes[op]).to(self.device)
+                    if self.type_net is not None:
+                        classes = refine_classes(self.type_net, image, boxes, classes, self.gsd_m)
+                        d.classes = d.classes.copy()
+                        d.classes[op] = classes.cpu().numpy()
+                    if self.state_net is not None:
                         prob = classify(self.state_net, image, boxes, classes, self.gsd_m,
                                         tta=self.config.state_tta)
                         d.state_prob = d.state_prob.copy()

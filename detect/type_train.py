@@ -1,0 +1,246 @@
+"""Training the second-stage aircraft type classifier (:mod:`detect.type_net`) on synthetic chips.
+
+``posturewatch train-type --config configs/train_type.yaml --export detect/weights/detector.pt``
+
+1. Render chips of the aprons (civil and military, and the state study's rows of transports)
+   in parallel processes; each returns the box-aligned crops of the fixed-wing aircraft wholly
+   inside it, ``copies`` times each with the box jittered the way the detector's boxes err.
+2. Train the small network on the crops with class-balanced sampling, mirror and photometric
+   augmentation; validate on crops of another chip stream.
+3. Write the detector's weights file again with the classifier inside (``type_net``), keeping
+   the state classifiers it already holds.
+
+Crops are cached in ``OUT/crops.npz`` with the settings that made them, like the state
+classifier's (:mod:`detect.state_train`, whose rendering, optimiser and augmentation this reuses).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from detect.state_train import (
+    JitterSection,
+    NetSection,
+    StreamSection,
+    _cached_crops,
+    _inside,
+    export_weights,
+    jitter_boxes,
+    optimise,
+    photometric,
+)
+from imagery.config import StrictModel, load_config
+from imagery.errors import ConfigError
+
+FIELDS = ("crops", "labels")
+
+
+def _aprons(**kw: Any) -> StreamSection:
+    return StreamSection(**{"themes": {"civil_apron": 0.35, "military_apron": 0.35, "state_study": 0.15,
+                                       "mixed": 0.15}, **kw})
+
+
+class TypeTrainConfig(StrictModel):
+    seed: int = 0
+    out: str = "runs/type"
+    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
+    steps: int = Field(2500, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    copies: int = Field(2, ge=1, description="jittered crops per aircraft")
+    net: NetSection = NetSection()
+    stream: StreamSection = _aprons(chips=2500)
+    val: StreamSection = _aprons(seed=1_000_009, chips=300)
+    jitter: JitterSection = JitterSection(flip={"transport": 0.05, "fighter": 0.05, "airliner": 0.05})
+    threads: int = 0
+
+
+def load_type_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> TypeTrainConfig:
+    """The type-classifier training config with command-line ``overrides`` (None = not given)."""
+    cfg = load_config(name_or_path or "train_type", TypeTrainConfig)
+    data = {k: v for k, v in overrides.items() if v is not None}
+    if data:
+        try:
+            cfg = TypeTrainConfig.model_validate({**cfg.model_dump(), **data})
+        except Exception as exc:
+            raise ConfigError(f"invalid training override: {exc}") from None
+    return cfg
+
+
+def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
+                    copies: int) -> dict[str, np.ndarray]:
+    """Box-aligned crops (uint8 (n, 3, S, S)) of one chip's fixed-wing aircraft and their
+    index into ``TYPE_CLASSES``."""
+    import torch
+
+    from detect.state_net import crop_sides, oriented_crops
+    from detect.type_net import type_rows
+
+    boxes = np.asarray(chip.boxes, np.float64).reshape(-1, 5)
+    classes = np.asarray(chip.classes, np.int64)
+    rows = type_rows(torch.from_numpy(classes)).numpy() if len(classes) else classes
+    h, w = chip.image.shape[:2]
+    keep = (rows >= 0) & _inside(boxes, h, w)
+    boxes, classes, rows = boxes[keep], classes[keep], rows[keep]
+    size = net_cfg.crop_px
+    if not len(boxes):
+        return {"crops": np.zeros((0, 3, size, size), np.uint8), "labels": rows}
+    image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
+    crops = []
+    for _ in range(copies):
+        jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter)).float()
+        sides = crop_sides(jb, float(chip.gsd), net_cfg)
+        crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
+    return {"crops": np.concatenate(crops), "labels": np.tile(rows, copies)}
+
+
+class _TypeCropJob:
+    """Picklable: renders chip ``i`` of a stream and returns its aircraft crops (in a worker)."""
+
+    def __init__(self, stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int) -> None:
+        self.stream, self.net, self.jitter, self.copies = stream, net, jitter, copies
+        self._chips: Any = None
+
+    def __call__(self, index: int) -> dict[str, np.ndarray]:
+        if self._chips is None:
+            from imagery.synth.chips import ChipStream
+
+            self._chips = ChipStream(self.stream.size, seed=self.stream.seed,
+                                     themes=tuple(self.stream.themes.items()), **self.stream.overrides)
+        rng = np.random.default_rng([self.stream.seed, index, 0x7E9E])
+        return chip_type_crops(self._chips.chip(index), rng, self.net, self.jitter, self.copies)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_chips": None}
+
+
+def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
+                      progress: bool = True, label: str = "crops") -> dict[str, np.ndarray]:
+    from detect.train import process_map
+
+    job = _TypeCropJob(stream, net, jitter, copies)
+    parts = list(process_map(job, range(stream.chips), total=stream.chips, workers=stream.workers,
+                             desc=f"render {label}", progress=progress, ordered=True))
+    return {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+
+
+def type_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+    """Accuracy overall and per true class, and the confusion matrix (rows: true class)."""
+    from detect.type_net import TYPE_CLASSES
+
+    k = len(TYPE_CLASSES)
+    pred = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
+    conf = np.zeros((k, k), np.int64)
+    np.add.at(conf, (labels, pred), 1)
+    nan = float("nan")
+    total = conf.sum(1)
+    per = {c: {"n": int(total[i]), "accuracy": float(conf[i, i] / total[i]) if total[i] else nan}
+           for i, c in enumerate(TYPE_CLASSES)}
+    return {"n": int(len(labels)), "accuracy": float((pred == labels).mean()) if len(labels) else nan,
+            "per_class": per, "confusion": conf.tolist(), "classes": list(TYPE_CLASSES)}
+
+
+def _predict(net: Any, crops: np.ndarray, batch: int = 512) -> np.ndarray:
+    import torch
+
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x = torch.from_numpy(crops[i:i + batch])
+            out.append(((net(x).softmax(1) + net(x.flip(-1)).softmax(1)) / 2).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 0))
+
+
+def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Path | None = None,
+               crops: dict[str, np.ndarray] | None = None,
+               val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    """Train; write ``OUT/detector.pt`` (the detector's weights with the type classifier inside)
+    and ``OUT/metrics.json``; copy to ``export`` when given. ``crops``/``val_crops`` replace the
+    rendered sets (tests)."""
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from detect.model import load_weights, save_weights
+    from detect.state_net import StateNet, state_net_payload
+    from detect.type_net import type_net_config
+    from imagery.errors import InputError
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = load_weights(cfg.detector)  # fail early (missing / corrupt) before minutes of rendering
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    if crops is None:
+        key = {"stream": cfg.stream.model_dump(), "net": cfg.net.model_dump(),
+               "jitter": cfg.jitter.model_dump(), "copies": cfg.copies}
+        crops = _cached_crops(out / "crops.npz", key,
+                              lambda: render_type_crops(cfg.stream, cfg.net, cfg.jitter, cfg.copies,
+                                                        progress=progress, label="training crops"),
+                              FIELDS)
+    if val_crops is None:
+        key = {"stream": cfg.val.model_dump(), "net": cfg.net.model_dump(),
+               "jitter": cfg.jitter.model_dump(), "copies": 1}
+        val_crops = _cached_crops(out / "val_crops.npz", key,
+                                  lambda: render_type_crops(cfg.val, cfg.net, cfg.jitter, 1,
+                                                            progress=progress, label="validation crops"),
+                                  FIELDS)
+    t_render = time.perf_counter() - t0
+    if not len(crops["crops"]):
+        raise InputError("no fixed-wing aircraft in the training chips (check stream.themes)")
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = StateNet(type_net_config(**cfg.net.model_dump()))
+    x_all = torch.from_numpy(crops["crops"])
+    y_all = torch.from_numpy(crops["labels"]).long()
+    _, inv, counts = np.unique(crops["labels"], return_inverse=True, return_counts=True)
+    weights = torch.from_numpy(1.0 / counts[inv])  # classes balanced: airliners outnumber fighters
+
+    def batch_loss() -> Any:
+        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
+        x = x_all[idx].float()
+        flip = torch.rand(x.shape[0], generator=gen) < 0.5
+        x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
+        return F.cross_entropy(net(x), y_all[idx], label_smoothing=0.05)
+
+    log = (out / "log.jsonl").open("w", encoding="utf-8")
+    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
+                       desc="train type", progress=progress)
+    metrics = type_metrics(_predict(net, val_crops["crops"]), val_crops["labels"])
+    summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
+               "val_crops": int(len(val_crops["crops"])), "val": metrics,
+               "render_s": round(t_render, 1), "train_s": round(t_train, 1),
+               "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
+    log.write(json.dumps({"val": metrics}) + "\n")
+    log.close()
+    info = {**base.info, "type_net": {"steps": cfg.steps, "seed": cfg.seed,
+                                      "val_accuracy": metrics["accuracy"],
+                                      "train_crops": summary["train_crops"], "detector_sha256": base.sha256}}
+    dst = out / "detector.pt"
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
+                 state_pair=base.state_pair,
+                 type_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if export:
+        export_weights(dst, export)
+    summary["weights"] = str(dst)
+    return summary
+
+
+def format_type_metrics(metrics: dict[str, Any]) -> str:
+    names = metrics["classes"]
+    lines = [f"accuracy {metrics['accuracy']:.3f} on {metrics['n']} crops",
+             "true / named".ljust(14) + "".join(f"{c:>11}" for c in names) + f"{'accuracy':>10}"]
+    for c, row in zip(names, metrics["confusion"], strict=True):
+        lines.append(f"{c:<14}" + "".join(f"{v:>11}" for v in row)
+                     + f"{metrics['per_class'][c]['accuracy']:>10.3f}")
+    return "\n".join(lines)
