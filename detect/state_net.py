@@ -40,6 +40,7 @@ class StateNetConfig:
     num_states: int = NUM_STATES
     dates: int = 1  # 2: the pair classifier (detect/state_pair_train.py): both dates' crops stacked
     fusion: str = "early"  # pair classifier: "early" (six input channels) or "late" (PairStateNet)
+    extra_inputs: int = 0  # scalars per crop joining the flattened features (the type net: box size)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -55,7 +56,8 @@ class StateNetConfig:
 class StateNet(nn.Module):
     """(N, 3 x dates, S, S) crops in 0..255 -> (N, num_states x dates) logits (date-major). The
     head flattens a coarse map instead of pooling it: *where* in the nose-up crop a feature is
-    (visor at the top) matters."""
+    (visor at the top) matters. With ``extra_inputs`` the head also reads that many scalars per
+    crop (``extras``): what the crop's normalised scale hides, like the box's size in metres."""
 
     def __init__(self, config: StateNetConfig | None = None) -> None:
         super().__init__()
@@ -72,14 +74,20 @@ class StateNet(nn.Module):
             conv_bn(w4, 32, 1),
         )
         cells = math.ceil(c.crop_px / 16) ** 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2), nn.Linear(32 * cells, c.hidden),
+        self.head = nn.Sequential(nn.Flatten(), nn.Dropout(0.2),
+                                  nn.Linear(32 * cells + c.extra_inputs, c.hidden),
                                   nn.ReLU(inplace=True), nn.Linear(c.hidden, c.num_states * c.dates))
         self.register_buffer("mean", torch.tensor(INPUT_MEAN * 255.0), persistent=False)
         self.register_buffer("inv_std", torch.tensor(1.0 / (INPUT_STD * 255.0)), persistent=False)
 
-    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+    def forward(self, crops: torch.Tensor, extras: torch.Tensor | None = None) -> torch.Tensor:
         x = (crops.float() - self.mean) * self.inv_std
-        return self.head(self.features(x))
+        f = self.features(x)
+        if self.config.extra_inputs:
+            if extras is None or extras.shape != (crops.shape[0], self.config.extra_inputs):
+                raise ValueError(f"this network reads {self.config.extra_inputs} extra inputs per crop")
+            f = torch.cat([f.flatten(1), extras.to(f.dtype)], dim=1)  # the head's Flatten is then a no-op
+        return self.head(f)
 
 
 class PairStateNet(nn.Module):

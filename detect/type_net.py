@@ -12,7 +12,11 @@ T-tail, engines on pylons, the paint) lies along the whole airframe. So, as for 
 box, nose up, and a small CNN names its kind from the whole shape.
 
 The network is :class:`detect.state_net.StateNet` with one output per class of
-``TYPE_CLASSES`` (softmax), read on the crop and its mirror image.
+``TYPE_CLASSES`` (softmax), read on the crop and its mirror image. The crop is scaled to the box
+(a fighter and an airliner fill it alike), so the box's length and width in metres join the
+flattened features as two extra inputs: a first version without them turned 24-28 m transports
+and 18-20 m business jets into fighters on the held-out chips and lowered the fighter AP from
+0.70 to 0.61 while it raised the transport and airliner APs (model card).
 """
 
 from __future__ import annotations
@@ -29,8 +33,15 @@ TYPE_INDEX = torch.tensor([CLASSES.index(c) for c in TYPE_CLASSES])
 
 
 def type_net_config(**kw: object) -> StateNetConfig:
-    """A :class:`StateNetConfig` with one output per ``TYPE_CLASSES`` entry."""
-    return StateNetConfig(**{**kw, "num_states": len(TYPE_CLASSES), "dates": 1, "fusion": "early"})
+    """A :class:`StateNetConfig` with one output per ``TYPE_CLASSES`` entry and the box size as
+    two extra inputs."""
+    return StateNetConfig(**{**kw, "num_states": len(TYPE_CLASSES), "dates": 1, "fusion": "early",
+                             "extra_inputs": 2})
+
+
+def size_inputs(boxes: torch.Tensor, gsd_m: float) -> torch.Tensor:
+    """(N, 2) log of each box's length and width over 20 m (boxes in pixels of ``gsd_m``)."""
+    return torch.log(torch.clamp(boxes[:, 2:4].float() * gsd_m, min=1.0) / 20.0)
 
 
 def type_rows(classes: torch.Tensor) -> torch.Tensor:
@@ -49,7 +60,8 @@ def type_probs(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, gsd_m: f
     if n == 0:
         return torch.zeros((0, len(TYPE_CLASSES)), device=boxes.device)
     crops = oriented_crops(image.float(), boxes, crop_sides(boxes, gsd_m, net.config), net.config.crop_px)
-    logits = net(torch.cat([crops, crops.flip(-1)])).float()
+    sizes = size_inputs(boxes, gsd_m).to(crops.device)
+    logits = net(torch.cat([crops, crops.flip(-1)]), torch.cat([sizes, sizes])).float()
     return logits.softmax(1).reshape(2, n, -1).mean(0)
 
 

@@ -38,7 +38,7 @@ from detect.state_train import (
 from imagery.config import StrictModel, load_config
 from imagery.errors import ConfigError
 
-FIELDS = ("crops", "labels")
+FIELDS = ("crops", "labels", "sizes")
 
 
 def _aprons(**kw: Any) -> StreamSection:
@@ -76,12 +76,13 @@ def load_type_train_config(name_or_path: str | Path | None = None, **overrides: 
 
 def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
                     copies: int) -> dict[str, np.ndarray]:
-    """Box-aligned crops (uint8 (n, 3, S, S)) of one chip's fixed-wing aircraft and their
-    index into ``TYPE_CLASSES``."""
+    """Box-aligned crops (uint8 (n, 3, S, S)) of one chip's fixed-wing aircraft, their index
+    into ``TYPE_CLASSES`` and the size inputs of their jittered boxes
+    (:func:`detect.type_net.size_inputs`)."""
     import torch
 
     from detect.state_net import crop_sides, oriented_crops
-    from detect.type_net import type_rows
+    from detect.type_net import size_inputs, type_rows
 
     boxes = np.asarray(chip.boxes, np.float64).reshape(-1, 5)
     classes = np.asarray(chip.classes, np.int64)
@@ -91,14 +92,16 @@ def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: J
     boxes, classes, rows = boxes[keep], classes[keep], rows[keep]
     size = net_cfg.crop_px
     if not len(boxes):
-        return {"crops": np.zeros((0, 3, size, size), np.uint8), "labels": rows}
+        return {"crops": np.zeros((0, 3, size, size), np.uint8), "labels": rows,
+                "sizes": np.zeros((0, 2), np.float32)}
     image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
-    crops = []
+    crops, sizes = [], []
     for _ in range(copies):
         jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter)).float()
         sides = crop_sides(jb, float(chip.gsd), net_cfg)
         crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
-    return {"crops": np.concatenate(crops), "labels": np.tile(rows, copies)}
+        sizes.append(size_inputs(jb, float(chip.gsd)).numpy())
+    return {"crops": np.concatenate(crops), "labels": np.tile(rows, copies), "sizes": np.concatenate(sizes)}
 
 
 class _TypeCropJob:
@@ -147,7 +150,7 @@ def type_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
             "per_class": per, "confusion": conf.tolist(), "classes": list(TYPE_CLASSES)}
 
 
-def _predict(net: Any, crops: np.ndarray, batch: int = 512) -> np.ndarray:
+def _predict(net: Any, crops: np.ndarray, sizes: np.ndarray, batch: int = 512) -> np.ndarray:
     import torch
 
     net.eval()
@@ -155,7 +158,8 @@ def _predict(net: Any, crops: np.ndarray, batch: int = 512) -> np.ndarray:
     with torch.inference_mode():
         for i in range(0, len(crops), batch):
             x = torch.from_numpy(crops[i:i + batch])
-            out.append(((net(x).softmax(1) + net(x.flip(-1)).softmax(1)) / 2).numpy())
+            e = torch.from_numpy(sizes[i:i + batch])
+            out.append(((net(x, e).softmax(1) + net(x.flip(-1), e).softmax(1)) / 2).numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
@@ -202,6 +206,7 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     net = StateNet(type_net_config(**cfg.net.model_dump()))
     x_all = torch.from_numpy(crops["crops"])
     y_all = torch.from_numpy(crops["labels"]).long()
+    s_all = torch.from_numpy(crops["sizes"]).float()
     _, inv, counts = np.unique(crops["labels"], return_inverse=True, return_counts=True)
     weights = torch.from_numpy(1.0 / counts[inv])  # classes balanced: airliners outnumber fighters
 
@@ -210,12 +215,12 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
         x = x_all[idx].float()
         flip = torch.rand(x.shape[0], generator=gen) < 0.5
         x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
-        return F.cross_entropy(net(x), y_all[idx], label_smoothing=0.05)
+        return F.cross_entropy(net(x, s_all[idx]), y_all[idx], label_smoothing=0.05)
 
     log = (out / "log.jsonl").open("w", encoding="utf-8")
     t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
                        desc="train type", progress=progress)
-    metrics = type_metrics(_predict(net, val_crops["crops"]), val_crops["labels"])
+    metrics = type_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["labels"])
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),

@@ -79,13 +79,14 @@ def test_a_type_classifier_that_does_not_fit_its_config_is_refused(tmp_path):
 
 
 def _toy_crops(n, rng, size):
-    """Three kinds told apart by where a bright block sits (top, middle, bottom of the crop)."""
+    """Three kinds: the first two told apart by where a bright block sits (top or middle of the
+    crop), the third looks like the second but is larger (only the size inputs tell)."""
     crops = rng.integers(60, 120, (n, 3, size, size)).astype(np.uint8)
     labels = rng.integers(0, 3, n)
-    for k in range(3):
-        r = 2 + k * (size // 3)
+    for k, r in ((0, 2), (1, size // 2), (2, size // 2)):
         crops[labels == k, :, r:r + 6, size // 2 - 3:size // 2 + 3] = 250
-    return {"crops": crops, "labels": labels}
+    sizes = np.where(labels[:, None] == 2, 1.0, 0.0) + rng.normal(0, 0.1, (n, 2))
+    return {"crops": crops, "labels": labels, "sizes": sizes.astype(np.float32)}
 
 
 def test_a_tiny_training_run_learns_and_keeps_the_state_classifier(tmp_path):
@@ -93,7 +94,7 @@ def test_a_tiny_training_run_learns_and_keeps_the_state_classifier(tmp_path):
     (tmp_path / "base.pt.sha256").write_text(
         (SHIPPED_WEIGHTS.parent / (SHIPPED_WEIGHTS.name + ".sha256")).read_text().replace("detector.pt", "base.pt"))
     rng = np.random.default_rng(0)
-    cfg = TypeTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=80,
+    cfg = TypeTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=160,
                           batch_size=32, net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
     result = train_type(cfg, progress=False, export=tmp_path / "exported.pt",
                         crops=_toy_crops(300, rng, 32), val_crops=_toy_crops(150, rng, 32))
@@ -118,4 +119,29 @@ def test_type_metrics_and_chip_crops():
     out = chip_type_crops(chip, np.random.default_rng(0), NetSection(crop_px=40), JitterSection(), 2)
     n_air = int(np.isin(chip.classes, [T, F_, A]).sum())
     assert 0 < len(out["labels"]) <= 2 * n_air and out["crops"].shape[1:] == (3, 40, 40)
+    assert out["sizes"].shape == (len(out["labels"]), 2) and np.all(np.abs(out["sizes"]) < 2.5)
     assert set(out["labels"].tolist()) <= {0, 1, 2}
+
+
+def test_the_box_size_reaches_the_network():
+    """Two boxes with the same pixels around them but different sizes read differently once the
+    size inputs carry weight (the crop alone is scaled to the box)."""
+    from detect.type_net import size_inputs
+
+    net = _always("fighter")
+    with torch.no_grad():
+        net.head[2].weight.zero_()
+        net.head[2].weight[:, -2] = 1.0  # hidden units follow log(length / 20 m)
+        net.head[2].bias.zero_()
+        net.head[-1].weight.zero_()
+        net.head[-1].bias.zero_()
+        net.head[-1].weight[TYPE_CLASSES.index("airliner")] = 1.0
+    img = torch.full((3, 256, 256), 120.0)
+    small = torch.tensor([[128.0, 128.0, 30.0, 28.0, 0.0]])
+    big = small.clone()
+    big[0, 2:4] *= 4
+    assert size_inputs(small, 0.5)[0, 0] == pytest.approx(float(np.log(15 / 20)))
+    p_small, p_big = type_probs(net, img, small, 0.5)[0], type_probs(net, img, big, 0.5)[0]
+    assert p_big[TYPE_CLASSES.index("airliner")] > p_small[TYPE_CLASSES.index("airliner")] + 0.2
+    with pytest.raises(ValueError, match="extra inputs"):
+        net(torch.zeros((1, 3, 32, 32)))
