@@ -595,13 +595,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
 
     mcfg = ModelConfig(**cfg.model.model_dump())
     model = CenterNetOBB(mcfg)
-    # A fine-tuned detector keeps the state classifiers of the weights it started from: they
-    # read box-aligned crops of the image, not the detector's features.
+    # A fine-tuned detector keeps the second-stage classifiers of the weights it started from:
+    # they read box-aligned crops of the image, not the detector's features.
     carried: dict[str, Any] = {}
     if cfg.init_weights:
         init = load_weights(cfg.init_weights, upgrade=True)
         model.load_state_dict(init.model.state_dict())
-        carried = {"state_net": init.state_net, "state_pair": init.state_pair}
+        carried = {"state_net": init.state_net, "state_pair": init.state_pair, "type_net": init.type_net}
     model = model.to(device).to(memory_format=torch.channels_last)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
