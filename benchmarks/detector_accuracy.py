@@ -160,7 +160,9 @@ def main() -> None:
           f"operating score {operating}, state threshold {det.config.state_threshold}, "
           f"heat flips {det.config.heat_flips or 'none'}, states from "
           f"{'the second-stage classifier' if det.state_net is not None else 'the one-stage head'}, "
-          f"aircraft kinds from {'the type classifier' if det.type_net is not None else 'the heat map'}")
+          f"aircraft kinds from {'the type classifier' if det.type_net is not None else 'the heat map'}, "
+          f"launcher and vehicle centres from "
+          f"{'the box network' if det.box_net is not None else 'the heat map'}")
     results: dict = {"weights": str(weights), "sha256": det.weights_sha256}
     rows = []
     if not args.no_synthetic:
@@ -182,6 +184,15 @@ def main() -> None:
             results["synthetic_heldout_without_type_classifier"] = plain
             rows.append(["    same, without the type classifier", f"{plain['map']:.3f}; " + " / ".join(
                 f"{plain['per_class'][c]['ap']:.3f}" for c in air if c in plain["per_class"]), "-"])
+        small = ("sam", "vehicle")
+        rows.append(["  AP sam / vehicle", " / ".join(f"{s['per_class'][c]['ap']:.3f}" for c in small
+                                                    if c in s["per_class"]), "-"])
+        if det.box_net is not None:  # the same chips with the detector's own box centres
+            centred_by_heat = Detector(weights, device=args.device, box_centring=False, **flips)
+            plain = synthetic_heldout(_low(centred_by_heat), args.chips, args.chip_size, HELD_OUT, operating)
+            results["synthetic_heldout_without_box_centring"] = plain
+            rows.append(["    same, without the box centring", f"{plain['map']:.3f}; " + " / ".join(
+                f"{plain['per_class'][c]['ap']:.3f}" for c in small if c in plain["per_class"]), "-"])
         one = None
         if det.state_net is not None:
             one_stage = Detector(weights, device=args.device, state_classifier=False, **flips)

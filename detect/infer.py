@@ -87,6 +87,9 @@ class DetectorConfig(StrictModel):
                                                     "fighter, airliner) with the second-stage type "
                                                     "classifier when the weights carry one "
                                                     "(detect/type_net.py)")
+    box_centring: bool = Field(True, description="move the centres of launcher and vehicle detections where "
+                                                 "the second-stage box network sees the object, when the "
+                                                 "weights carry one (detect/box_net.py)")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -191,7 +194,8 @@ class Detector:
     def __init__(self, weights: str | Path | None = None, *, device: str = "auto",
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
-                 state_pair: Any = None, type_net: Any = None, **overrides: Any) -> None:
+                 state_pair: Any = None, type_net: Any = None, box_net: Any = None,
+                 **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -217,6 +221,8 @@ class Detector:
                 state_pair = state_net_from_payload(loaded.state_pair)
             if type_net is None and loaded.type_net is not None:
                 type_net = state_net_from_payload(loaded.type_net)
+            if box_net is None and loaded.box_net is not None:
+                box_net = state_net_from_payload(loaded.box_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -231,6 +237,8 @@ class Detector:
                            if state_pair is not None and cfg.state_pair_classifier else None)
         self.type_net = (type_net.eval().to(self.device)
                          if type_net is not None and cfg.type_classifier else None)
+        self.box_net = (box_net.eval().to(self.device)
+                        if box_net is not None and cfg.box_centring else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -251,7 +259,8 @@ class Detector:
             out = self.forward(x)
             decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
                              score_threshold=min(self._min_threshold(), self.config.presence_threshold))
-            if self.type_net is not None or self.state_net is not None:
+            if self.type_net is not None or self.state_net is not None or self.box_net is not None:
+                from detect.box_net import refine_centres
                 from detect.state_net import classify
                 from detect.type_net import refine_classes
 
@@ -265,6 +274,10 @@ class Detector:
                         continue
                     boxes = torch.from_numpy(d.boxes[op]).to(self.device)
                     classes = torch.from_numpy(d.classes[op]).to(self.device)
+                    if self.box_net is not None:
+                        boxes = refine_centres(self.box_net, image, boxes, classes, self.gsd_m)
+                        d.boxes = d.boxes.copy()
+                        d.boxes[op] = boxes.cpu().numpy()
                     if self.type_net is not None:
                         classes = refine_classes(self.type_net, image, boxes, classes, self.gsd_m)
                         d.classes = d.classes.copy()

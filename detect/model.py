@@ -209,11 +209,13 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
 
 def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: float,
                  target: dict, info: dict | None = None, state_net: dict | None = None,
-                 state_pair: dict | None = None, type_net: dict | None = None) -> Path:
+                 state_pair: dict | None = None, type_net: dict | None = None,
+                 box_net: dict | None = None) -> Path:
     """Write weights (half-size float16 tensors would save little here: the model is ~1 MB)
     atomically, then the checksum file. ``state_net`` is the optional second-stage state
     classifier, ``state_pair`` the optional two-date one, ``type_net`` the optional aircraft type
-    classifier (each a :func:`detect.state_net.state_net_payload`)."""
+    classifier, ``box_net`` the optional box centring of small objects (each a
+    :func:`detect.state_net.state_net_payload`)."""
     from imagery.atomic import atomic_path, atomic_write_text
 
     path = Path(path)
@@ -227,6 +229,8 @@ def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: fl
         payload["state_pair"] = state_pair
     if type_net is not None:
         payload["type_net"] = type_net
+    if box_net is not None:
+        payload["box_net"] = box_net
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     atomic_write_text(checksum_path(path), f"{sha256_of(path)}  {path.name}\n")
@@ -244,6 +248,7 @@ class LoadedWeights:
     state_net: dict | None = None  # the second-stage state classifier's payload, when present
     state_pair: dict | None = None  # the two-date state classifier's payload, when present
     type_net: dict | None = None  # the aircraft type classifier's payload, when present
+    box_net: dict | None = None  # the box centring network's payload, when present
 
 
 def _upgrade_v1(state: dict) -> dict:
@@ -306,7 +311,8 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True,
     model.eval()
     from detect.state_net import state_net_from_payload
 
-    for name, what in (("state_net", "state"), ("state_pair", "two-date state"), ("type_net", "type")):
+    for name, what in (("state_net", "state"), ("state_pair", "two-date state"), ("type_net", "type"),
+                       ("box_net", "box centring")):
         if payload.get(name) is not None:
             try:
                 state_net_from_payload(payload[name])
@@ -315,4 +321,4 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True,
                                  "(corrupt file?)") from None
     return LoadedWeights(model, float(payload["gsd_m"]), dict(payload.get("target", {})),
                          dict(payload.get("info", {})), path, digest, payload.get("state_net"),
-                         payload.get("state_pair"), payload.get("type_net"))
+                         payload.get("state_pair"), payload.get("type_net"), payload.get("box_net"))

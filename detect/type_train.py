@@ -104,11 +104,14 @@ def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: J
     return {"crops": np.concatenate(crops), "labels": np.tile(rows, copies), "sizes": np.concatenate(sizes)}
 
 
-class _TypeCropJob:
-    """Picklable: renders chip ``i`` of a stream and returns its aircraft crops (in a worker)."""
+class CropJob:
+    """Picklable: renders chip ``i`` of a stream and returns ``crop_fn``'s crops of it (in a
+    worker process). ``crop_fn(chip, rng, net, jitter, copies)`` is a module-level function."""
 
-    def __init__(self, stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int) -> None:
-        self.stream, self.net, self.jitter, self.copies = stream, net, jitter, copies
+    def __init__(self, crop_fn: Any, stream: StreamSection, net: NetSection, jitter: JitterSection,
+                 copies: int, salt: int) -> None:
+        self.crop_fn, self.stream, self.net, self.jitter, self.copies = crop_fn, stream, net, jitter, copies
+        self.salt = salt
         self._chips: Any = None
 
     def __call__(self, index: int) -> dict[str, np.ndarray]:
@@ -117,21 +120,26 @@ class _TypeCropJob:
 
             self._chips = ChipStream(self.stream.size, seed=self.stream.seed,
                                      themes=tuple(self.stream.themes.items()), **self.stream.overrides)
-        rng = np.random.default_rng([self.stream.seed, index, 0x7E9E])
-        return chip_type_crops(self._chips.chip(index), rng, self.net, self.jitter, self.copies)
+        rng = np.random.default_rng([self.stream.seed, index, self.salt])
+        return self.crop_fn(self._chips.chip(index), rng, self.net, self.jitter, self.copies)
 
     def __getstate__(self) -> dict[str, Any]:
         return {**self.__dict__, "_chips": None}
 
 
-def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
-                      progress: bool = True, label: str = "crops") -> dict[str, np.ndarray]:
+def render_crop_set(job: CropJob, fields: tuple[str, ...], *, progress: bool = True,
+                    label: str = "crops") -> dict[str, np.ndarray]:
     from detect.train import process_map
 
-    job = _TypeCropJob(stream, net, jitter, copies)
-    parts = list(process_map(job, range(stream.chips), total=stream.chips, workers=stream.workers,
+    parts = list(process_map(job, range(job.stream.chips), total=job.stream.chips, workers=job.stream.workers,
                              desc=f"render {label}", progress=progress, ordered=True))
-    return {k: np.concatenate([p[k] for p in parts]) for k in FIELDS}
+    return {k: np.concatenate([p[k] for p in parts]) for k in fields}
+
+
+def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
+                      progress: bool = True, label: str = "crops") -> dict[str, np.ndarray]:
+    return render_crop_set(CropJob(chip_type_crops, stream, net, jitter, copies, 0x7E9E), FIELDS,
+                           progress=progress, label=label)
 
 
 def type_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
@@ -232,7 +240,7 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
                                       "train_crops": summary["train_crops"], "detector_sha256": base.sha256}}
     dst = out / "detector.pt"
     save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
-                 state_pair=base.state_pair,
+                 state_pair=base.state_pair, box_net=base.box_net,
                  type_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:

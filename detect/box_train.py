@@ -1,0 +1,204 @@
+"""Training the second-stage box centring (:mod:`detect.box_net`) on synthetic chips.
+
+``posturewatch train-box --config configs/train_box.yaml --export detect/weights/detector.pt``
+
+Crops of the launchers and vehicles of synthetic chips (air-defence sites, convoys, mixed and
+military aprons) with their boxes moved, resized and turned at random, a little more than the
+detector errs; the network learns where in the crop the object's true centre lies. The weights
+file is written again with it inside (``box_net``), keeping the other classifiers.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from detect.state_train import (
+    JitterSection,
+    NetSection,
+    StreamSection,
+    _cached_crops,
+    _inside,
+    export_weights,
+    jitter_boxes,
+    optimise,
+    photometric,
+)
+from detect.type_train import CropJob, render_crop_set
+from imagery.config import StrictModel, load_config
+from imagery.errors import ConfigError
+
+FIELDS = ("crops", "targets", "sizes", "classes")
+
+
+def _sites(**kw: Any) -> StreamSection:
+    return StreamSection(**{"themes": {"sam_site": 0.4, "convoy": 0.2, "military_apron": 0.2, "mixed": 0.2},
+                            **kw})
+
+
+class BoxTrainConfig(StrictModel):
+    seed: int = 0
+    out: str = "runs/box"
+    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
+    steps: int = Field(2500, ge=1)
+    batch_size: int = Field(128, ge=2)
+    lr: float = 2e-3
+    weight_decay: float = 1e-3
+    copies: int = Field(2, ge=1)
+    net: NetSection = NetSection()
+    stream: StreamSection = _sites(chips=1500)
+    val: StreamSection = _sites(seed=1_000_011, chips=200)
+    jitter: JitterSection = JitterSection(centre=0.1, size=0.1, heading_deg=6.0,
+                                          flip={"sam": 0.5, "vehicle": 0.5})
+    threads: int = 0
+
+
+def load_box_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> BoxTrainConfig:
+    cfg = load_config(name_or_path or "train_box", BoxTrainConfig)
+    data = {k: v for k, v in overrides.items() if v is not None}
+    if data:
+        try:
+            cfg = BoxTrainConfig.model_validate({**cfg.model_dump(), **data})
+        except Exception as exc:
+            raise ConfigError(f"invalid training override: {exc}") from None
+    return cfg
+
+
+def chip_box_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
+                   copies: int) -> dict[str, np.ndarray]:
+    """Crops at jittered boxes of one chip's launchers and vehicles, and the true centre in each
+    crop's frame (right, down) in units of ``OUTPUT_SCALE``-ths of the crop side."""
+    import torch
+
+    from detect.box_net import BOX_INDEX, OUTPUT_SCALE, crop_axes
+    from detect.state_net import crop_sides, oriented_crops
+    from detect.type_net import size_inputs
+
+    boxes = np.asarray(chip.boxes, np.float64).reshape(-1, 5)
+    classes = np.asarray(chip.classes, np.int64)
+    h, w = chip.image.shape[:2]
+    keep = np.isin(classes, BOX_INDEX.numpy()) & _inside(boxes, h, w)
+    boxes, classes = boxes[keep], classes[keep]
+    size = net_cfg.crop_px
+    if not len(boxes):
+        return {"crops": np.zeros((0, 3, size, size), np.uint8), "targets": np.zeros((0, 2), np.float32),
+                "sizes": np.zeros((0, 2), np.float32), "classes": classes}
+    image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
+    crops, targets, sizes = [], [], []
+    for _ in range(copies):
+        jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter)).float()
+        sides = crop_sides(jb, float(chip.gsd), net_cfg)
+        crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
+        right, down = crop_axes(jb)
+        d = torch.from_numpy(boxes[:, :2]).float() - jb[:, :2]
+        targets.append((torch.stack([(d * right).sum(1), (d * down).sum(1)], 1) / sides[:, None]
+                        * OUTPUT_SCALE).numpy())
+        sizes.append(size_inputs(jb, float(chip.gsd)).numpy())
+    return {"crops": np.concatenate(crops), "targets": np.concatenate(targets).astype(np.float32),
+            "sizes": np.concatenate(sizes), "classes": np.tile(classes, copies)}
+
+
+def _predict(net: Any, crops: np.ndarray, sizes: np.ndarray, batch: int = 512) -> np.ndarray:
+    import torch
+
+    net.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(crops), batch):
+            x, e = torch.from_numpy(crops[i:i + batch]), torch.from_numpy(sizes[i:i + batch])
+            a, b = net(x, e), net(x.flip(-1), e)
+            out.append(torch.stack([(a[:, 0] - b[:, 0]) / 2, (a[:, 1] + b[:, 1]) / 2], 1).numpy())
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def box_metrics(pred: np.ndarray, targets: np.ndarray, classes: np.ndarray) -> dict[str, Any]:
+    """Median centre error before (the jittered box) and after centring, in OUTPUT_SCALE-ths of
+    the crop side, per class."""
+    from imagery.taxonomy import CLASSES
+
+    out: dict[str, Any] = {}
+    for c in np.unique(classes):
+        m = classes == c
+        out[CLASSES[int(c)]] = {"n": int(m.sum()),
+                                "median_error_before": float(np.median(np.hypot(*targets[m].T))),
+                                "median_error_after": float(np.median(np.hypot(*(targets[m] - pred[m]).T)))}
+    return out
+
+
+def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path | None = None,
+              crops: dict[str, np.ndarray] | None = None,
+              val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
+    import torch
+    import torch.nn.functional as F  # noqa: N812
+
+    from detect.box_net import box_net_config
+    from detect.model import load_weights, save_weights
+    from detect.state_net import StateNet, state_net_payload
+    from imagery.errors import InputError
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = load_weights(cfg.detector)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    t0 = time.perf_counter()
+    for name, stream, copies in (("crops", cfg.stream, cfg.copies), ("val_crops", cfg.val, 1)):
+        if (crops if name == "crops" else val_crops) is not None:
+            continue
+        key = {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
+               "copies": copies}
+        job = CropJob(chip_box_crops, stream, cfg.net, cfg.jitter, copies, 0xB0C5)
+        def make(job: CropJob = job, name: str = name) -> dict[str, np.ndarray]:
+            return render_crop_set(job, FIELDS, progress=progress, label=name)
+
+        data = _cached_crops(out / f"{name}.npz", key, make, FIELDS)
+        if name == "crops":
+            crops = data
+        else:
+            val_crops = data
+    assert crops is not None and val_crops is not None
+    t_render = time.perf_counter() - t0
+    if not len(crops["crops"]):
+        raise InputError("no launchers or vehicles in the training chips (check stream.themes)")
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    net = StateNet(box_net_config(**cfg.net.model_dump()))
+    x_all = torch.from_numpy(crops["crops"])
+    t_all = torch.from_numpy(crops["targets"]).float()
+    s_all = torch.from_numpy(crops["sizes"]).float()
+    _, inv, counts = np.unique(crops["classes"], return_inverse=True, return_counts=True)
+    weights = torch.from_numpy(1.0 / counts[inv])  # launchers as often as the many vehicles
+
+    def batch_loss() -> Any:
+        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
+        x, t = x_all[idx].float(), t_all[idx].clone()
+        flip = torch.rand(x.shape[0], generator=gen) < 0.5
+        x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
+        t[:, 0] = torch.where(flip, -t[:, 0], t[:, 0])  # the mirror image swaps right and left
+        return F.smooth_l1_loss(net(x, s_all[idx]), t, beta=0.1)
+
+    log = (out / "log.jsonl").open("w", encoding="utf-8")
+    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
+                       desc="train box", progress=progress)
+    metrics = box_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["targets"],
+                          val_crops["classes"])
+    log.write(json.dumps({"val": metrics}) + "\n")
+    log.close()
+    summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])), "val": metrics,
+               "render_s": round(t_render, 1), "train_s": round(t_train, 1)}
+    info = {**base.info, "box_net": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
+                                     "detector_sha256": base.sha256}}
+    dst = out / "detector.pt"
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
+                 state_pair=base.state_pair, type_net=base.type_net,
+                 box_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    if export:
+        export_weights(dst, export)
+    summary["weights"] = str(dst)
+    return summary
