@@ -26,12 +26,12 @@ from detect.state_train import (
     _inside,
     export_weights,
     jitter_boxes,
+    load_state_train_config,
     optimise,
     photometric,
 )
 from detect.type_train import CropJob, render_crop_set
-from imagery.config import StrictModel, load_config
-from imagery.errors import ConfigError
+from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "classes")
 
@@ -59,14 +59,7 @@ class BoxTrainConfig(StrictModel):
 
 
 def load_box_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> BoxTrainConfig:
-    cfg = load_config(name_or_path or "train_box", BoxTrainConfig)
-    data = {k: v for k, v in overrides.items() if v is not None}
-    if data:
-        try:
-            cfg = BoxTrainConfig.model_validate({**cfg.model_dump(), **data})
-        except Exception as exc:
-            raise ConfigError(f"invalid training override: {exc}") from None
-    return cfg
+    return load_state_train_config(name_or_path, kind=BoxTrainConfig, default="train_box", **overrides)
 
 
 def chip_box_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
@@ -194,9 +187,9 @@ def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path 
     info = {**base.info, "box_net": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
                                      "detector_sha256": base.sha256}}
     dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
-                 state_pair=base.state_pair, type_net=base.type_net,
-                 box_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
+                 **{**base.second_stages(),
+                    "box_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
         export_weights(dst, export)

@@ -250,6 +250,16 @@ class LoadedWeights:
     type_net: dict | None = None  # the aircraft type classifier's payload, when present
     box_net: dict | None = None  # the box centring network's payload, when present
 
+    def second_stages(self) -> dict[str, dict | None]:
+        """The second-stage payloads by ``save_weights`` keyword: a trainer that replaces one
+        writes the others back unchanged (each reads image crops, not the others' outputs)."""
+        return {name: getattr(self, name) for name in SECOND_STAGES}
+
+
+# Second-stage networks a weights file may carry, and what an error message calls each.
+SECOND_STAGES = {"state_net": "state", "state_pair": "two-date state", "type_net": "type",
+                 "box_net": "box centring"}
+
 
 def _upgrade_v1(state: dict) -> dict:
     """Format 1 -> 2: append the (sin 2h, cos 2h) rows to the regression conv."""
@@ -311,8 +321,7 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True,
     model.eval()
     from detect.state_net import state_net_from_payload
 
-    for name, what in (("state_net", "state"), ("state_pair", "two-date state"), ("type_net", "type"),
-                       ("box_net", "box centring")):
+    for name, what in SECOND_STAGES.items():
         if payload.get(name) is not None:
             try:
                 state_net_from_payload(payload[name])
@@ -320,5 +329,5 @@ def load_weights(path: str | os.PathLike[str], *, verify: bool = True,
                 raise InputError(f"{path}: its {what} classifier does not fit the network it describes "
                                  "(corrupt file?)") from None
     return LoadedWeights(model, float(payload["gsd_m"]), dict(payload.get("target", {})),
-                         dict(payload.get("info", {})), path, digest, payload.get("state_net"),
-                         payload.get("state_pair"), payload.get("type_net"), payload.get("box_net"))
+                         dict(payload.get("info", {})), path, digest,
+                         **{name: payload.get(name) for name in SECOND_STAGES})

@@ -331,9 +331,9 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     info = {**base.info, "state_pair": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
                                         "train_crops": summary["train_crops"]}}
     dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
-                 state_pair=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}),
-                 type_net=base.type_net, box_net=base.box_net)
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
+                 **{**base.second_stages(),
+                    "state_pair": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
         from detect.state_train import export_weights

@@ -367,8 +367,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                                        "detector_sha256": base.sha256}}
     dst = out / "detector.pt"
     save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 state_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}),
-                 type_net=base.type_net, box_net=base.box_net)  # they do not depend on it
+                 **{**base.second_stages(), "state_pair": None,
+                    "state_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
         export_weights(dst, export)

@@ -601,8 +601,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True,
     if cfg.init_weights:
         init = load_weights(cfg.init_weights, upgrade=True)
         model.load_state_dict(init.model.state_dict())
-        carried = {"state_net": init.state_net, "state_pair": init.state_pair, "type_net": init.type_net,
-                   "box_net": init.box_net}
+        carried = init.second_stages()
     model = model.to(device).to(memory_format=torch.channels_last)
     decay, no_decay = [], []
     for name, p in model.named_parameters():

@@ -32,11 +32,11 @@ from detect.state_train import (
     _inside,
     export_weights,
     jitter_boxes,
+    load_state_train_config,
     optimise,
     photometric,
 )
-from imagery.config import StrictModel, load_config
-from imagery.errors import ConfigError
+from imagery.config import StrictModel
 
 FIELDS = ("crops", "labels", "sizes")
 
@@ -64,14 +64,7 @@ class TypeTrainConfig(StrictModel):
 
 def load_type_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> TypeTrainConfig:
     """The type-classifier training config with command-line ``overrides`` (None = not given)."""
-    cfg = load_config(name_or_path or "train_type", TypeTrainConfig)
-    data = {k: v for k, v in overrides.items() if v is not None}
-    if data:
-        try:
-            cfg = TypeTrainConfig.model_validate({**cfg.model_dump(), **data})
-        except Exception as exc:
-            raise ConfigError(f"invalid training override: {exc}") from None
-    return cfg
+    return load_state_train_config(name_or_path, kind=TypeTrainConfig, default="train_type", **overrides)
 
 
 def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
@@ -239,9 +232,9 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
                                       "val_accuracy": metrics["accuracy"],
                                       "train_crops": summary["train_crops"], "detector_sha256": base.sha256}}
     dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info, state_net=base.state_net,
-                 state_pair=base.state_pair, box_net=base.box_net,
-                 type_net=state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics}))
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
+                 **{**base.second_stages(),
+                    "type_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
         export_weights(dst, export)
