@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 
 COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train",
-            "train-state", "train-state-pair", "train-type", "train-box", "eval", "sample")
+            "train-state", "train-state-pair", "train-type", "train-box", "train-ground", "eval", "sample")
 
 PROG = "posturewatch"
 

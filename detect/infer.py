@@ -90,6 +90,13 @@ class DetectorConfig(StrictModel):
     box_centring: bool = Field(True, description="move the centres of launcher and vehicle detections where "
                                                  "the second-stage box network sees the object, when the "
                                                  "weights carry one (detect/box_net.py)")
+    ground_check: bool = Field(True, description="name each launcher or vehicle detection with the "
+                                                 "second-stage ground check, and demote those it sees "
+                                                 "nothing in, when the weights carry one "
+                                                 "(detect/ground_net.py)")
+    ground_reject: float = Field(0.5, ge=0.0, le=1.0,
+                                 description="a launcher or vehicle detection the ground check calls nothing "
+                                             "with this probability or more drops to a faint detection")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -195,7 +202,7 @@ class Detector:
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
                  state_pair: Any = None, type_net: Any = None, box_net: Any = None,
-                 **overrides: Any) -> None:
+                 ground_net: Any = None, **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -223,6 +230,8 @@ class Detector:
                 type_net = state_net_from_payload(loaded.type_net)
             if box_net is None and loaded.box_net is not None:
                 box_net = state_net_from_payload(loaded.box_net)
+            if ground_net is None and loaded.ground_net is not None:
+                ground_net = state_net_from_payload(loaded.ground_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -239,6 +248,8 @@ class Detector:
                          if type_net is not None and cfg.type_classifier else None)
         self.box_net = (box_net.eval().to(self.device)
                         if box_net is not None and cfg.box_centring else None)
+        self.ground_net = (ground_net.eval().to(self.device)
+                           if ground_net is not None and cfg.ground_check else None)
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -259,15 +270,18 @@ class Detector:
             out = self.forward(x)
             decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
                              score_threshold=min(self._min_threshold(), self.config.presence_threshold))
-            if self.type_net is not None or self.state_net is not None or self.box_net is not None:
+            if any(n is not None for n in (self.type_net, self.state_net, self.box_net, self.ground_net)):
                 from detect.box_net import refine_centres
+                from detect.ground_net import check_ground
                 from detect.state_net import classify
                 from detect.type_net import refine_classes
 
                 # Only detections at their class's operating score: the faint ones below it
                 # serve the presence check alone, and on cluttered tiles they are hundreds
                 # (a noise tile: 16-26 operating against 240-270 faint state-class peaks).
-                # The aircraft's kind first, so its state is read as that kind's.
+                # Launcher and vehicle boxes are centred, then checked (launcher, truck or
+                # nothing) at the centred box; the aircraft's kind is named before the state
+                # is read, so that it is read as that kind's.
                 for image, d in zip(x, decoded, strict=True):
                     op = np.flatnonzero(self._operating(d))
                     if not len(op):
@@ -278,6 +292,15 @@ class Detector:
                         boxes = refine_centres(self.box_net, image, boxes, classes, self.gsd_m)
                         d.boxes = d.boxes.copy()
                         d.boxes[op] = boxes.cpu().numpy()
+                    if self.ground_net is not None:
+                        scores = torch.from_numpy(d.scores[op]).to(self.device)
+                        classes, scores = check_ground(
+                            self.ground_net, image, boxes, classes, scores, self.gsd_m,
+                            reject=self.config.ground_reject,
+                            demoted_score=self.config.presence_threshold)
+                        d.classes, d.scores = d.classes.copy(), d.scores.copy()
+                        d.classes[op] = classes.cpu().numpy()
+                        d.scores[op] = scores.cpu().numpy().astype(d.scores.dtype)
                     if self.type_net is not None:
                         classes = refine_classes(self.type_net, image, boxes, classes, self.gsd_m)
                         d.classes = d.classes.copy()
