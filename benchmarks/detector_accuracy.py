@@ -179,27 +179,20 @@ def main() -> None:
         air = ("transport", "fighter", "airliner")
         rows.append(["  AP " + " / ".join(air), " / ".join(f"{s['per_class'][c]['ap']:.3f}" for c in air
                                                           if c in s["per_class"]), "-"])
-        if det.type_net is not None:  # the same chips with the detector's own aircraft classes
-            named_by_heat = Detector(weights, device=args.device, type_classifier=False, **flips)
-            plain = synthetic_heldout(_low(named_by_heat), args.chips, args.chip_size, HELD_OUT, operating)
-            results["synthetic_heldout_without_type_classifier"] = plain
-            rows.append(["    same, without the type classifier", f"{plain['map']:.3f}; " + " / ".join(
-                f"{plain['per_class'][c]['ap']:.3f}" for c in air if c in plain["per_class"]), "-"])
         small = ("sam", "vehicle")
         rows.append(["  AP sam / vehicle", " / ".join(f"{s['per_class'][c]['ap']:.3f}" for c in small
                                                     if c in s["per_class"]), "-"])
-        if det.box_net is not None:  # the same chips with the detector's own box centres
-            centred_by_heat = Detector(weights, device=args.device, box_centring=False, **flips)
-            plain = synthetic_heldout(_low(centred_by_heat), args.chips, args.chip_size, HELD_OUT, operating)
-            results["synthetic_heldout_without_box_centring"] = plain
-            rows.append(["    same, without the box centring", f"{plain['map']:.3f}; " + " / ".join(
-                f"{plain['per_class'][c]['ap']:.3f}" for c in small if c in plain["per_class"]), "-"])
-        if det.ground_net is not None:  # the same chips without the launcher/vehicle check
-            unchecked = Detector(weights, device=args.device, ground_check=False, **flips)
-            plain = synthetic_heldout(_low(unchecked), args.chips, args.chip_size, HELD_OUT, operating)
-            results["synthetic_heldout_without_ground_check"] = plain
-            rows.append(["    same, without the ground check", f"{plain['map']:.3f}; " + " / ".join(
-                f"{plain['per_class'][c]['ap']:.3f}" for c in small if c in plain["per_class"]), "-"])
+        # The same chips with each second stage switched off: what it buys, in one run.
+        for stage, switch, what, shown in ((det.type_net, "type_classifier", "type classifier", air),
+                                           (det.box_net, "box_centring", "box centring", small),
+                                           (det.ground_net, "ground_check", "ground check", small)):
+            if stage is None:
+                continue
+            without = Detector(weights, device=args.device, **{switch: False}, **flips)
+            plain = synthetic_heldout(_low(without), args.chips, args.chip_size, HELD_OUT, operating)
+            results[f"synthetic_heldout_without_{what.replace(' ', '_')}"] = plain
+            rows.append([f"    same, without the {what}", f"{plain['map']:.3f}; " + " / ".join(
+                f"{plain['per_class'][c]['ap']:.3f}" for c in shown if c in plain["per_class"]), "-"])
         one = None
         if det.state_net is not None:
             one_stage = Detector(weights, device=args.device, state_classifier=False, **flips)

@@ -22,15 +22,14 @@ from detect.state_train import (
     JitterSection,
     NetSection,
     StreamSection,
-    _cached_crops,
     _inside,
-    export_weights,
     jitter_boxes,
     load_state_train_config,
     optimise,
     photometric,
+    write_second_stage,
 )
-from detect.type_train import CropJob, render_crop_set
+from detect.type_train import CropJob, cached_crop_set
 from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "classes")
@@ -130,8 +129,8 @@ def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path 
     import torch.nn.functional as F  # noqa: N812
 
     from detect.box_net import box_net_config
-    from detect.model import load_weights, save_weights
-    from detect.state_net import StateNet, state_net_payload
+    from detect.model import load_weights
+    from detect.state_net import StateNet
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -146,10 +145,7 @@ def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path 
         key = {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
                "copies": copies}
         job = CropJob(chip_box_crops, stream, cfg.net, cfg.jitter, copies, 0xB0C5)
-        def make(job: CropJob = job, name: str = name) -> dict[str, np.ndarray]:
-            return render_crop_set(job, FIELDS, progress=progress, label=name)
-
-        data = _cached_crops(out / f"{name}.npz", key, make, FIELDS)
+        data = cached_crop_set(out / f"{name}.npz", key, job, FIELDS, progress=progress, label=name)
         if name == "crops":
             crops = data
         else:
@@ -184,14 +180,6 @@ def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path 
     log.close()
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1)}
-    info = {**base.info, "box_net": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
-                                     "detector_sha256": base.sha256}}
-    dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 **{**base.second_stages(),
-                    "box_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if export:
-        export_weights(dst, export)
-    summary["weights"] = str(dst)
-    return summary
+    info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "detector_sha256": base.sha256}
+    return write_second_stage(base, out, "box_net", net, {"steps": cfg.steps, "val": metrics}, info,
+                              summary, export)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from detect.state_net import StateNet, StateNetConfig, crop_sides, oriented_crops
-from detect.type_net import size_inputs
+from detect.state_net import StateNet, StateNetConfig
+from detect.type_net import crop_probs
 from imagery.taxonomy import CLASSES
 
 GROUND_CLASSES: tuple[str, ...] = ("sam", "vehicle")
@@ -38,19 +38,6 @@ def ground_net_config(**kw: object) -> StateNetConfig:
 
 
 @torch.no_grad()
-def ground_probs(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, gsd_m: float) -> torch.Tensor:
-    """(N, 3) probabilities (launcher, vehicle, nothing) of boxes of ``image`` (3, H, W), the
-    mean over each crop and its mirror image across the box axis."""
-    n = boxes.shape[0]
-    if n == 0:
-        return torch.zeros((0, len(OUTPUT_NAMES)), device=boxes.device)
-    crops = oriented_crops(image.float(), boxes, crop_sides(boxes, gsd_m, net.config), net.config.crop_px)
-    sizes = size_inputs(boxes, gsd_m).to(crops.device)
-    logits = net(torch.cat([crops, crops.flip(-1)]), torch.cat([sizes, sizes])).float()
-    return logits.softmax(1).reshape(2, n, -1).mean(0)
-
-
-@torch.no_grad()
 def check_ground(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
                  scores: torch.Tensor, gsd_m: float, *, reject: float,
                  demoted_score: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -62,7 +49,7 @@ def check_ground(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classe
     has = torch.isin(classes, GROUND_INDEX.to(classes.device))
     out_c, out_s = classes.clone(), scores.clone()
     if bool(has.any()):
-        p = ground_probs(net, image, boxes[has], gsd_m)
+        p = crop_probs(net, image, boxes[has], gsd_m)  # launcher, vehicle, nothing
         named = GROUND_INDEX.to(classes.device)[p[:, :NOTHING].argmax(1)].to(classes.dtype)
         out_c[has] = named
         s = out_s[has]

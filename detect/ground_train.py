@@ -30,15 +30,14 @@ from detect.state_train import (
     JitterSection,
     NetSection,
     StreamSection,
-    _cached_crops,
     _inside,
-    export_weights,
     jitter_boxes,
     load_state_train_config,
     optimise,
     photometric,
+    write_second_stage,
 )
-from detect.type_train import render_crop_set
+from detect.type_train import cached_crop_set
 from imagery.config import StrictModel
 
 FIELDS = ("crops", "labels", "sizes", "source")
@@ -246,8 +245,8 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
     import torch.nn.functional as F  # noqa: N812
 
     from detect.ground_net import ground_net_config
-    from detect.model import load_weights, save_weights
-    from detect.state_net import StateNet, state_net_payload
+    from detect.model import load_weights
+    from detect.state_net import StateNet
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -263,12 +262,8 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
         key = {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
                "copies": copies, "detector_sha256": base.sha256, "match_iou": cfg.match_iou,
                "empty_iou": cfg.empty_iou}
-        job = GroundCropJob(cfg, stream, copies, 0x6D0)
-
-        def make(job: GroundCropJob = job, name: str = name) -> dict[str, np.ndarray]:
-            return render_crop_set(job, FIELDS, progress=progress, label=name)  # type: ignore[arg-type]
-
-        sets[name] = _cached_crops(out / f"{name}.npz", key, make, FIELDS)
+        sets[name] = cached_crop_set(out / f"{name}.npz", key, GroundCropJob(cfg, stream, copies, 0x6D0),
+                                     FIELDS, progress=progress, label=name)
     crops, val_crops = sets["crops"], sets["val_crops"]
     assert crops is not None and val_crops is not None
     t_render = time.perf_counter() - t0
@@ -301,17 +296,9 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
                "train_labels": dict(zip(*(a.tolist() for a in np.unique(crops["labels"], return_counts=True)),
                                         strict=True)),
                "val": metrics, "render_s": round(t_render, 1), "train_s": round(t_train, 1)}
-    info = {**base.info, "ground_net": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
-                                        "detector_sha256": base.sha256}}
-    dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 **{**base.second_stages(),
-                    "ground_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if export:
-        export_weights(dst, export)
-    summary["weights"] = str(dst)
-    return summary
+    info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "detector_sha256": base.sha256}
+    return write_second_stage(base, out, "ground_net", net, {"steps": cfg.steps, "val": metrics}, info,
+                              summary, export)
 
 
 def format_ground_metrics(metrics: dict[str, Any]) -> str:

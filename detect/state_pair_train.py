@@ -253,14 +253,13 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights, save_weights
+    from detect.model import load_weights
     from detect.state_net import (
         StateNetConfig,
         build_state_net,
         pair_logits,
         state_channels,
         state_net_from_payload,
-        state_net_payload,
     )
     from imagery.errors import InputError
 
@@ -328,16 +327,8 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
                "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
     log.write(json.dumps({"val": metrics}) + "\n")
     log.close()
-    info = {**base.info, "state_pair": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
-                                        "train_crops": summary["train_crops"]}}
-    dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 **{**base.second_stages(),
-                    "state_pair": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if export:
-        from detect.state_train import export_weights
+    from detect.state_train import write_second_stage
 
-        export_weights(dst, export)
-    summary["weights"] = str(dst)
-    return summary
+    info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "train_crops": summary["train_crops"]}
+    return write_second_stage(base, out, "state_pair", net, {"steps": cfg.steps, "val": metrics}, info,
+                              summary, export)

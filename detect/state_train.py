@@ -305,8 +305,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights, save_weights
-    from detect.state_net import StateNet, StateNetConfig, state_channels, state_net_payload
+    from detect.model import load_weights
+    from detect.state_net import StateNet, StateNetConfig, state_channels
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -362,13 +362,26 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
     log.write(json.dumps({"val": metrics}) + "\n")
     log.close()
-    info = {**base.info, "state_net": {"steps": cfg.steps, "seed": cfg.seed, "val": metrics,
-                                       "train_crops": summary["train_crops"],
-                                       "detector_sha256": base.sha256}}
+    info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "train_crops": summary["train_crops"],
+            "detector_sha256": base.sha256}
+    return write_second_stage(base, out, "state_net", net, {"steps": cfg.steps, "val": metrics}, info,
+                              summary, export, drop=("state_pair",))
+
+
+def write_second_stage(base: Any, out: Path, name: str, net: Any, meta: dict, info: dict,
+                       summary: dict[str, Any], export: str | Path | None,
+                       drop: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Write ``OUT/detector.pt``: the ``base`` weights with the second stage ``name`` (a
+    ``save_weights`` keyword) replaced by ``net`` and its ``info`` entry, the others kept except
+    ``drop``; then ``OUT/metrics.json`` (``summary``), and a copy to ``export`` when given.
+    Returns ``summary`` with the weights path added."""
+    from detect.model import save_weights
+    from detect.state_net import state_net_payload
+
     dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 **{**base.second_stages(), "state_pair": None,
-                    "state_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
+    stages = {**base.second_stages(), **dict.fromkeys(drop), name: state_net_payload(net.eval(), meta)}
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info={**base.info, name: info},
+                 **stages)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:
         export_weights(dst, export)

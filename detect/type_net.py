@@ -52,17 +52,22 @@ def type_rows(classes: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def type_probs(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, gsd_m: float) -> torch.Tensor:
-    """(N, len(TYPE_CLASSES)) class probabilities of boxes of ``image`` (3, H, W), averaged over
-    each crop and its mirror image across the box axis (aircraft are symmetric about it, their
-    shadows and paint are not)."""
+def crop_probs(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, gsd_m: float) -> torch.Tensor:
+    """(N, outputs) softmax probabilities of a sized crop classifier (box size as extra inputs) on
+    boxes of ``image`` (3, H, W), averaged over each crop and its mirror image across the box axis
+    (the objects are symmetric about it, their shadows and paint are not)."""
     n = boxes.shape[0]
     if n == 0:
-        return torch.zeros((0, len(TYPE_CLASSES)), device=boxes.device)
+        return torch.zeros((0, net.config.num_states), device=boxes.device)
     crops = oriented_crops(image.float(), boxes, crop_sides(boxes, gsd_m, net.config), net.config.crop_px)
     sizes = size_inputs(boxes, gsd_m).to(crops.device)
     logits = net(torch.cat([crops, crops.flip(-1)]), torch.cat([sizes, sizes])).float()
     return logits.softmax(1).reshape(2, n, -1).mean(0)
+
+
+def type_probs(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, gsd_m: float) -> torch.Tensor:
+    """(N, len(TYPE_CLASSES)) class probabilities of aircraft boxes (:func:`crop_probs`)."""
+    return crop_probs(net, image, boxes, gsd_m)
 
 
 @torch.no_grad()

@@ -30,11 +30,11 @@ from detect.state_train import (
     StreamSection,
     _cached_crops,
     _inside,
-    export_weights,
     jitter_boxes,
     load_state_train_config,
     optimise,
     photometric,
+    write_second_stage,
 )
 from imagery.config import StrictModel
 
@@ -129,6 +129,14 @@ def render_crop_set(job: CropJob, fields: tuple[str, ...], *, progress: bool = T
     return {k: np.concatenate([p[k] for p in parts]) for k in fields}
 
 
+def cached_crop_set(path: Path, key: dict, job: Any, fields: tuple[str, ...], *, progress: bool,
+                    label: str) -> dict[str, np.ndarray]:
+    """The crops of ``job`` from the cache at ``path`` when it was made with ``key``, else
+    rendered (:func:`render_crop_set`) and cached."""
+    return _cached_crops(path, key, lambda: render_crop_set(job, fields, progress=progress, label=label),
+                         fields)
+
+
 def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
                       progress: bool = True, label: str = "crops") -> dict[str, np.ndarray]:
     return render_crop_set(CropJob(chip_type_crops, stream, net, jitter, copies, 0x7E9E), FIELDS,
@@ -173,8 +181,8 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights, save_weights
-    from detect.state_net import StateNet, state_net_payload
+    from detect.model import load_weights
+    from detect.state_net import StateNet
     from detect.type_net import type_net_config
     from imagery.errors import InputError
 
@@ -228,18 +236,10 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
                "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
     log.write(json.dumps({"val": metrics}) + "\n")
     log.close()
-    info = {**base.info, "type_net": {"steps": cfg.steps, "seed": cfg.seed,
-                                      "val_accuracy": metrics["accuracy"],
-                                      "train_crops": summary["train_crops"], "detector_sha256": base.sha256}}
-    dst = out / "detector.pt"
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info=info,
-                 **{**base.second_stages(),
-                    "type_net": state_net_payload(net.eval(), {"steps": cfg.steps, "val": metrics})})
-    (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    if export:
-        export_weights(dst, export)
-    summary["weights"] = str(dst)
-    return summary
+    info = {"steps": cfg.steps, "seed": cfg.seed, "val_accuracy": metrics["accuracy"],
+            "train_crops": summary["train_crops"], "detector_sha256": base.sha256}
+    return write_second_stage(base, out, "type_net", net, {"steps": cfg.steps, "val": metrics}, info,
+                              summary, export)
 
 
 def format_type_metrics(metrics: dict[str, Any]) -> str:
