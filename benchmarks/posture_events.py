@@ -139,10 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in results.items():
         print(f"== {name}")
         c, ri, pi = r["counts"], r["recall_interval"], r["precision_interval"]
-        print(f"{r['scenario']} seeds {r['seeds']}: recall {r['recall']:.2f} "
-              f"({c['matched']}/{c['staged']}, 95 % interval {ri[0]:.2f}-{ri[1]:.2f}), precision "
-              + ("-" if r["precision"] is None else
-                 f"{r['precision']:.2f} ({c['matched']}/{c['reported']}, {pi[0]:.2f}-{pi[1]:.2f})"))
+        if r["recall"] is not None:
+            print(f"{r['scenario']} seeds {r['seeds']}: recall {r['recall']:.2f} "
+                  f"({c['matched']}/{c['staged']}, 95 % interval {ri[0]:.2f}-{ri[1]:.2f}), precision "
+                  + ("-" if r["precision"] is None else
+                     f"{r['precision']:.2f} ({c['matched']}/{c['reported']}, {pi[0]:.2f}-{pi[1]:.2f})"))
         for k, v in r["recall_by_kind"].items():
             print(f"  {k:<12} {v}")
         for s in r["steady"]:
