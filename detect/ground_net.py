@@ -41,15 +41,15 @@ def ground_net_config(**kw: object) -> StateNetConfig:
 @torch.no_grad()
 def check_ground(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
                  scores: torch.Tensor, gsd_m: float, *, reject: float,
-                 demoted_score: float, promote: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """(classes, scores) of detections after the check: a launcher detection the network finds
-    likelier a vehicle is renamed vehicle (and, with ``promote``, a vehicle one likelier a
-    launcher is renamed launcher); one it calls nothing with probability ``reject`` or more gets
+                 demoted_score: float, rename: str = "to_vehicle") -> tuple[torch.Tensor, torch.Tensor]:
+    """(classes, scores) of detections after the check. ``rename``: "to_vehicle" renames a
+    launcher detection the network finds likelier a vehicle, "both" renames a vehicle one likelier
+    a launcher too, "none" keeps every class. One it calls nothing with probability ``reject`` or more gets
     ``demoted_score`` (if lower than its own): below the operating score, so it is not reported,
     but still a faint detection for the change stage's presence check (a real launcher the check
     got wrong on one date is then not announced as departed). Other classes unchanged.
 
-    Why promotion is off by default: a launcher is a posture object and a truck is not, so a
+    Why a vehicle is not renamed launcher by default: a launcher is a posture object and a truck is not, so a
     truck renamed launcher on one date is an "arrived" or "departed" launcher. On the withdrawal
     pairs the trucks that come to load the transports were, and precision fell from 0.98 to
     0.87 (MODEL_CARD.md); the check may veto a launcher, not create one."""
@@ -58,9 +58,10 @@ def check_ground(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classe
     if bool(has.any()):
         p = crop_probs(net, image, boxes[has], gsd_m)  # launcher, vehicle, nothing
         named = GROUND_INDEX.to(classes.device)[p[:, :NOTHING].argmax(1)].to(classes.dtype)
-        if not promote:
+        if rename == "to_vehicle":
             named = torch.where(classes[has] == VEHICLE, classes[has], named)
-        out_c[has] = named
+        if rename != "none":
+            out_c[has] = named
         s = out_s[has]
         out_s[has] = torch.where(p[:, NOTHING] >= reject, torch.clamp(s, max=demoted_score), s)
     return out_c, out_s

@@ -97,8 +97,10 @@ class DetectorConfig(StrictModel):
     ground_reject: float = Field(0.5, ge=0.0, le=1.0,
                                  description="a launcher or vehicle detection the ground check calls nothing "
                                              "with this probability or more drops to a faint detection")
-    ground_promote: bool = Field(False, description="let the ground check rename a vehicle detection "
-                                                    "a launcher too (not only a launcher a vehicle)")
+    ground_rename: Literal["none", "to_vehicle", "both"] = Field(
+        "to_vehicle", description="which detections the ground check may rename: launchers it finds "
+                                  "likelier vehicles, both ways, or none (it still demotes those it "
+                                  "sees nothing in)")
     presence_threshold: float = Field(0.2, ge=0.0, le=1.0,
                                       description="faint detections (this up to the operating "
                                                   "threshold) are kept apart for change hysteresis")
@@ -298,7 +300,7 @@ class Detector:
                         scores = torch.from_numpy(d.scores[op]).to(self.device)
                         classes, scores = check_ground(
                             self.ground_net, image, boxes, classes, scores, self.gsd_m,
-                            reject=self.config.ground_reject, promote=self.config.ground_promote,
+                            reject=self.config.ground_reject, rename=self.config.ground_rename,
                             demoted_score=self.config.presence_threshold)
                         d.classes, d.scores = d.classes.copy(), d.scores.copy()
                         d.classes[op] = classes.cpu().numpy()

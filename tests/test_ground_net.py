@@ -44,19 +44,20 @@ def test_labels_come_from_the_object_a_detection_sits_on():
     assert label_detections(dets[:2], np.zeros((0, 5)), np.zeros(0, np.int64), 0.25, 0.05).tolist() == [NOTHING] * 2
 
 
-@pytest.mark.parametrize("promote", [False, True])
+@pytest.mark.parametrize("rename", ["none", "to_vehicle", "both"])
 @pytest.mark.parametrize("logits,named,demoted", [((3.0, 0.0, 0.0), SAM, False),
                                                   ((0.0, 3.0, 0.0), VEH, False),
                                                   ((0.0, 0.5, 4.0), VEH, True)])
-def test_the_check_renames_and_demotes_launchers_and_vehicles_only(logits, named, demoted, promote):
+def test_the_check_renames_and_demotes_launchers_and_vehicles_only(logits, named, demoted, rename):
     img = torch.rand(3, 200, 200) * 255
     boxes = torch.tensor([[100.0, 100.0, 13.0, 3.0, 0.0]] * 3)
     classes = torch.tensor([SAM, VEH, TRA])
     scores = torch.tensor([0.8, 0.1, 0.9])
     c, s = check_ground(_constant(logits), img, boxes, classes, scores, 0.5, reject=0.5, demoted_score=0.2,
-                        promote=promote)
-    # a launcher may become a vehicle; a vehicle becomes a launcher only with promote
-    assert c.tolist() == [named, named if promote else VEH, TRA]
+                        rename=rename)
+    # a launcher may become a vehicle; a vehicle becomes a launcher only with "both"
+    expected = {"none": [SAM, VEH], "to_vehicle": [named, VEH], "both": [named, named]}[rename]
+    assert c.tolist() == [*expected, TRA]
     assert s[2] == pytest.approx(0.9)
     # demoted to the faint score, never raised (the 0.1 stays 0.1)
     assert s[:2].tolist() == pytest.approx([0.2, 0.1] if demoted else [0.8, 0.1])
