@@ -20,6 +20,8 @@ overlap, so its negatives are what the detector actually mistakes (``detect/grou
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 
 from detect.state_net import StateNet, StateNetConfig
@@ -30,6 +32,7 @@ GROUND_CLASSES: tuple[str, ...] = ("sam", "vehicle")
 GROUND_INDEX = torch.tensor([CLASSES.index(c) for c in GROUND_CLASSES])
 VEHICLE = CLASSES.index("vehicle")
 NOTHING = len(GROUND_CLASSES)  # index of the "nothing there" output
+Rename = Literal["none", "to_vehicle", "both"]
 OUTPUT_NAMES: tuple[str, ...] = (*GROUND_CLASSES, "nothing")
 
 
@@ -41,18 +44,19 @@ def ground_net_config(**kw: object) -> StateNetConfig:
 @torch.no_grad()
 def check_ground(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
                  scores: torch.Tensor, gsd_m: float, *, reject: float,
-                 demoted_score: float, rename: str = "to_vehicle") -> tuple[torch.Tensor, torch.Tensor]:
+                 demoted_score: float, rename: Rename = "to_vehicle") -> tuple[torch.Tensor, torch.Tensor]:
     """(classes, scores) of detections after the check. ``rename``: "to_vehicle" renames a
-    launcher detection the network finds likelier a vehicle, "both" renames a vehicle one likelier
-    a launcher too, "none" keeps every class. One it calls nothing with probability ``reject`` or more gets
-    ``demoted_score`` (if lower than its own): below the operating score, so it is not reported,
-    but still a faint detection for the change stage's presence check (a real launcher the check
-    got wrong on one date is then not announced as departed). Other classes unchanged.
+    launcher detection the network finds likelier a vehicle, "both" also renames a vehicle one
+    likelier a launcher, "none" keeps every class. A detection it calls nothing with probability
+    ``reject`` or more gets ``demoted_score`` (if lower than its own): below the operating score,
+    so it is not reported, but still a faint detection for the change stage's presence check (a
+    real launcher the check got wrong on one date is then not announced as departed). Other
+    classes unchanged.
 
-    Why a vehicle is not renamed launcher by default: a launcher is a posture object and a truck is not, so a
-    truck renamed launcher on one date is an "arrived" or "departed" launcher. On the withdrawal
-    pairs the trucks that come to load the transports were, and precision fell from 0.98 to
-    0.87 (MODEL_CARD.md); the check may veto a launcher, not create one."""
+    Why a vehicle is not renamed launcher by default: a launcher is a posture object and a truck
+    is not, so a truck renamed launcher on one date is an "arrived" or "departed" launcher. On
+    the withdrawal pairs the trucks that come to load the transports were, and precision fell
+    from 0.98 to 0.87 (MODEL_CARD.md); the check may veto a launcher, not create one."""
     has = torch.isin(classes, GROUND_INDEX.to(classes.device))
     out_c, out_s = classes.clone(), scores.clone()
     if bool(has.any()):
