@@ -46,12 +46,6 @@ from imagery.scene import Scene, open_scene
 from imagery.sources import GridSource, source_on_grid
 from imagery.taxonomy import CLASSES, state_of
 
-# OpenMP threads that spin while waiting collapse throughput as soon as anything else runs on the
-# cores (the tile reader threads, another process): measured on the 2-core machine, end to end
-# 1.7 Mpx/s spinning vs 5.2 Mpx/s passive under the same load, and no measurable cost when idle.
-# It only takes effect if torch has not been imported yet (libgomp reads it once).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 SHIPPED_WEIGHTS = Path(__file__).resolve().parent / "weights" / "detector.pt"
 MULTIPLE = 32  # the model's input sides must be multiples of its coarsest stride
 

@@ -24,9 +24,6 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-# Before torch loads: see detect/infer.py (spinning OpenMP threads collapse under contention).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn

@@ -28,9 +28,6 @@ import numpy as np
 from pydantic import ConfigDict, Field
 
 from detect.targets import TargetConfig, encode
-
-# See detect/infer.py: passive OpenMP waiting keeps training usable on a shared 2-core machine.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from imagery.config import StrictModel, load_config
 from imagery.errors import ConfigError, InputError
 from imagery.taxonomy import CLASSES

@@ -23,15 +23,6 @@ holds them to it.
 
 from __future__ import annotations
 
-import os
-
-# Idle OpenMP workers sleep instead of spinning. Between two tiles the kernel's workers wait
-# for GDAL's reader threads to decode the next one; spinning, they took those threads' cores:
-# on the 2-core machine the stream of a 10000^2 pair went from 3.04-3.10 s to 2.69-2.73 s
-# passive (3 A/B runs each, 2026-12-05). Read once, when numba first loads its OpenMP runtime;
-# a value the user set wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import numpy as np
 from numba import get_num_threads, njit, prange
 
