@@ -201,13 +201,18 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
 
             return np.array([b.changed_fraction for b in box_change_stats(change_path, on_grid(polys))])
 
-        from detect.change.persistence import box_similarity, lean_search_m
+        from detect.change.persistence import box_similarity, geometry_lines, lean_search_m
 
         search_m = lean_search_m(pair, posture_cfg.evidence.lean_height_m,
                                  fallback_m=posture_cfg.evidence.similarity_search_m)
+        lines = geometry_lines(pair)
 
         def similarity(polys: Sequence[Any]) -> np.ndarray:
             return box_similarity(pair, on_grid(polys), search_m)
+
+        def presence_similarity(polys: Sequence[Any]) -> np.ndarray:
+            return box_similarity(pair, on_grid(polys), search_m, lines=lines,
+                                  line_height_m=posture_cfg.evidence.presence_line_height_m)
 
         def tall_shadow(polys: Sequence[Any]) -> np.ndarray:
             from detect.change.shadows import tall_shadow_areas
@@ -222,7 +227,8 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         to_lonlat = _lonlat_fn(work_crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
-                                   similarity=similarity, state_reader=read_states,
+                                   similarity=similarity, presence_similarity=presence_similarity,
+                                   state_reader=read_states,
                                    tall_shadow=tall_shadow) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
         zone_change = pixel_fractions(change)

@@ -348,9 +348,11 @@ def test_date_spans():
     assert date_span(None, D2) == "between the two images"
 
 
-def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray, sun: tuple[float, float] | None = None):
+def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray, sun: tuple[float, float] | None = None,
+              views: tuple[dict, dict] = ({}, {})):
     """A ScenePair of two 3-band 0.5 m GeoTIFFs (UTM 36N) holding these arrays; with ``sun``
-    (azimuth, elevation) an IMD beside each says so."""
+    (azimuth, elevation) an IMD beside each says so, with ``views`` (more IMD fields per date:
+    sat_azimuth, sat_elevation) too."""
     import rasterio
     from affine import Affine
 
@@ -366,7 +368,7 @@ def _utm_pair(tmp_path, before: np.ndarray, after: np.ndarray, sun: tuple[float,
             ds.write(arr)
         if sun is not None:
             meta = MaxarMetadata(source="IMD", satellite="WV03", acquired=[D1, D2][k], mean_gsd=0.5,
-                                 sun_azimuth=sun[0], sun_elevation=sun[1])
+                                 sun_azimuth=sun[0], sun_elevation=sun[1], **views[k])
             path.with_suffix(".IMD").write_text(format_imd(meta, num_rows=arr.shape[1],
                                                            num_columns=arr.shape[2]))
         paths.append(path)
@@ -432,6 +434,40 @@ def test_box_similarity_searches_for_lean(tmp_path):
     searched = box_similarity(pair, [leaned, gone], search_m=2.0)
     assert plain[0] < 0.3 and searched[0] > 0.9
     assert np.isnan(searched[1]) or searched[1] < 0.3
+
+
+def test_box_similarity_walks_the_lean_line_of_tall_things(tmp_path):
+    """A tree crown 8.7 m up, seen from nadir on date 1 and from 30 deg east on date 2, moves
+    10 px (5 m) west: the 2 m square search misses it, the walk along the lean line to 12 m
+    finds it. The same patch moved 10 px east is off that line and stays unmatched."""
+    from detect.change.persistence import box_similarity, geometry_lines
+
+    rng = np.random.default_rng(2)
+    img = (rng.random((3, 200, 200)) * 200 + 20).astype(np.uint8)
+    img = np.repeat(np.repeat(img[:, ::2, ::2], 2, axis=1), 2, axis=2)
+    img2 = img.copy()
+    img2[:, 100:160, 90:150] = img[:, 100:160, 100:160]  # crowns lean 10 px west
+    img2[:, 20:60, 40:100] = img[:, 20:60, 30:90]  # a patch moved 10 px east
+    views = ({"sat_azimuth": 0.0, "sat_elevation": 90.0}, {"sat_azimuth": 90.0, "sat_elevation": 60.0})
+    pair = _utm_pair(tmp_path, img, img2, sun=(180.0, 40.0), views=views)
+    lean, shadow = geometry_lines(pair)
+    assert lean == pytest.approx((-3 ** -0.5, 0.0), abs=1e-9)  # west, tan(30 deg) per metre
+    assert shadow == pytest.approx((0.0, 0.0), abs=1e-9)  # one sun: shadows stay
+    crowns = shapely.box(767000 + 55, 3923000 - 75, 767000 + 70, 3923000 - 55)
+    east = shapely.box(767000 + 20, 3923000 - 25, 767000 + 40, 3923000 - 15)
+    square = box_similarity(pair, [crowns, east], 2.0)
+    walked = box_similarity(pair, [crowns, east], 2.0, lines=[lean, shadow], line_height_m=12.0)
+    assert square[0] < 0.3 and walked[0] > 0.9
+    assert walked[1] < 0.3
+    low = box_similarity(pair, [crowns], 2.0, lines=[lean, shadow], line_height_m=6.0)
+    assert low[0] < 0.3  # 6 m lean 3.5 m: short of the crowns' 5 m
+
+
+def test_geometry_lines_need_both_dates_angles(tmp_path):
+    from detect.change.persistence import geometry_lines
+
+    img = (np.random.default_rng(3).random((3, 120, 120)) * 200 + 20).astype(np.uint8)
+    assert geometry_lines(_utm_pair(tmp_path, img, img, sun=(180.0, 40.0))) == []
 
 
 def test_something_of_its_size_read_as_another_class_is_still_there():

@@ -309,6 +309,7 @@ def object_events(
     to_lonlat: Callable[[float, float], tuple[float, float]] | None = None,
     faint: tuple[Any, Any] | None = None,
     similarity: Evidence | None = None,
+    presence_similarity: Evidence | None = None,
     state_reader: StateReader | None = None,
     tall_shadow: ShadowReader | None = None,
 ) -> list[ObjectEvent]:
@@ -318,6 +319,9 @@ def object_events(
     its place on the other date is still there, and yields no event. ``similarity``: the
     before/after NCC inside each polygon (``detect.change.persistence.box_similarity``); an
     object whose box still looks the same on the other date has not left or arrived.
+    ``presence_similarity``: the same figure for departures and arrivals when they search
+    further than the states do (the lean and shadow lines of tall things); default
+    ``similarity``.
     ``state_reader``: reads states at given boxes on both dates; with it the classes of
     ``cfg.paired_states`` have their state changes read at one box on both dates.
     ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
@@ -396,8 +400,9 @@ def object_events(
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
                                 ev_a, ev_b, state_reader, cfg):
             add(*t)
-    sim_a = _figures(similarity, [a[i].geometry for i in lost])
-    sim_b = _figures(similarity, [b[j].geometry for j in new])
+    presence = presence_similarity or similarity
+    sim_a = _figures(presence, [a[i].geometry for i in lost])
+    sim_b = _figures(presence, [b[j].geometry for j in new])
     for k, i in enumerate(lost):
         o = a[i]
         ev = None if math.isnan(ev_a[i]) else float(ev_a[i])

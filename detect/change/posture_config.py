@@ -32,6 +32,7 @@ class EvidenceConfig(StrictModel):
     max_similarity_presence: float = Field(0.45, ge=-1, le=1)
     lean_height_m: float = Field(4.0, ge=0, le=50)
     similarity_search_m: float = Field(2.0, ge=0, le=20)
+    presence_line_height_m: float = Field(12.0, ge=0, le=50)
 
     def min_fraction_for(self, state: str) -> float:
         return self.min_fraction_by_state.get(state, self.min_fraction_state)
