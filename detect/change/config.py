@@ -75,6 +75,7 @@ class OutputConfig(StrictModel):
     max_z_error: float = Field(0.01, ge=0.0)
     overviews: bool = True
     mask_compress: Literal["zstd", "deflate", "lzw", "none"] = "zstd"
+    mask_level: int | None = Field(1, ge=1, le=22)
 
 
 class TilingConfig(StrictModel):

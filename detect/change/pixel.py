@@ -353,7 +353,8 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
                        band_names=["change_score"], tags=tags, **_writer_options(cfg))
     wmask = CogWriter(mask_path, width=g.width, height=g.height, count=1, dtype="uint8",
                       crs=g.crs, transform=g.transform, nodata=255,
-                      compress=cfg.output.mask_compress, overviews=cfg.output.overviews,
+                      compress=cfg.output.mask_compress, level=cfg.output.mask_level,
+                      overviews=cfg.output.overviews,
                       band_names=["change"], tags={"values": "1 change, 0 no change, 255 nodata",
                                                    "threshold": f"{fit.level:.6g}"})
     with contextlib.ExitStack() as guard:
