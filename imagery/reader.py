@@ -7,10 +7,12 @@ tile size x prefetch x sources, never by image size. Tiles come out in grid orde
 
 from __future__ import annotations
 
+import os
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -41,6 +43,24 @@ def _read_tile(grid: TileGrid, sources: Sequence[GridSource], tile: Tile,
         arrays.append(data)
         valid = v if valid is None else (valid & v)
     return TileData(tile, tuple(arrays), valid)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def thread_map(fn: Callable[[T], R], items: Iterable[T], workers: int | None = None) -> list[R]:
+    """``[fn(x) for x in items]`` on a few threads, in order. For scattered window reads (the
+    change model's sample): GDAL releases the GIL, so the windows decode side by side where a
+    plain loop left the second core idle (fit of a 10000^2 pair 0.98-1.04 -> 0.89-0.95 s in 4
+    A/B runs; alignment's windows, threaded the same way, gained nothing: their phase
+    correlation is mostly Python and small-array numpy, which hold the GIL)."""
+    items = list(items)
+    workers = min(len(items), workers or min(4, os.cpu_count() or 1))
+    if workers <= 1:
+        return [fn(x) for x in items]
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pw-map") as pool:
+        return list(pool.map(fn, items))
 
 
 def iter_tiles(grid: TileGrid, sources: Sequence[GridSource], *, workers: int = 2,

@@ -133,3 +133,18 @@ def test_window_around_map_bounds():
     assert grid.window_around((1010.2, 1980.0, 1015.0, 1990.1), pad=1) == Window(19, 18, 12, 23)
     assert grid.window_around((990.0, 1999.0, 1001.0, 2010.0), pad=3) == Window(0, 0, 5, 5)  # clipped
     assert grid.window_around((2000.0, 3000.0, 2010.0, 3010.0)) is None  # off the grid
+
+
+def test_thread_map_keeps_order_and_raises():
+    from imagery.reader import thread_map
+
+    assert thread_map(lambda x: x * x, range(7), workers=3) == [x * x for x in range(7)]
+    assert thread_map(str, [], workers=2) == []
+
+    def boom(x):
+        if x == 2:
+            raise ValueError("window 2 unreadable")
+        return x
+
+    with pytest.raises(ValueError, match="window 2"):
+        thread_map(boom, range(4), workers=2)

@@ -178,13 +178,15 @@ def _read_sample(pair: Any, cfg: ChangeConfig, halo: int) -> PairSample:
     from rasterio.windows import Window
 
     from imagery.radiometry import sample_windows
+    from imagery.reader import thread_map
 
     g = pair.grid
     src_a, src_b = pair.sources
     size = int(min(cfg.sample.window_size, g.width, g.height))
     wins = sample_windows(g.width, g.height, n=cfg.sample.windows, size=size, seed=cfg.sample.seed)
     out = PairSample([], [], [], halo)
-    for w in wins:
+
+    def read(w: Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         big = Window(w.col_off - halo, w.row_off - halo, w.width + 2 * halo, w.height + 2 * halo)
         da, va = src_a.read(big)
         db, vb = src_b.read(big)
@@ -192,6 +194,9 @@ def _read_sample(pair: Any, cfg: ChangeConfig, halo: int) -> PairSample:
         if pair.aoi is not None:
             valid &= geometry_mask([pair.aoi], out_shape=valid.shape,
                                    transform=g.window_transform(big), invert=True)
+        return da, db, valid
+
+    for da, db, valid in thread_map(read, wins):
         if not valid[halo:halo + size, halo:halo + size].any():
             continue
         out.before.append(da)
