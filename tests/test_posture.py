@@ -196,6 +196,9 @@ def test_a_box_that_still_looks_the_same_has_not_left():
     events = object_events(BEFORE, after, CFG, evidence=changed, similarity=empty_now)
     assert [e.kind for e in events] == ["departed"]
     assert events[0].to_json_dict()["similarity"] == pytest.approx(0.2)
+    # Departures and arrivals take the wider presence search when one is given.
+    assert object_events(BEFORE, after, CFG, evidence=changed, similarity=empty_now,
+                         presence_similarity=same) == []
 
 
 def test_a_state_probability_wobbling_across_the_threshold_is_no_event():
