@@ -172,6 +172,10 @@ class CogWriter:
                                     dir=self.path.parent)
         os.close(fd)
         self._staging = Path(name)
+        # GDAL creates the file itself. Left in place, the empty reserved file is truncated on
+        # open, and ext4 (auto_da_alloc) then pushes the whole staging raster to disk when it
+        # is closed: 0.31 s of waiting for a 10000^2 float32 score, against none.
+        self._staging.unlink()
         self._ds = rasterio.open(self._staging, "w", **self.profile)
         _decorate(self._ds, self.band_names, self.tags, self.colormap)
         return self
