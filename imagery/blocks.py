@@ -22,6 +22,10 @@ from imagery.scene import Scene, _valid_from_nodata
 
 DEFAULT_CACHE_BYTES = 256 * 1024 * 1024
 MIN_CHUNK_ROWS = 256  # strip-organised files are grouped into chunks at least this tall
+# Tiled files with small blocks (a VRT reports 128 x 128) are read in chunks of whole blocks at
+# least this wide and tall: per-block overhead made a 10000^2 pair read through VRTs stream in
+# 5.3 s against 2.8 s from the files themselves.
+MIN_CHUNK_SIDE = 512
 
 
 class BlockCache:
@@ -39,6 +43,9 @@ class BlockCache:
             bw = meta.width
             bh = max(bh, MIN_CHUNK_ROWS) // bh * bh if bh < MIN_CHUNK_ROWS else bh
             bh = min(bh, meta.height)
+        elif bh < MIN_CHUNK_SIDE or bw < MIN_CHUNK_SIDE:
+            bh = min(math.ceil(MIN_CHUNK_SIDE / bh) * bh, meta.height)
+            bw = min(math.ceil(MIN_CHUNK_SIDE / bw) * bw, meta.width)
         self.block_h, self.block_w = int(bh), int(bw)
         self.n_rows = math.ceil(meta.height / self.block_h)
         self.n_cols = math.ceil(meta.width / self.block_w)

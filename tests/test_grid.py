@@ -148,3 +148,33 @@ def test_thread_map_keeps_order_and_raises():
 
     with pytest.raises(ValueError, match="window 2"):
         thread_map(boom, range(4), workers=2)
+
+
+def test_block_cache_reads_small_vrt_blocks_in_chunks(tmp_path):
+    """A VRT reports 128 px blocks: the cache reads whole 512 px chunks of them (per-block
+    overhead doubled the stream of a 10000^2 pair), and tiles still match direct reads."""
+    import rasterio
+
+    p = write_sample_scene(tmp_path / "a.tif", size=700)
+    with rasterio.open(p) as ds:
+        t, crs, n, dtype = ds.transform, ds.crs.to_wkt(), ds.count, ds.dtypes[0]
+    gdal_type = {"uint8": "Byte", "uint16": "UInt16"}[dtype]
+    bands = "".join(
+        f'<VRTRasterBand dataType="{gdal_type}" band="{b}"><SimpleSource>'
+        f'<SourceFilename relativeToVRT="0">{p}</SourceFilename><SourceBand>{b}</SourceBand>'
+        '<SrcRect xOff="0" yOff="0" xSize="700" ySize="700"/>'
+        '<DstRect xOff="0" yOff="0" xSize="700" ySize="700"/></SimpleSource></VRTRasterBand>'
+        for b in range(1, n + 1))
+    vrt = tmp_path / "a.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="700" rasterYSize="700"><SRS>{crs}</SRS>'
+                   f"<GeoTransform>{t.c}, {t.a}, {t.b}, {t.f}, {t.d}, {t.e}</GeoTransform>"
+                   f"{bands}</VRTDataset>")
+    s = open_scene(vrt)
+    g = GridSpec(s.meta.crs, s.meta.transform, s.meta.width, s.meta.height)
+    src = source_on_grid(s, g)
+    assert s.dataset().block_shapes[0] == (128, 128)
+    assert (src.cache.block_h, src.cache.block_w) == (512, 512)
+    for td in iter_tiles(TileGrid(g, 256, 40), [src], workers=2, prefetch=3):
+        direct, valid = open_scene(p).read(td.tile.window)
+        np.testing.assert_array_equal(td.arrays[0], direct)
+    assert src.cache.decoded == 4  # 2 x 2 chunks, each once
