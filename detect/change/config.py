@@ -81,7 +81,7 @@ class OutputConfig(StrictModel):
 class TilingConfig(StrictModel):
     tile_size: int = Field(1024, ge=64, le=8192)
     workers: int = Field(2, ge=1, le=64)
-    prefetch: int = Field(4, ge=1, le=64)
+    prefetch: int = Field(8, ge=1, le=64)
     batch_size: int = Field(8, ge=1, le=256)
 
 
