@@ -22,7 +22,9 @@ import importlib.util
 import json
 import math
 import time
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -349,8 +351,8 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
             "null_scale": f"{model.null.scale:.6g}", "null_dof": f"{model.null.dof:.6g}"}
     change_path = out_dir / "change.tif"
     mask_path = out_dir / "change_mask.tif"
-    n_valid = n_changed = 0
-    t_compute = t_write = 0.0
+    totals = {"valid": 0, "changed": 0, "write_s": 0.0}
+    t_compute = 0.0
     bar = _progress(len(grid), progress)
     t_stream = time.perf_counter()
     wscore = CogWriter(change_path, width=g.width, height=g.height, count=1, dtype="float32",
@@ -362,27 +364,44 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
                       overviews=cfg.output.overviews,
                       band_names=["change"], tags={"values": "1 change, 0 no change, 255 nodata",
                                                    "threshold": f"{fit.level:.6g}"})
+
+    def record(core: Any, score: np.ndarray, mask: np.ndarray) -> None:
+        t0 = time.perf_counter()
+        wscore.write(core, score)
+        wmask.write(core, mask)
+        for acc in accs:
+            acc.add(score, mask, g.transform, core)
+        totals["valid"] += int(np.count_nonzero(mask != 255))
+        totals["changed"] += int(np.count_nonzero(mask == 1))
+        totals["write_s"] += time.perf_counter() - t0
+
     with contextlib.ExitStack() as guard:
-        # If anything fails, both writers are closed with the error (nothing lands).
+        # If anything fails, both writers are closed with the error (nothing lands): the
+        # recording thread is joined first (the pool's exit), then the writers.
         guard.enter_context(wscore)
         guard.enter_context(wmask)
+        # Tiles are written and counted on a thread of their own, while the next tile is
+        # scored: on the main thread that bookkeeping (0.55 s for 100 tiles) left the kernel's
+        # threads idle. One thread keeps the writes in order; at most two tiles wait.
+        recorder = guard.enter_context(ThreadPoolExecutor(1, thread_name_prefix="pw-write"))
+        pending: deque[Future[None]] = deque()
         for tile, score, mask in _stream(pair, grid, model, fit.level, rad, cfg, dev):
-            t0 = time.perf_counter()
             t_compute += tile.compute_s
-            wscore.write(tile.core, score)
-            wmask.write(tile.core, mask)
-            for acc in accs:
-                acc.add(score, mask, g.transform, tile.core)
-            n_valid += int(np.count_nonzero(mask != 255))
-            n_changed += int(np.count_nonzero(mask == 1))
-            t_write += time.perf_counter() - t0
+            pending.append(recorder.submit(record, tile.core, score, mask))
+            while len(pending) > 2:
+                pending.popleft().result()
             if bar is not None:
                 bar.update(tile.index + 1 - bar.n)
+        while pending:
+            pending.popleft().result()
         timings["stream_s"] = time.perf_counter() - t_stream
         t_enc = time.perf_counter()
         guard.pop_all()
-    # Both COGs are encoded at once (GDAL releases the GIL): the mask's encoding hides in the
-    # time the score's takes.
+    recorder.shutdown()
+    n_valid, n_changed, t_write = totals["valid"], totals["changed"], totals["write_s"]
+    # The two COGs are finished on two threads: their copies release the GIL, though GDAL's
+    # overview builds hold it, so the overlap is small (no faster than one after the other in
+    # 3 A/B runs on the 10000^2 pair).
     _finish_writers([wscore, wmask])
     timings["encode_s"] = time.perf_counter() - t_enc
     if bar is not None:
