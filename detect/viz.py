@@ -237,8 +237,8 @@ def read_change_for_display(change_tif: str | Path, image: DisplayImage) -> np.n
             # Pixel mode: one pixel frame, no CRS for GDAL's warper; the display image's
             # footprint is read as a window, decimated by its maximum.
             h, w = image.shape
-            c0, r0 = ~src.transform * (image.transform * (0, 0))
-            c1, r1 = ~src.transform * (image.transform * (w, h))
+            c0, r0 = ~src.transform @ (image.transform @ (0, 0))
+            c1, r1 = ~src.transform @ (image.transform @ (w, h))
             win = Window(c0, r0, c1 - c0, r1 - r0)
             return src.read(1, window=win, out_shape=image.shape, resampling=Resampling.max,
                             boundless=True, fill_value=np.nan).astype(np.float32)

@@ -55,7 +55,7 @@ class GridSpec:
         pixels, clipped to the grid; None when less than 2 x 2 pixels remain."""
         minx, miny, maxx, maxy = bounds
         inv = ~self.transform
-        cols, rows = zip(*(inv * (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
+        cols, rows = zip(*(inv @ (x, y) for x in (minx, maxx) for y in (miny, maxy)), strict=True)
         c0, r0 = max(math.floor(min(cols)) - pad, 0), max(math.floor(min(rows)) - pad, 0)
         c1, r1 = min(math.ceil(max(cols)) + pad, self.width), min(math.ceil(max(rows)) + pad, self.height)
         if c1 - c0 < 2 or r1 - r0 < 2:

@@ -3,9 +3,10 @@ pulls tiles from.
 
 ``GridSource.read(window)`` returns the scene's pixels for a window of the *grid*, whatever the
 scene's own CRS, resolution or extent. When the scene lies on the grid's lattice (same CRS and
-pixel size, offset by whole pixels) the read is a plain windowed read; otherwise GDAL warps it
-through a ``WarpedVRT`` (one per thread). A sub-pixel co-registration shift is folded into the
-warp's transform, so resampling happens once.
+pixel size, offset by whole pixels) the read is a plain windowed read; moved by a sub-pixel
+co-registration shift as well, a separable cubic resamples the plain read
+(:class:`ShiftedSource`); otherwise GDAL warps it through a ``WarpedVRT`` (one per thread), the
+shift folded into the warp's transform, so resampling happens once.
 """
 
 from __future__ import annotations
@@ -161,6 +162,73 @@ class WarpedSource:
                              f"{' '.join(str(exc).split())[:300]}") from None
 
 
+def cubic_weights(t: float, a: float = -0.5) -> np.ndarray:
+    """The four taps (at -1, 0, 1, 2) of Keys' cubic convolution for a sample ``t`` (0 <= t < 1)
+    past a pixel centre; a = -0.5 is GDAL's ``cubic``."""
+    d = np.abs(np.array([t + 1.0, t, 1.0 - t, 2.0 - t]))
+    near = (a + 2) * d**3 - (a + 3) * d**2 + 1
+    far = a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+    return np.where(d <= 1.0, near, far).astype(np.float32)
+
+
+class ShiftedSource:
+    """A scene on the grid's lattice moved by a sub-pixel co-registration shift: the window,
+    grown by the cubic kernel's reach, is read through the scene's block cache and resampled
+    with a separable 4-tap cubic (GDAL's, a = -0.5) in OpenCV.
+
+    Why not the warper: a pure translation needs no general warp. GDAL's WarpedVRT took 111 ms
+    for a 1060^2 4-band uint16 tile that this reads in about 30, and it decodes the file's
+    blocks again for every overlapping tile; every real pair has a sub-pixel shift, so the
+    AFTER date of each change and posture run went through it. A pixel is valid when all 16
+    pixels it is made of are. Like :class:`SceneSource`, a window hanging over the grid's edge
+    reads whatever the scene has there.
+    """
+
+    def __init__(self, scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None,
+                 base: tuple[int, int], shift_px: tuple[float, float]) -> None:
+        self.scene = scene
+        self.grid = grid
+        self.bands = tuple(bands or scene.meta.data_bands)
+        self.shift_px = shift_px
+        dx, dy = shift_px
+        ix, iy = int(np.floor(dx)), int(np.floor(dy))
+        self._inner = SceneSource(scene, grid, self.bands, (base[0] + ix, base[1] + iy))
+        self._kx, self._ky = cubic_weights(dx - ix), cubic_weights(dy - iy)
+        # Decimated views (overviews for alignment and display) take the nearest whole-pixel
+        # shift: at a tenth of the resolution the fraction left is a few hundredths of a pixel.
+        self._nearest = SceneSource(scene, grid, self.bands, (base[0] + round(dx), base[1] + round(dy)))
+
+    @property
+    def cache(self) -> BlockCache:
+        return self._inner.cache
+
+    def read(self, window: Window, out_shape: tuple[int, int] | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+        import cv2
+
+        h, w = int(window.height), int(window.width)
+        if out_shape is not None and out_shape != (h, w):
+            return self._nearest.read(window, out_shape=out_shape)
+        grown = Window(window.col_off - 1, window.row_off - 1, w + 3, h + 3)
+        data, valid = self._inner.read(grown)
+        dtype = data.dtype
+        out = np.empty((data.shape[0], h, w), dtype=dtype)
+        info = np.iinfo(dtype) if dtype.kind in "ui" else None
+        for b in range(data.shape[0]):
+            band = cv2.sepFilter2D(data[b].astype(np.float32), cv2.CV_32F, self._kx, self._ky,
+                                   anchor=(1, 1), borderType=cv2.BORDER_REPLICATE)[1:1 + h, 1:1 + w]
+            if info is not None:
+                np.clip(np.rint(band, out=band), info.min, info.max, out=band)
+            out[b] = band
+        whole = cv2.erode(valid.view(np.uint8), np.ones((4, 4), np.uint8), anchor=(1, 1),
+                          borderType=cv2.BORDER_CONSTANT, borderValue=0)[1:1 + h, 1:1 + w]
+        ok = whole.astype(bool)
+        fill = self.scene.meta.nodata if self.scene.meta.nodata is not None else 0
+        if not ok.all():
+            out[:, ~ok] = np.asarray(fill).astype(dtype)
+        return out, ok
+
+
 def source_on_grid(scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None = None,
                    shift_px: tuple[float, float] = (0.0, 0.0),
                    resampling: Resampling = Resampling.cubic) -> GridSource:
@@ -171,8 +239,11 @@ def source_on_grid(scene: Scene, grid: GridSpec, bands: tuple[int, ...] | None =
     offset = own.same_lattice(grid)
     dx, dy = shift_px
     whole = abs(dx - round(dx)) < SHIFT_EPS_PX and abs(dy - round(dy)) < SHIFT_EPS_PX
-    if offset is not None and whole:
+    if offset is not None:
         # grid pixel (c, r) == own pixel (c - offset) ... same_lattice gives grid origin in own px.
         col, row = apply_affine(~own.transform, grid.transform.c, grid.transform.f)
-        return SceneSource(scene, grid, bands, (round(col + dx), round(row + dy)))
+        if whole:
+            return SceneSource(scene, grid, bands, (round(col + dx), round(row + dy)))
+        if resampling == Resampling.cubic:
+            return ShiftedSource(scene, grid, bands, (round(col), round(row)), (dx, dy))
     return WarpedSource(scene, grid, bands, shift_px=shift_px, resampling=resampling)
