@@ -44,43 +44,51 @@ from imagery.coreg import pearson
 MIN_PIXELS = 12  # fewer pixels than this inside the grid: no figure (NaN)
 
 
+def _lean_per_metre(scene: Any) -> tuple[float, float] | None:
+    """Where a point 1 m up appears, relative to its foot (east, north, metres):
+    ``tan(view zenith)`` away from the satellite's azimuth; None without the view angles."""
+    meta = scene.meta.maxar
+    if meta is None or meta.view_zenith is None or meta.sat_azimuth is None:
+        return None
+    t = math.tan(math.radians(meta.view_zenith))
+    az = math.radians(meta.sat_azimuth)
+    return -t * math.sin(az), -t * math.cos(az)
+
+
+def _shadow_per_metre(scene: Any) -> tuple[float, float] | None:
+    """Where the shadow of a point 1 m up falls, relative to its foot (east, north, metres):
+    ``1 / tan(sun elevation)`` away from the sun; None without the sun angles."""
+    az, el = scene.meta.sun_azimuth, scene.meta.sun_elevation
+    if az is None or el is None:
+        return None
+    t = 1.0 / math.tan(math.radians(min(max(el, 5.0), 85.0)))
+    return -t * math.sin(math.radians(az)), -t * math.cos(math.radians(az))
+
+
 def lean_search_m(pair: Any, height_m: float, *, fallback_m: float, floor_m: float = 1.0,
                   cap_m: float = 4.0) -> float:
     """How far a point ``height_m`` above the ground moves between the two views: the
     difference of the dates' lean vectors (``height x tan(view zenith)``, away from the
     satellite's azimuth), kept within [``floor_m``, ``cap_m``]; ``fallback_m`` when either
     date lacks its view angles."""
-    vectors = []
-    for scene in (pair.before, pair.after):
-        meta = scene.meta.maxar
-        zenith = meta.view_zenith if meta else None
-        if zenith is None or meta.sat_azimuth is None:
-            return fallback_m
-        t = height_m * math.tan(math.radians(zenith))
-        az = math.radians(meta.sat_azimuth)
-        vectors.append((-t * math.sin(az), -t * math.cos(az)))
-    return min(max(math.dist(*vectors), floor_m), cap_m)
+    a, b = _lean_per_metre(pair.before), _lean_per_metre(pair.after)
+    if a is None or b is None:
+        return fallback_m
+    return min(max(height_m * math.dist(a, b), floor_m), cap_m)
 
 
 def geometry_lines(pair: Any) -> list[tuple[float, float]]:
     """Per metre of height, how far (east, north, in metres) a point's image moves from BEFORE
-    to AFTER (the change of lean, ``tan(view zenith)`` away from the satellite) and how far its
-    shadow's tip moves (``1 / tan(sun elevation)`` away from the sun). Empty when either date
-    lacks the angles, or in pixel mode (no map north to turn them into pixels)."""
+    to AFTER (the change of lean) and how far its shadow's tip moves (the change of the sun).
+    Empty when either date lacks the angles, or in pixel mode (no map north to turn them into
+    pixels)."""
     if pair.pixel_mode:
         return []
-    per_date = []
-    for scene in (pair.before, pair.after):
-        meta = scene.meta.maxar
-        sun_az, sun_el = scene.meta.sun_azimuth, scene.meta.sun_elevation
-        if meta is None or None in (meta.view_zenith, meta.sat_azimuth, sun_az, sun_el):
-            return []
-        lean = math.tan(math.radians(meta.view_zenith))
-        shadow = 1.0 / math.tan(math.radians(min(max(sun_el, 5.0), 85.0)))
-        sat, sun = math.radians(meta.sat_azimuth), math.radians(sun_az)
-        per_date.append(((-lean * math.sin(sat), -lean * math.cos(sat)),
-                         (-shadow * math.sin(sun), -shadow * math.cos(sun))))
-    (lean_a, shadow_a), (lean_b, shadow_b) = per_date
+    ends = [f(scene) for f in (_lean_per_metre, _shadow_per_metre)
+            for scene in (pair.before, pair.after)]
+    if any(e is None for e in ends):
+        return []
+    lean_a, lean_b, shadow_a, shadow_b = ends
     return [(lean_b[0] - lean_a[0], lean_b[1] - lean_a[1]),
             (shadow_b[0] - shadow_a[0], shadow_b[1] - shadow_a[1])]
 
