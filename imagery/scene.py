@@ -172,6 +172,12 @@ class Scene:
                 self._handles.append(ds)
         return ds
 
+    def keep(self, ds: Any) -> Any:
+        """Close ``ds`` (a handle opened on this scene's behalf, a VRT over it) with the scene."""
+        with self._lock:
+            self._handles.append(ds)
+        return ds
+
     def overview_dataset(self, level: int) -> rasterio.DatasetReader:
         """This thread's open handle on overview ``level`` (0: the first, 2x reduced) as a
         dataset of its own (its transform scaled accordingly): what a warp to a much coarser

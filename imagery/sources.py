@@ -11,12 +11,14 @@ shift folded into the warp's transform, so resampling happens once.
 
 from __future__ import annotations
 
+import html
 import threading
 from typing import Any, Protocol
 
 import numpy as np
+import rasterio
 from affine import Affine
-from rasterio.enums import Resampling
+from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import RasterioError, RasterioIOError
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
@@ -26,6 +28,7 @@ from imagery.errors import InputError
 from imagery.geometry import apply_affine
 from imagery.grid import GridSpec
 from imagery.scene import Scene, read_window
+from imagery.tiled import GDAL_TYPES
 
 SHIFT_EPS_PX = 1e-3
 
@@ -145,9 +148,24 @@ class WarpedSource:
             elif meta.nodata is not None:
                 kwargs["src_nodata"] = meta.nodata
                 kwargs["nodata"] = meta.nodata
+            if meta.alpha_band is None and ColorInterp.alpha in ds.colorinterp:
+                ds = self._untagged(ds, level)
             vrt = WarpedVRT(ds, **kwargs)
             self._local.vrt = vrt
         return vrt
+
+    def _untagged(self, ds: Any, level: int | None) -> Any:
+        """``ds`` with every band's alpha tag dropped, as this thread's open VRT.
+
+        GDAL tags the 4th band of a 4-band 8-bit TIFF alpha by default, while the delivery's
+        metadata (IMD: B, G, R, N) says it is data; rasterio's warper would take it as the
+        source's alpha (and refuse to add the validity band we read), so the warp reads the
+        file through a VRT whose bands carry no colour interpretation."""
+        plain = getattr(self._local, "untagged", None)
+        if plain is None or plain.closed:
+            plain = self.scene.keep(rasterio.open(plain_bands_vrt(ds, overview_level=level)))
+            self._local.untagged = plain
+        return plain
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +178,31 @@ class WarpedSource:
         except (RasterioIOError, RasterioError) as exc:
             raise InputError(f"{self.scene.path}: cannot read pixels (corrupt or truncated?): "
                              f"{' '.join(str(exc).split())[:300]}") from None
+
+
+def plain_bands_vrt(ds: Any, *, overview_level: int | None = None) -> str:
+    """The XML of a VRT that shows every band of the file behind ``ds`` (full resolution, or
+    ``overview_level``) as is, with no colour interpretation, its nodata kept."""
+    gdal_type = GDAL_TYPES.get(ds.dtypes[0])
+    if gdal_type is None:
+        raise InputError(f"{ds.name}: bands of data type {ds.dtypes[0]} cannot be warped")
+    gt = ", ".join(repr(float(v)) for v in ds.transform.to_gdal())
+    parts = [f'<VRTDataset rasterXSize="{ds.width}" rasterYSize="{ds.height}">']
+    if ds.crs is not None:
+        parts.append(f"<SRS>{html.escape(ds.crs.to_wkt())}</SRS>")
+    parts.append(f"<GeoTransform>{gt}</GeoTransform>")
+    options = ("" if overview_level is None else
+               f'<OpenOptions><OOI key="OVERVIEW_LEVEL">{int(overview_level)}</OOI></OpenOptions>')
+    for band in range(1, ds.count + 1):
+        parts.append(f'<VRTRasterBand dataType="{gdal_type}" band="{band}">'
+                     "<ColorInterp>Undefined</ColorInterp>")
+        if ds.nodata is not None:
+            parts.append(f"<NoDataValue>{ds.nodata!r}</NoDataValue>")
+        parts.append(f'<SimpleSource><SourceFilename relativeToVRT="0">{html.escape(ds.name)}'
+                     f"</SourceFilename>{options}<SourceBand>{band}</SourceBand></SimpleSource>"
+                     "</VRTRasterBand>")
+    parts.append("</VRTDataset>")
+    return "".join(parts)
 
 
 def cubic_weights(t: float, a: float = -0.5) -> np.ndarray:

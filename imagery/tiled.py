@@ -21,6 +21,10 @@ def is_tile_map(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".til"
 
 
+GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
+              "int32": "Int32", "float32": "Float32", "float64": "Float64"}
+
+
 def dataset_name(path: str | Path) -> str:
     """What to hand ``rasterio.open`` for ``path``: the path itself, or for a ``.TIL`` tile map
     the XML of a VRT mosaic of its tiles."""
@@ -67,8 +71,7 @@ def tile_map_vrt(path: str) -> str:
             w, h = ds.width, ds.height
         sources.append((src, c0, r0, w, h))
         width, height = max(width, c0 + w), max(height, r0 + h)
-    gdal_type = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
-                 "int32": "Int32", "float32": "Float32", "float64": "Float64"}.get(dtype)
+    gdal_type = GDAL_TYPES.get(dtype)
     if gdal_type is None:
         raise InputError(f"{til}: tiles of data type {dtype} are not supported")
     gt = ", ".join(repr(float(v)) for v in origin.to_gdal())

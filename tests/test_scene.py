@@ -154,10 +154,10 @@ def test_a_warp_to_a_much_coarser_grid_reads_an_overview(tmp_path):
         ds.build_overviews([2, 4, 8], Resampling.average)
     scene = open_scene(path)
     m = scene.meta
-    coarse = GridSpec(m.crs, m.transform * Affine.scale(5.0), 1024 // 5, 1024 // 5)
+    coarse = GridSpec(m.crs, m.transform @ Affine.scale(5.0), 1024 // 5, 1024 // 5)
     src = WarpedSource(scene, coarse, resampling=Resampling.average, use_overviews=True)
     assert src._overview_level() == 1  # the 4x overview: the 8x one would be coarser than the frame
-    near = GridSpec(m.crs, m.transform * Affine.scale(1.5), 600, 600)
+    near = GridSpec(m.crs, m.transform @ Affine.scale(1.5), 600, 600)
     assert WarpedSource(scene, near, use_overviews=True)._overview_level() is None
     assert WarpedSource(scene, coarse)._overview_level() is None  # pixels for the maths: full resolution
     fast, valid = src.read(Window(0, 0, coarse.width, coarse.height))
@@ -167,6 +167,44 @@ def test_a_warp_to_a_much_coarser_grid_reads_an_overview(tmp_path):
     # the same picture (box edges of a 4x overview and a 5x frame do not line up, so pixels of
     # this noise-like texture differ a little; a real scene differed by 0.7 of 255 on average)
     assert np.corrcoef(fast.astype(float).ravel(), full.astype(float).ravel())[0, 1] > 0.97
+
+
+def test_a_band_gdal_tags_alpha_but_the_metadata_calls_data_is_warped_as_data(tmp_path):
+    """GDAL tags the 4th band of a 4-band 8-bit GeoTIFF alpha; the IMD says B, G, R, N. The
+    warper must read N as data (zeros included), not as the source's alpha, and not refuse to
+    add the validity band (it did: 'The VRT already has an alpha band')."""
+    from imagery.grid import GridSpec
+    from imagery.sources import WarpedSource
+
+    path = write_sample_scene(tmp_path / "a.tif", size=200, dtype="uint8")
+    with rasterio.open(path, "r+") as ds:
+        assert ds.colorinterp[3] == rasterio.enums.ColorInterp.alpha
+        nir = ds.read(4)
+        nir[50:80, 60:90] = 0
+        ds.write(nir, 4)
+        data = ds.read()
+    scene = open_scene(path)
+    assert scene.meta.band_names == ("B", "G", "R", "N") and scene.meta.alpha_band is None
+    m = scene.meta
+    same = GridSpec(m.crs, m.transform, m.width, m.height)
+    d, v = WarpedSource(scene, same, resampling=rasterio.enums.Resampling.nearest).read(
+        Window(0, 0, 200, 200))
+    np.testing.assert_array_equal(d, data)
+    assert v.all()
+    wider = GridSpec(m.crs, m.transform @ Affine.translation(-20, -10), 240, 230)
+    d, v = WarpedSource(scene, wider, resampling=rasterio.enums.Resampling.nearest).read(
+        Window(0, 0, 240, 230))
+    np.testing.assert_array_equal(d[:, 10:210, 20:220], data)
+    assert v[10:210, 20:220].all() and v.sum() == 200 * 200
+    with rasterio.open(path, "r+") as ds:
+        ds.build_overviews([2, 4], rasterio.enums.Resampling.average)
+    scene = open_scene(path)
+    coarse = GridSpec(m.crs, m.transform @ Affine.scale(4.0), 50, 50)
+    src = WarpedSource(scene, coarse, resampling=rasterio.enums.Resampling.average,
+                       use_overviews=True)
+    assert src._overview_level() == 1
+    d, v = src.read(Window(0, 0, 50, 50))
+    assert v.all() and d[3, 14:18, 17:20].max() == 0 and d[3].mean() > 50
 
 
 def test_cubic_weights_interpolate():
@@ -186,10 +224,7 @@ def test_a_sub_pixel_shift_reads_like_gdals_cubic_warp(tmp_path, dtype):
     from imagery.grid import GridSpec
     from imagery.sources import ShiftedSource, WarpedSource, source_on_grid
 
-    # three bands: GDAL tags the 4th band of a 4-band uint8 GeoTIFF as alpha, which the warper
-    # (the reference here) cannot take twice
-    scene = open_scene(write_sample_scene(tmp_path / "a.tif", size=300, dtype=dtype,
-                                          bands=("B", "G", "R")))
+    scene = open_scene(write_sample_scene(tmp_path / "a.tif", size=300, dtype=dtype))
     m = scene.meta
     grid = GridSpec(m.crs, m.transform, m.width, m.height)
     shift = (-2.598, 1.3)
