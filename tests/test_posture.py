@@ -307,6 +307,23 @@ def test_no_packing_where_a_tall_shadow_stays():
 
     assert weak((20.0, 0.0)) == ["packed"]
     assert weak((6.0, 0.0)) == [] and weak((20.0, 3.0)) == [] and weak((float("nan"), 0.0)) == []
+
+    def backed(reading, similarity, shadow=(20.0, 0.0)):
+        return object_events(before, after, CFG, state_reader=_reader({(0, 0): reading}),
+                             tall_shadow=lambda polys: np.tile(shadow, (len(polys), 1)),
+                             evidence=_const(0.5), similarity=_const(similarity))
+
+    # a move of 0.3 alone is no event (confidence 0.3); with the shadow gone it is, its
+    # confidence the noisy-or of the two: 1 - 0.7 x 0.5
+    assert backed((0.3, 0.6), 0.5, (float("nan"), float("nan"))) == []
+    (event,) = backed((0.3, 0.6), 0.5)
+    assert event.kind == "packed" and event.confidence == pytest.approx(0.65)
+    assert backed((0.4, 0.6), 0.5) == []  # a move of 0.2 stays flicker
+    # a sure move and the shadow: the box may look alike up to NCC 0.85, not beyond
+    assert [e.kind for e in backed((0.1, 0.85), 0.8)] == ["packed"]
+    assert backed((0.1, 0.85), 0.9) == []
+    assert backed((0.3, 0.6), 0.8) == []  # a weak move: 0.75 as before
+    assert backed((0.1, 0.85), 0.8, (float("nan"), float("nan"))) == []
     event = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.1, 0.9)}),
                           tall_shadow=lambda polys: np.tile((20.0, 0.5), (len(polys), 1)), **changed)[0]
     assert event.to_json_dict()["tall_shadow_m2"] == [20.0, 0.5]

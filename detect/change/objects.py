@@ -493,9 +493,9 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         backed = shadows and pc.shadow_backs(packed_m2, other_m2)
         if backed:
             min_shift, min_fraction = pc.backed_min_shift, pc.backed_min_fraction
-            max_sim = pc.backed_max_similarity
         else:
-            min_shift, min_fraction, max_sim = pc.min_shift, pc.min_fraction, pc.similarity_limit(shift)
+            min_shift, min_fraction = pc.min_shift, pc.min_fraction
+        max_sim = pc.similarity_limit(shift, backed=backed)
         if abs(shift) < min_shift:
             continue
         figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
@@ -517,7 +517,10 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         if shadows:
             extra["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
                                        for v in (before_m2, after_m2)]
-        out.append((kind, ref, None if math.isnan(ev) else ev, _confidence(abs(shift), ev, cfg),
+        confidence = _confidence(abs(shift), ev, cfg)
+        if backed:
+            confidence = 1.0 - (1.0 - confidence) * (1.0 - pc.shadow_confidence)
+        out.append((kind, ref, None if math.isnan(ev) else ev, confidence,
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
 

@@ -60,16 +60,25 @@ class PairedStatesConfig(StrictModel):
     # similarity limit
     shadow_backed_m2: float = Field(10.0, ge=0)
     shadow_clear_m2: float = Field(1.0, ge=0)
-    backed_min_shift: float = Field(0.35, ge=0, le=1)
+    backed_min_shift: float = Field(0.25, ge=0, le=1)
     backed_min_fraction: float = Field(0.2, ge=0, le=1)
     backed_max_similarity: float = Field(0.75, ge=-1, le=1)
+    # backed, and the reading moved by sure_shift: two independent signs of the change, so the
+    # box may look more alike still (a launcher's canisters lowered onto its own chassis)
+    backed_max_similarity_sure: float = Field(0.85, ge=-1, le=1)
+    # what the shadow alone says for the event: its confidence is the noisy-or of this and the
+    # classifier's move, so a weak reading the shadow backs is still reported
+    shadow_confidence: float = Field(0.5, ge=0, le=1)
 
     def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
         """A tall shadow on one date and none on the date the element is packed on."""
         return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
 
-    def similarity_limit(self, shift: float) -> float:
-        return self.max_similarity_sure if abs(shift) >= self.sure_shift else self.max_similarity
+    def similarity_limit(self, shift: float, *, backed: bool = False) -> float:
+        sure = abs(shift) >= self.sure_shift
+        if backed:
+            return self.backed_max_similarity_sure if sure else self.backed_max_similarity
+        return self.max_similarity_sure if sure else self.max_similarity
 
 
 class PostureConfig(StrictModel):
