@@ -112,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         per_kind_truth: Counter[str] = Counter()
         per_kind_found: Counter[str] = Counter()
         found = matched = 0
+        # confidences of the true and the false events (every steady event is false): what a
+        # stricter min_confidence would keep
+        conf: dict[bool, list[float]] = {True: [], False: []}
         for seed in args.seeds:
             report, truth = _run(args.scenario, seed, work, posture, args.weights,
                                  args.detector_config)
@@ -120,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
             matched += check["matched"]
             per_kind_truth.update(t["kind"] for t in truth)
             per_kind_found.update(t["kind"] for t in truth if t not in check["missed"])
+            spurious = {id(e) for e in check["spurious"]}
+            for e in report["events"]:
+                conf[id(e) not in spurious].append(e["confidence"])
         steady = []
         for seed in args.steady_seeds:
             report, _ = _run("steady", seed, work, posture, args.weights, args.detector_config)
             steady.append({"seed": seed, "events": len(report["events"]), "score": report["posture_score"]})
+            conf[False] += [e["confidence"] for e in report["events"]]
         total = sum(per_kind_truth.values())
         results[name] = {
             "scenario": args.scenario,
@@ -135,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             "precision_interval": wilson(matched, found),
             "recall_by_kind": {k: f"{per_kind_found[k]}/{n}" for k, n in sorted(per_kind_truth.items())},
             "steady": steady,
+            "kept_at_min_confidence": {f"{t:.2f}": [sum(c >= t for c in conf[True]),
+                                                    sum(c >= t for c in conf[False])]
+                                       for t in (0.35, 0.40, 0.45, 0.50)},
         }
     for name, r in results.items():
         print(f"== {name}")
@@ -148,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {k:<12} {v}")
         for s in r["steady"]:
             print(f"steady seed {s['seed']}: {s['events']} event(s), posture score {s['score']}")
+        print("true / false events (steady included) kept at a stricter min_confidence: "
+              + ", ".join(f"{t}: {k[0]}/{k[1]}" for t, k in r["kept_at_min_confidence"].items()))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if tmp is not None:

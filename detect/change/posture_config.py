@@ -85,7 +85,7 @@ class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     paired_states: PairedStatesConfig = PairedStatesConfig()
-    min_confidence: float = Field(0.35, ge=0, le=1)
+    min_confidence: float = Field(0.45, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
