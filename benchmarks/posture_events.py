@@ -5,8 +5,9 @@ For each seed it renders a Khmeimim withdrawal pair and a steady pair (``imagery
 the whole pipeline (``detect.pipeline.run_pair``, shipped weights, CPU) and scores the reported
 events against the scenario's truth events (``detect.change.truth.score_events``: same kind
 within 30 m). Prints recall per event kind, precision, the false events and score on the steady
-pairs, and the same figures with the presence safeguards switched off (``--ablate``), so that
-what the hysteresis and persistence checks buy is measured in the same run.
+pairs, how many true and false events a stricter ``min_confidence`` would keep, and the same
+figures with the presence safeguards switched off (``--ablate``), so that what the hysteresis
+and persistence checks buy is measured in the same run.
 
     python benchmarks/posture_events.py --seeds 0 1 2 --steady-seeds 11 12 13 14 --ablate [--json out.json]
 
