@@ -11,7 +11,6 @@ shift folded into the warp's transform, so resampling happens once.
 
 from __future__ import annotations
 
-import html
 import threading
 from typing import Any, Protocol
 
@@ -28,7 +27,7 @@ from imagery.errors import InputError
 from imagery.geometry import apply_affine
 from imagery.grid import GridSpec
 from imagery.scene import Scene, read_window
-from imagery.tiled import GDAL_TYPES
+from imagery.vrt import GDAL_TYPES, simple_source, vrt_xml
 
 SHIFT_EPS_PX = 1e-3
 
@@ -186,23 +185,11 @@ def plain_bands_vrt(ds: Any, *, overview_level: int | None = None) -> str:
     gdal_type = GDAL_TYPES.get(ds.dtypes[0])
     if gdal_type is None:
         raise InputError(f"{ds.name}: bands of data type {ds.dtypes[0]} cannot be warped")
-    gt = ", ".join(repr(float(v)) for v in ds.transform.to_gdal())
-    parts = [f'<VRTDataset rasterXSize="{ds.width}" rasterYSize="{ds.height}">']
-    if ds.crs is not None:
-        parts.append(f"<SRS>{html.escape(ds.crs.to_wkt())}</SRS>")
-    parts.append(f"<GeoTransform>{gt}</GeoTransform>")
     options = ("" if overview_level is None else
                f'<OpenOptions><OOI key="OVERVIEW_LEVEL">{int(overview_level)}</OOI></OpenOptions>')
-    for band in range(1, ds.count + 1):
-        parts.append(f'<VRTRasterBand dataType="{gdal_type}" band="{band}">'
-                     "<ColorInterp>Undefined</ColorInterp>")
-        if ds.nodata is not None:
-            parts.append(f"<NoDataValue>{ds.nodata!r}</NoDataValue>")
-        parts.append(f'<SimpleSource><SourceFilename relativeToVRT="0">{html.escape(ds.name)}'
-                     f"</SourceFilename>{options}<SourceBand>{band}</SourceBand></SimpleSource>"
-                     "</VRTRasterBand>")
-    parts.append("</VRTDataset>")
-    return "".join(parts)
+    bands = [[simple_source(ds.name, band, options)] for band in range(1, ds.count + 1)]
+    return vrt_xml(ds.width, ds.height, ds.crs, ds.transform, gdal_type, ds.nodata, bands,
+                   colour_interp="Undefined")
 
 
 def cubic_weights(t: float, a: float = -0.5) -> np.ndarray:

@@ -11,18 +11,14 @@ tile map only says where it sits.
 from __future__ import annotations
 
 import functools
-import html
 from pathlib import Path
 
 from imagery.errors import InputError
+from imagery.vrt import GDAL_TYPES, simple_source, vrt_xml
 
 
 def is_tile_map(path: str | Path) -> bool:
     return Path(path).suffix.lower() == ".til"
-
-
-GDAL_TYPES = {"uint8": "Byte", "uint16": "UInt16", "int16": "Int16", "uint32": "UInt32",
-              "int32": "Int32", "float32": "Float32", "float64": "Float64"}
 
 
 def dataset_name(path: str | Path) -> str:
@@ -74,21 +70,7 @@ def tile_map_vrt(path: str) -> str:
     gdal_type = GDAL_TYPES.get(dtype)
     if gdal_type is None:
         raise InputError(f"{til}: tiles of data type {dtype} are not supported")
-    gt = ", ".join(repr(float(v)) for v in origin.to_gdal())
-    parts = [f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">']
-    if crs is not None:
-        parts.append(f"<SRS>{html.escape(crs.to_wkt())}</SRS>")
-    parts.append(f"<GeoTransform>{gt}</GeoTransform>")
-    for band in range(1, count + 1):
-        parts.append(f'<VRTRasterBand dataType="{gdal_type}" band="{band}">')
-        if nodata is not None:
-            parts.append(f"<NoDataValue>{nodata!r}</NoDataValue>")
-        for src, c0, r0, w, h in sources:
-            parts.append(
-                f'<SimpleSource><SourceFilename relativeToVRT="0">{html.escape(str(src))}</SourceFilename>'
-                f"<SourceBand>{band}</SourceBand>"
-                f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
-                f'<DstRect xOff="{c0}" yOff="{r0}" xSize="{w}" ySize="{h}"/></SimpleSource>')
-        parts.append("</VRTRasterBand>")
-    parts.append("</VRTDataset>")
-    return "".join(parts)
+    bands = [[simple_source(str(src), band, f'<SrcRect xOff="0" yOff="0" xSize="{w}" ySize="{h}"/>'
+                                            f'<DstRect xOff="{c0}" yOff="{r0}" xSize="{w}" ySize="{h}"/>')
+              for src, c0, r0, w, h in sources] for band in range(1, count + 1)]
+    return vrt_xml(width, height, crs, origin, gdal_type, nodata, bands)
