@@ -24,6 +24,7 @@ from rasterio.windows import Window
 from shapely.geometry.base import BaseGeometry
 
 from imagery.aoi import load_aoi, reproject_geometry
+from imagery.blocks import Warmup
 from imagery.coreg import (
     ShiftEstimate,
     combine_window_shifts,
@@ -39,7 +40,7 @@ from imagery.irmad import RadiometricModel, fit_radiometric_normalisation
 from imagery.radiometry import sample_windows
 from imagery.reader import TileData, iter_tiles
 from imagery.scene import PixelModeWarning, Scene, open_scene
-from imagery.sources import GridSource, source_on_grid
+from imagery.sources import GridSource, SceneSource, source_on_grid
 
 if TYPE_CHECKING:
     from imagery.config import SiteConfig
@@ -128,6 +129,9 @@ class ScenePair:
     coregister: estimate and apply a global sub-pixel shift of AFTER.
     normalise: fit the radiometric model (AFTER onto BEFORE).
     min_quality: shifts measured with a lower quality are reported but not applied.
+    prefetch_bytes: when > 0, a thread decodes up to this much of each date's top rows while
+        the pair aligns (and whatever runs next), for a stream over the whole grid to find;
+        :meth:`stop_prefetch` ends it (a stream should, before it starts).
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class ScenePair:
         fine_window: int = 512,
         n_windows: int = 8,
         pixel_gsd: float | None = None,
+        prefetch_bytes: int = 0,
     ) -> None:
         self.warnings: list[str] = []
         self.before = before if isinstance(before, Scene) else open_scene(before, gsd=pixel_gsd)
@@ -167,6 +172,7 @@ class ScenePair:
         self.overlap_fraction = self._footprint_overlap()
         self._src_a = source_on_grid(self.before, self.grid, self.bands.before)
         self._src_b0 = source_on_grid(self.after, self.grid, self.bands.after)
+        self._warmup = self._start_warmup(prefetch_bytes) if prefetch_bytes > 0 else None
         self._overview = self._read_overview()
         self.shift = ShiftEstimate.zero()
         self.shift_applied = False
@@ -369,6 +375,19 @@ class ScenePair:
             return math.sqrt(rx * ry)
         lat = math.radians((self.grid.bounds[1] + self.grid.bounds[3]) / 2.0)
         return math.sqrt(rx * 111_320.0 * math.cos(lat) * ry * 110_574.0)
+
+    def _start_warmup(self, max_bytes: int) -> Warmup | None:
+        jobs = []
+        for src in (self._src_a, self._src_b0):
+            if isinstance(src, SceneSource):  # warped sources have no block cache
+                dc, dr = src.offset
+                jobs.append((src.cache, Window(dc, dr, self.grid.width, self.grid.height)))
+        return Warmup(jobs, max_bytes) if jobs else None
+
+    def stop_prefetch(self) -> int:
+        """End the warm-up of ``prefetch_bytes``; the number of blocks it decoded."""
+        warmup, self._warmup = getattr(self, "_warmup", None), None
+        return warmup.stop() if warmup is not None else 0
 
     @property
     def sources(self) -> tuple[GridSource, GridSource]:

@@ -151,6 +151,9 @@ class Scene:
         self._local = threading.local()
         self._handles: list[Any] = []
         self._lock = threading.Lock()
+        # Decoded-block caches by band tuple (imagery.blocks.BlockCache.shared): every reader
+        # of this scene decodes each block once.
+        self.block_caches: dict[tuple[int, ...], Any] = {}
 
     def __repr__(self) -> str:
         m = self.meta

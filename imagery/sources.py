@@ -63,7 +63,7 @@ class SceneSource:
     def cache(self) -> BlockCache:
         with self._cache_lock:
             if self._cache is None:
-                self._cache = BlockCache(self.scene, self.bands, self._cache_bytes)
+                self._cache = BlockCache.shared(self.scene, self.bands, self._cache_bytes)
             return self._cache
 
     def read(self, window: Window, out_shape: tuple[int, int] | None = None

@@ -55,6 +55,21 @@ def block_polygon(transform) -> shapely.Polygon:
     return shapely.box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
+def test_a_pair_that_warms_its_caches_scores_exactly_the_same(changed_pair, tmp_path):
+    """The warm-up of the change command (blocks decoded while the pair aligns) changes when
+    blocks are decoded, never what is read: the same scores, and AFTER's aligning and
+    shifted readers share one cache."""
+    a, b = changed_pair
+    plain = compute_change(ScenePair(a, b), tmp_path / "plain", device="cpu", tile_size=128)
+    pair = ScenePair(a, b, prefetch_bytes=64 * 1024 * 1024)
+    assert pair._src_b0.cache is pair.sources[1].cache
+    warmed = compute_change(pair, tmp_path / "warmed", device="cpu", tile_size=128)
+    assert warmed.stats["tiles"]["prewarmed_blocks"] >= 0
+    with rasterio.open(plain.change_path) as p1, rasterio.open(warmed.change_path) as p2:
+        np.testing.assert_array_equal(p1.read(1), p2.read(1))
+    assert pair.stop_prefetch() == 0  # already stopped by the stream
+
+
 def test_compute_change_writes_the_contract(changed_pair, tmp_path):
     a, b = changed_pair
     pair = ScenePair(a, b)

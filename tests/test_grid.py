@@ -178,3 +178,30 @@ def test_block_cache_reads_small_vrt_blocks_in_chunks(tmp_path):
         direct, valid = open_scene(p).read(td.tile.window)
         np.testing.assert_array_equal(td.arrays[0], direct)
     assert src.cache.decoded == 4  # 2 x 2 chunks, each once
+
+
+def test_warmup_decodes_the_top_rows_within_budget_and_the_stream_decodes_nothing_twice(tmp_path):
+    from imagery.blocks import Warmup
+
+    p = write_sample_scene(tmp_path / "a.tif", size=700)  # 256 px blocks: 3 x 3
+    s = open_scene(p)
+    g = GridSpec(s.meta.crs, s.meta.transform, s.meta.width, s.meta.height)
+    src = source_on_grid(s, g)
+    cache = src.cache
+    warm = Warmup([(cache, Window(0, 0, 700, 700))], max_bytes=cache.n_cols * cache.block_bytes)
+    assert warm.wait(timeout=30)
+    assert warm.stop() == cache.n_cols
+    assert sorted(cache._blocks) == [(0, c) for c in range(cache.n_cols)]  # the top row only
+    for td in iter_tiles(TileGrid(g, 256, 40), [src], workers=2, prefetch=3):
+        direct, _ = s.read(td.tile.window)
+        np.testing.assert_array_equal(td.arrays[0], direct)
+    assert cache.decoded == cache.n_rows * cache.n_cols  # each block once, warmed or not
+
+
+def test_every_reader_of_a_scene_shares_its_block_cache(tmp_path):
+    p = write_sample_scene(tmp_path / "a.tif", size=300)
+    s = open_scene(p)
+    g = GridSpec(s.meta.crs, s.meta.transform, s.meta.width, s.meta.height)
+    plain, shifted = source_on_grid(s, g), source_on_grid(s, g, shift_px=(0.4, -0.3))
+    assert plain.cache is shifted.cache
+    assert source_on_grid(s, g, bands=(1, 2)).cache is not plain.cache  # other bands, own cache

@@ -354,6 +354,9 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
     totals = {"valid": 0, "changed": 0, "write_s": 0.0}
     t_compute = 0.0
     bar = _progress(len(grid), progress)
+    # A warm-up the pair ran during alignment and the fit ends here: from now on the stream's
+    # readers use both cores.
+    warmed = pair.stop_prefetch() if hasattr(pair, "stop_prefetch") else 0
     t_stream = time.perf_counter()
     wscore = CogWriter(change_path, width=g.width, height=g.height, count=1, dtype="float32",
                        crs=g.crs, transform=g.transform, nodata=float("nan"),
@@ -425,7 +428,7 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
         "alignment": _alignment(pair, model),
         "model": model.to_json_dict(),
         "device": dev,
-        "tiles": {"core": core, "halo": halo, "count": len(grid)},
+        "tiles": {"core": core, "halo": halo, "count": len(grid), "prewarmed_blocks": warmed},
         "timings": timings,
         "settings": cfg.model_dump(),
         "warnings": fit.warnings + zone_warnings,
