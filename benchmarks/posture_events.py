@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--weights", default=None, help="detector weights (default: the shipped ones)")
     ap.add_argument("--detector-config", default=None,
                     help="detector settings (default: configs/detector.yaml), e.g. one with heat_flips")
+    ap.add_argument("--posture", default=None,
+                    help="posture settings to score (default: configs/posture.yaml); the "
+                         "detections and change rasters of --work are reused")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
 
@@ -107,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = Path(args.work or tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
-    variants = [("default", None)] + ([("ablated", _ablated_config(work))] if args.ablate else [])
+    variants = [("default", args.posture)] + ([("ablated", _ablated_config(work))] if args.ablate else [])
     results: dict[str, Any] = {}
     for name, posture in variants:
         per_kind_truth: Counter[str] = Counter()

@@ -305,8 +305,8 @@ def test_no_packing_where_a_tall_shadow_stays():
                                               tall_shadow=lambda polys: np.tile(shadow, (len(polys), 1)),
                                               evidence=_const(0.25), similarity=_const(0.7))]
 
-    assert weak((20.0, 0.0)) == ["packed"]
-    assert weak((6.0, 0.0)) == [] and weak((20.0, 3.0)) == [] and weak((float("nan"), 0.0)) == []
+    assert weak((20.0, 0.0)) == ["packed"] and weak((6.0, 0.0)) == ["packed"]  # a radar's array
+    assert weak((4.0, 0.0)) == [] and weak((20.0, 3.0)) == [] and weak((float("nan"), 0.0)) == []
 
     def backed(reading, similarity, shadow=(20.0, 0.0)):
         return object_events(before, after, CFG, state_reader=_reader({(0, 0): reading}),
@@ -329,6 +329,25 @@ def test_no_packing_where_a_tall_shadow_stays():
     assert event.to_json_dict()["tall_shadow_m2"] == [20.0, 0.5]
     assert event.explanation.endswith("between the two images; the shadow of its raised parts (20 m\u00b2 "
                                       "before) is gone.")
+
+
+def test_a_tracks_tall_shadow_is_read_at_each_of_its_boxes():
+    """Two dates' boxes of one launcher lie metres apart; read at the hull of both, the strip a
+    packed element could not shade moved off a raised array's shadow. Each box is read on its
+    own and the largest area counts, on each date."""
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 3, 0, 13, 3, 90, 0.5)])
+    seen = []
+
+    def shadow(polys):
+        seen.append(len(polys))
+        # the before box (centre x 0) sees the array's shadow, the after box (x 3) does not
+        return np.array([(6.0, 0.0) if p.centroid.x < 1.5 else (0.5, 0.0) for p in polys])
+
+    (event,) = object_events(before, after, CFG, state_reader=_reader({(0, 0): (0.2, 0.58)}),
+                             tall_shadow=shadow, evidence=_const(0.25), similarity=_const(0.7))
+    assert seen == [2] and event.kind == "packed"
+    assert event.to_json_dict()["tall_shadow_m2"] == [6.0, 0.0]
 
 
 def test_paired_state_gates():

@@ -457,6 +457,26 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
     return list(groups.values())
 
 
+def _track_shadows(objs: list[list[_Obj]], tall_shadow: ShadowReader) -> np.ndarray:
+    """(N, 2) tall-shadow area of each track on each date: the largest over the track's boxes,
+    each read on its own. Why not the hull of the boxes: two dates' boxes of one launcher are
+    1-4 m apart, and the hull, swept towards the sun up to a packed element's height, covered
+    the ground where a raised radar array's shadow falls (a 92N6E: 5.5 m^2 at its own box,
+    0.5 at the hull of its two boxes)."""
+    flat = [o.geometry for m in objs for o in m]
+    each = np.asarray(tall_shadow(flat), np.float64).reshape(-1, 2)
+    out = np.full((len(objs), 2), np.nan)
+    k = 0
+    for n, m in enumerate(objs):
+        part = each[k:k + len(m)]
+        k += len(m)
+        for d in range(2):
+            known = part[:, d][~np.isnan(part[:, d])]
+            if known.size:
+                out[n, d] = known.max()
+    return out
+
+
 def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
                          similarity: Evidence | None, cfg: PostureConfig,
@@ -475,9 +495,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
     if not candidates:
         return []
     objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
-    hulls = [shapely.convex_hull(shapely.union_all([o.geometry for o in m])) for m in objs]
-    areas = (np.asarray(tall_shadow(hulls), np.float64).reshape(-1, 2) if shadows  # type: ignore[misc]
-             else np.full((len(candidates), 2), np.nan))
+    areas = _track_shadows(objs, tall_shadow) if shadows else np.full((len(candidates), 2), np.nan)
     out = []
     for (ii, jj, pa_, pb_), mine_objs, (before_m2, after_m2) in zip(candidates, objs, areas, strict=True):
         shift = pb_ - pa_

@@ -58,7 +58,7 @@ class PairedStatesConfig(StrictModel):
     # a tall shadow of at least shadow_backed_m2 on one date and at most shadow_clear_m2 on the
     # other backs the state change: these gates then replace min_shift, min_fraction and the
     # similarity limit
-    shadow_backed_m2: float = Field(10.0, ge=0)
+    shadow_backed_m2: float = Field(5.0, ge=0)
     shadow_clear_m2: float = Field(1.0, ge=0)
     backed_min_shift: float = Field(0.25, ge=0, le=1)
     backed_min_fraction: float = Field(0.2, ge=0, le=1)
