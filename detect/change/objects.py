@@ -49,7 +49,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import shapely
 from scipy.optimize import linear_sum_assignment
 from shapely.geometry.base import BaseGeometry
 
