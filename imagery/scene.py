@@ -11,6 +11,7 @@ import math
 import os
 import threading
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,10 @@ class Scene:
         self._handles: list[Any] = []
         self._lock = threading.Lock()
         # Decoded-block caches by band tuple (imagery.blocks.BlockCache.shared): every reader
-        # of this scene decodes each block once.
-        self.block_caches: dict[tuple[int, ...], Any] = {}
+        # of this scene alive at once decodes each block once. Weak: a cache goes with the
+        # last reader that holds it (the detector's reader of a pipeline's scene, 256 MB, held
+        # to the end of the run otherwise: the demo peaked 330 MB higher).
+        self.block_caches: weakref.WeakValueDictionary[tuple[int, ...], Any] = weakref.WeakValueDictionary()
 
     def __repr__(self) -> str:
         m = self.meta
