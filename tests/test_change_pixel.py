@@ -62,9 +62,12 @@ def test_a_pair_that_warms_its_caches_scores_exactly_the_same(changed_pair, tmp_
     a, b = changed_pair
     plain = compute_change(ScenePair(a, b), tmp_path / "plain", device="cpu", tile_size=128)
     pair = ScenePair(a, b, prefetch_bytes=64 * 1024 * 1024)
-    assert pair._src_b0.cache is pair.sources[1].cache
+    caches = [src.cache for src in pair.sources]
+    assert pair._src_b0.cache is caches[1]
+    assert pair._warmup.wait(timeout=60)  # the whole (small) image fits the budget
+    assert all(len(c._blocks) == c.n_rows * c.n_cols for c in caches)
     warmed = compute_change(pair, tmp_path / "warmed", device="cpu", tile_size=128)
-    assert warmed.stats["tiles"]["prewarmed_blocks"] >= 0
+    assert all(c.decoded == c.n_rows * c.n_cols for c in caches)  # nothing decoded twice
     with rasterio.open(plain.change_path) as p1, rasterio.open(warmed.change_path) as p2:
         np.testing.assert_array_equal(p1.read(1), p2.read(1))
     assert pair.stop_prefetch() == 0  # already stopped by the stream
