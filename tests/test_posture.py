@@ -576,3 +576,29 @@ def test_overall_pixel_term_reads_the_whole_aoi_not_the_busiest_zone():
     score, zones = posture_score([], fr, CFG, ZONES)
     assert score < 5  # lean and shadow in one zone are not a posture change of the base
     assert max(z.score for z in zones) > 0  # but the zone itself shows it
+
+
+def test_two_peaks_on_one_departed_fighter_leave_once():
+    # The detector keeps every peak: a fighter read twice, boxes 5 m apart, is one departure,
+    # while two fighters parked wingtip to wingtip are two.
+    before = dets([
+        ("peak1", "fighter", None, 300, 400, 18, 14, 0, 0.40),
+        ("peak2", "fighter", None, 304, 403, 21, 15, 10, 0.36),
+        ("pair1", "fighter", None, 100, 100, 21, 15, 0, 0.9),
+        ("pair2", "fighter", None, 117, 100, 21, 15, 0, 0.9),
+    ])
+    after = dets([("truck", "vehicle", None, 800, 800, 8, 3, 0, 0.9)])
+    events = [e for e in object_events(before, after, CFG) if e.kind == "departed"]
+    assert sorted(e.before_id for e in events) == ["pair1", "pair2", "peak1"]
+
+
+def test_event_floor_is_per_class():
+    # A launcher's score means less than a fighter's: the same 0.4 departs a fighter, not a launcher.
+    before = dets([
+        ("su25", "fighter", None, 300, 400, 15.5, 14.4, 0, 0.40),
+        ("s400", "sam", None, 100, 100, 13, 3.2, 0, 0.40),
+    ])
+    after = dets([("truck", "vehicle", None, 800, 800, 8, 3, 0, 0.9)])
+    assert CFG.min_confidence_for("fighter") < 0.40 < CFG.min_confidence_for("sam")
+    events = [e for e in object_events(before, after, CFG) if e.kind == "departed"]
+    assert [e.before_id for e in events] == ["su25"]

@@ -86,6 +86,9 @@ class PostureConfig(StrictModel):
     evidence: EvidenceConfig = EvidenceConfig()
     paired_states: PairedStatesConfig = PairedStatesConfig()
     min_confidence: float = Field(0.45, ge=0, le=1)
+    # per class, overriding min_confidence: the detector's scores mean less for some classes
+    # (a launcher scored 0.4 is a launcher far less often than a fighter scored 0.4)
+    min_confidence_by_class: dict[str, float] = Field(default_factory=dict)
     state_min_shift: float = Field(0.25, ge=0, le=1)
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
@@ -115,13 +118,16 @@ class PostureConfig(StrictModel):
         unknown_states = set(self.state_min_shift_by_state) - {s for v in STATES.values() for s in v}
         if unknown_states:
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
-        unknown = (set(self.class_weights) | set(self.event_classes)
+        unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
     def min_shift_for(self, state: str) -> float:
         return self.state_min_shift_by_state.get(state, self.state_min_shift)
+
+    def min_confidence_for(self, cls: str) -> float:
+        return self.min_confidence_by_class.get(cls, self.min_confidence)
 
     def size_name(self, cls: str, length_m: float) -> str:
         for max_len, name in self.size_names.get(cls, []):
