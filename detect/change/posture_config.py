@@ -85,10 +85,11 @@ class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
     paired_states: PairedStatesConfig = PairedStatesConfig()
-    min_confidence: float = Field(0.45, ge=0, le=1)
+    min_confidence: float = Field(0.35, ge=0, le=1)
     # per class, overriding min_confidence: the detector's scores mean less for some classes
     # (a launcher scored 0.4 is a launcher far less often than a fighter scored 0.4)
-    min_confidence_by_class: dict[str, float] = Field(default_factory=dict)
+    min_confidence_by_class: dict[str, float] = Field(
+        default_factory=lambda: {"sam": 0.45, "vehicle": 0.45})
     state_min_shift: float = Field(0.25, ge=0, le=1)
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
