@@ -604,28 +604,17 @@ def test_event_floor_is_per_class():
     assert [e.before_id for e in events] == ["su25"]
 
 
-def test_a_helicopter_read_as_two_peaks_is_dismantled_once():
+@pytest.mark.parametrize("dy, width", [(1, 14), (6, 4)])
+def test_a_helicopter_read_as_two_peaks_is_dismantled_once(dy, width):
+    # Overlapping peaks, or two fuselage-sized peaks 6 m apart that do not overlap: no two
+    # helicopters park that close.
     before = dets([
-        ("h1", "helicopter", None, 700, 100, 16, 14.5, 180, 0.9),
-        ("h1b", "helicopter", None, 703, 101, 15, 14, 175, 0.5),
-    ])
-    after = dets([
-        ("x1", "helicopter", "dismantled", 701, 100, 14, 3, 180, 0.85),
-        ("x1b", "helicopter", "dismantled", 704, 101, 14, 3, 178, 0.45),
-    ])
-    events = object_events(before, after, CFG, zones=ZONES, dates=(D1, D2))
-    assert [(e.kind, e.before_id) for e in events] == [("dismantled", "h1")]
-
-
-def test_two_peaks_apart_on_one_helicopter_are_one_object():
-    # Two fuselage-sized peaks 6 m apart do not overlap, but no two helicopters park that close.
-    before = dets([
-        ("h1", "helicopter", None, 700, 100, 16, 4, 90, 0.9),
-        ("h1b", "helicopter", None, 700, 106, 16, 4, 90, 0.5),
+        ("h1", "helicopter", None, 700, 100, 16, width, 90, 0.9),
+        ("h1b", "helicopter", None, 702, 100 + dy, 16, width, 90, 0.5),
     ])
     after = dets([
         ("x1", "helicopter", "dismantled", 701, 100, 14, 3, 90, 0.85),
-        ("x1b", "helicopter", "dismantled", 701, 106, 14, 3, 90, 0.45),
+        ("x1b", "helicopter", "dismantled", 703, 100 + dy, 14, 3, 90, 0.45),
     ])
     events = object_events(before, after, CFG, zones=ZONES, dates=(D1, D2))
     assert [(e.kind, e.before_id) for e in events] == [("dismantled", "h1")]

@@ -621,23 +621,20 @@ def _one_per_object(events: list[ObjectEvent], refs: list[_Obj], cfg: PostureCon
     surer one of its kind and class group sits on the same object: a box covered by more than
     ``overlap`` of its area (trucks and launchers parked side by side do not overlap), or, for
     aircraft and helicopters, a centre within the matching gate (nothing that size parks closer)."""
-    kept: list[_Obj] = []
-    kinds: list[str] = []
+    kept: list[tuple[str, _Obj]] = []
     out: list[ObjectEvent] = []
     for k in sorted(range(len(events)), key=lambda k: -events[k].confidence):
         e, o = events[k], refs[k]
         if any(kind == e.kind and _compatible(p.cls, o.cls) and _same_object(o, p, cfg, overlap)
-               for p, kind in zip(kept, kinds, strict=True)):
+               for kind, p in kept):
             continue
-        kept.append(o)
-        kinds.append(e.kind)
+        kept.append((e.kind, o))
         out.append(e)
     return out
 
 
 def _same_object(o: _Obj, p: _Obj, cfg: PostureConfig, overlap: float) -> bool:
-    if o.cls in AIRCRAFT_CLASSES and p.cls in AIRCRAFT_CLASSES \
-            and math.hypot(o.x - p.x, o.y - p.y) <= _gate(o.length, p.length, cfg):
+    if o.cls in AIRCRAFT_CLASSES and p.cls in AIRCRAFT_CLASSES and _second_peak(o, [p], cfg):
         return True
     small = min(o.geometry.area, p.geometry.area)
     return small > 0 and o.geometry.intersection(p.geometry).area > overlap * small
