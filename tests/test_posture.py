@@ -172,29 +172,6 @@ def test_a_helicopter_the_dates_cannot_compare_is_read_again_as_one():
     assert object_events(peaks, again, CFG, **changed) == []
 
 
-def test_reread_matched_compares_a_helicopter_at_the_same_boxes():
-    """A steady Ka-52 detected with its box turned 20 degrees on date 2 reads 'dismantled' at
-    that box (on both dates: the box, not the helicopter, changed); each date's own reading
-    compares two boxes and calls it dismantled, the reading at both boxes on both dates does
-    not. A real dismantling reads so at both boxes on date 2 only."""
-    cfg = CFG.model_copy(update={"reread_matched": True})
-    changed = dict(evidence=_const(0.9), similarity=_const(0.6))
-
-    def heli(oid, state, p, x, heading):
-        g = dets([(oid, "helicopter", state, x, 0, 14, 7, heading, 0.6)])
-        g["state_score"] = p
-        return g
-
-    before, after = heli("b", None, 0.01, 0, 85), heli("a", "dismantled", 0.96, 1, 107)
-    steady = _reader({(0, 0): (0.02, 0.05), (1, 0): (0.92, 0.96)})  # the turned box misreads
-    real = _reader({(0, 0): (0.02, 0.97), (1, 0): (0.04, 0.99)})
-    assert [e.kind for e in object_events(before, after, CFG, state_reader=steady, **changed)] == ["dismantled"]
-    assert object_events(before, after, cfg, state_reader=steady, **changed) == []
-    (e,) = object_events(before, after, cfg, state_reader=real, **changed)
-    assert (e.kind, e.before_id, e.after_id) == ("dismantled", "b", "a")
-    assert e.extra["state_score_after"] == pytest.approx(0.98)
-
-
 def test_a_launcher_read_as_a_truck_on_one_date_is_no_event():
     before = dets([("v", "vehicle", None, 0, 0, 9.4, 3, 130, 0.33)])
     after = dets([("s", "sam", "packed", 2, 1, 12.6, 3.2, 250, 0.4)])

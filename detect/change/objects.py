@@ -339,7 +339,6 @@ def object_events(
     kept_a = sorted(set(all_lost) - set(lost))
     kept_b = sorted(set(all_new) - set(new))
     span = date_span(*dates)
-    reread_matched = state_reader is not None and cfg.reread_matched
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)
     events: list[ObjectEvent] = []
@@ -368,8 +367,6 @@ def object_events(
             continue  # read at one box on both dates, below
         if oa.cls != ob.cls or cls not in STATES or oa.state == ob.state:
             continue  # no state is compared across a class confusion
-        if reread_matched and cls in cfg.reread_classes:
-            continue  # read at both boxes on both dates, below
         state = STATES[cls][0]
         kinds = _STATE_EVENTS[(cls, state)]
         kind = kinds[0] if ob.state == state else kinds[1]
@@ -558,7 +555,7 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
     tracks: list[tuple[str, list[_Obj], int | None, int | None, float]] = []
     for cls in cfg.reread_classes:
         tracks += [(cls, [a[i], b[j]], i, j, 0.0) for i, j in pairs
-                   if cls in (a[i].cls, b[j].cls) and (a[i].cls != b[j].cls or cfg.reread_matched)]
+                   if a[i].cls != b[j].cls and cls in (a[i].cls, b[j].cls)]
         for lone, own, other, on_a in ((kept_a, a, everything[1], True), (kept_b, b, everything[0], False)):
             same_date = matched_a if on_a else matched_b
             for k in lone:

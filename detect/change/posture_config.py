@@ -97,9 +97,6 @@ class PostureConfig(StrictModel):
     # classes whose state is read again, as that class, at both boxes of a cross-class match and
     # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
     reread_classes: list[str] = Field(default_factory=list)
-    # ...and at both boxes of every same-class match too, instead of comparing each date's own
-    # reading at its own box (a box turned 20 degrees reads another state)
-    reread_matched: bool = False
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
