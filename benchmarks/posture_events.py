@@ -16,10 +16,13 @@ chosen; withdrawal 11-15 and steady 23-27 only for the shadow check (its false e
 were among those it was designed on); the ``reinforcement`` scenario (launchers deployed,
 rotors refitted, noses lowered, aircraft arriving) never. Withdrawal 16-23 and steady 28-35
 were looked at in later rounds (launcher floors, Ka-52 misses); withdrawal 24-39 and steady
-36-51 were first rendered on 2026-12-06, after every threshold was chosen:
+36-51 were first rendered on 2026-12-06, after every threshold was chosen (steady 44 then
+shaped the launchers' lean-line search); withdrawal 40-47 and steady 52-59 later that day,
+before that search, which was checked on them:
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --seeds $(seq 24 39) --steady-seeds $(seq 36 51)
+    python benchmarks/posture_events.py --seeds $(seq 40 47) --steady-seeds $(seq 52 59)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
 """
 

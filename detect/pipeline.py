@@ -210,6 +210,10 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         def similarity(polys: Sequence[Any]) -> np.ndarray:
             return box_similarity(pair, on_grid(polys), search_m)
 
+        def state_similarity(polys: Sequence[Any]) -> np.ndarray:
+            return box_similarity(pair, on_grid(polys), search_m, lines=lines[:1],  # the lean line
+                                  line_height_m=posture_cfg.paired_states.lean_line_height_m)
+
         def presence_similarity(polys: Sequence[Any]) -> np.ndarray:
             return box_similarity(pair, on_grid(polys), search_m, lines=lines,
                                   line_height_m=posture_cfg.evidence.presence_line_height_m)
@@ -228,6 +232,7 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
                                    similarity=similarity, presence_similarity=presence_similarity,
+                                   state_similarity=state_similarity,
                                    state_reader=read_states,
                                    tall_shadow=tall_shadow) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)

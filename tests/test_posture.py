@@ -375,6 +375,19 @@ def test_paired_state_gates():
     assert object_events(before, after, CFG, state_reader=off_image, **changed) == []
 
 
+def test_launcher_states_are_gated_on_their_own_similarity():
+    """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
+    line (``state_similarity``): no state event; departures keep their own figure."""
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
+    middling = _reader({(0, 0): (0.37, 0.88)})
+    common = dict(evidence=_const(0.99), similarity=_const(0.54), state_reader=middling)
+    assert [e.kind for e in object_events(before, after, CFG, **common)] == ["packed"]
+    assert object_events(before, after, CFG, state_similarity=_const(0.74), **common) == []
+    assert [e.kind for e in object_events(before, None, CFG, state_similarity=_const(0.9),
+                                          evidence=_const(0.99), similarity=_const(0.2))] == ["departed"]
+
+
 def test_empty_inputs():
     assert object_events(None, None, CFG) == []
     events = object_events(BEFORE, None, CFG)

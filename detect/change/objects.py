@@ -309,6 +309,7 @@ def object_events(
     faint: tuple[Any, Any] | None = None,
     similarity: Evidence | None = None,
     presence_similarity: Evidence | None = None,
+    state_similarity: Evidence | None = None,
     state_reader: StateReader | None = None,
     tall_shadow: ShadowReader | None = None,
 ) -> list[ObjectEvent]:
@@ -320,7 +321,9 @@ def object_events(
     object whose box still looks the same on the other date has not left or arrived.
     ``presence_similarity``: the same figure for departures and arrivals when they search
     further than the states do (the lean and shadow lines of tall things); default
-    ``similarity``.
+    ``similarity``. ``state_similarity``: the figure the state changes of
+    ``cfg.paired_states`` are gated on (the lean line of an erect launcher's canisters, or of
+    a roof's plant read as a launcher); default ``similarity``.
     ``state_reader``: reads states at given boxes on both dates; with it the classes of
     ``cfg.paired_states`` have their state changes read at one box on both dates.
     ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
@@ -394,8 +397,8 @@ def object_events(
         tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls]
         tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
-        for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader, similarity, cfg,
-                                      tall_shadow):
+        for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
+                                      state_similarity or similarity, cfg, tall_shadow):
             add(*t)
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),

@@ -49,6 +49,10 @@ class PairedStatesConfig(StrictModel):
     # need only look somewhat different (NCC at most max_similarity_sure)
     sure_shift: float = Field(0.65, ge=0, le=1)
     max_similarity_sure: float = Field(0.75, ge=-1, le=1)
+    # the similarity search also walks the line along which the image of a point this high
+    # moves between the dates' views: an erect launcher's canisters and anything on a roof lean
+    # further than the 4 m of evidence.lean_height_m (0: off)
+    lean_line_height_m: float = Field(12.0, ge=0, le=50)
 
     # packed elements stand at most ~4.2 m; a date that still shows this much shadow of parts
     # between shadow_low_m and shadow_high_m tall (detect/change/shadows.py) is not a packed one
