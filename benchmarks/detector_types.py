@@ -8,9 +8,9 @@ one theme of its own training stream and in rendered Khmeimim scenes.
 Why both: a type found on its own chips but not in the scenes has a rendering (domain) gap that
 more chips of the same kind will not close; a type missed on both needs more or better training.
 A truth box counts as found at a threshold when a detection of any class, faint ones included
-(the scenes' ``faint`` layers), has its centre within max(4, length / 4) model pixels (chips) or
-metres (scenes) of the truth's; per type and state the share found at 0.3 (the operating
-threshold) and 0.2, and the median best score, are printed.
+(the scenes' ``faint`` layers), has its centre within max(4 m, length / 4) of the truth's; per
+type and state the share found at 0.3 (the operating threshold) and 0.2, and the median best
+score, are printed.
 """
 
 from __future__ import annotations
@@ -29,10 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CHIP_SEED = 777_001  # not a training stream seed
 
 
-def _best(centres: np.ndarray, scores: np.ndarray, x: float, y: float, length: float) -> float:
+def _best(centres: np.ndarray, scores: np.ndarray, x: float, y: float, length: float,
+          metre: float = 1.0) -> float:
+    """The best score of a detection centred within max(4 m, length / 4) of (x, y); ``metre``:
+    units of the coordinates per metre."""
     if len(centres) == 0:
         return 0.0
-    near = np.hypot(centres[:, 0] - x, centres[:, 1] - y) < max(4.0, 0.25 * length)
+    near = np.hypot(centres[:, 0] - x, centres[:, 1] - y) < max(4.0 * metre, 0.25 * length)
     return float(scores[near].max()) if near.any() else 0.0
 
 
@@ -56,7 +59,8 @@ def on_chips(weights: str | None, theme: str, n: int, overrides: dict) -> dict[t
                 continue
             state = STATES[CLASSES[cls]][0] if st else "-"
             length = max(box[2], box[3])
-            best[(typ, state)].append(_best(found.boxes[:, :2], found.scores, box[0], box[1], length))
+            best[(typ, state)].append(_best(found.boxes[:, :2], found.scores, box[0], box[1], length,
+                                            metre=1.0 / det.gsd_m))
     return best
 
 
