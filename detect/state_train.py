@@ -74,6 +74,10 @@ class StateTrainConfig(StrictModel):
     lr: float = 2e-3
     weight_decay: float = 1e-3
     copies: int = Field(2, ge=1, description="jittered crops per object")
+    balance_types: list[str] = Field(
+        default_factory=lambda: ["An-124"],
+        description="types sampled as groups of their own within their class and state, so a rare "
+                    "type's state is learnt from its own crops, not from the class's common types")
     negatives: dict[str, str] = Field(
         default_factory=lambda: {"airliner": "transport", "fighter": "transport"},
         description="objects of these classes are also cropped as nominal examples of the mapped "
@@ -129,7 +133,7 @@ def jitter_boxes(boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generato
     return b
 
 
-FIELDS = ("crops", "classes", "states", "an124", "source")
+FIELDS = ("crops", "classes", "states", "an124", "source", "types")
 
 
 def chip_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
@@ -150,12 +154,13 @@ def chip_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     h, w = chip.image.shape[:2]
     keep = (np.asarray(STATE_CHANNEL)[classes] >= 0) & _inside(boxes, h, w)
     types = getattr(chip, "types", None) or [""] * len(classes)  # cached chips carry no types
-    an124 = np.array([types[i] == "An-124" for i in np.flatnonzero(keep)], bool)
+    names = np.asarray([types[i] for i in np.flatnonzero(keep)], dtype="U16")  # per-type sampling, figures
+    an124 = names == "An-124"
     boxes, classes, states, source = boxes[keep], classes[keep], states[keep], source[keep]
     size = net_cfg.crop_px
     if not len(boxes):
         return {"crops": np.zeros((0, 3, size, size), np.uint8), "classes": classes, "states": states,
-                "an124": an124, "source": source}
+                "an124": an124, "source": source, "types": names}
     image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
     crops = []
     for _ in range(copies):
@@ -164,7 +169,7 @@ def chip_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
         crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
     return {"crops": np.concatenate(crops), "classes": np.tile(classes, copies),
             "states": np.tile(states, copies), "an124": np.tile(an124, copies),
-            "source": np.tile(source, copies)}
+            "source": np.tile(source, copies), "types": np.tile(names, copies)}
 
 
 class _CropJob:
@@ -231,10 +236,13 @@ def roc_auc(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def state_metrics(prob: np.ndarray, classes: np.ndarray, states: np.ndarray, an124: np.ndarray,
-                  source: np.ndarray | None = None, threshold: float = 0.5) -> dict[str, Any]:
+                  source: np.ndarray | None = None, threshold: float = 0.5,
+                  types: np.ndarray | None = None) -> dict[str, Any]:
     """Per state: AUC, F1 and accuracy over the crops of its own class; ``An-124.nose_raised``
     over An-124s only (the visor itself), ``transport.nose_raised+negatives`` with the
-    other classes' nominal crops added (when there are any)."""
+    other classes' nominal crops added (when there are any), and with ``types`` (type names
+    per crop) the same per air-defence type (``sam.packed/91N6E``): the class figure is
+    dominated by the common S-400 launchers."""
     from imagery.taxonomy import STATES
 
     source = classes if source is None else source
@@ -244,6 +252,9 @@ def state_metrics(prob: np.ndarray, classes: np.ndarray, states: np.ndarray, an1
     groups.append(("An-124.nose_raised", an124))
     if (source != classes).any():
         groups.append(("transport.nose_raised+negatives", classes == CLASSES.index("transport")))
+    if types is not None and len(types) == len(classes):
+        sam = (classes == CLASSES.index("sam")) & (source == classes)
+        groups += [(f"sam.packed/{t}", sam & (types == t)) for t in sorted(set(types[sam].tolist())) if t]
     for name, m in groups:
         y, p = states[m] > 0, prob[m]
         pred = p >= threshold
@@ -257,6 +268,19 @@ def state_metrics(prob: np.ndarray, classes: np.ndarray, states: np.ndarray, an1
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+def sampling_groups(source: np.ndarray, states: np.ndarray, types: np.ndarray,
+                    balance_types: list[str]) -> np.ndarray:
+    """A group id per crop for balanced sampling: (true class, state, which of ``balance_types``
+    or none). Each group is drawn equally often: the visor is learnt from An-124s in both states,
+    not from "transports are mostly lowered", and a radar's packing from radars, not from the
+    S-400 launchers that make up half the air-defence crops."""
+    which = np.zeros(len(source), np.int64)
+    for k, name in enumerate(balance_types, start=1):
+        which[np.asarray(types) == name] = k
+    n = len(balance_types) + 1
+    return (np.asarray(source, np.int64) * 2 + np.asarray(states, np.int64)) * n + which
+
+
 def _predict(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512) -> np.ndarray:
     import torch
 
@@ -341,7 +365,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     # balanced sampling over (true class, state, An-124 or not): the visor is learnt from
     # An-124s in both states, not from "transports are mostly lowered"
     source = crops.get("source", crops["classes"])
-    group = source * 4 + crops["states"] * 2 + crops["an124"].astype(np.int64)
+    types = crops.get("types", np.where(crops["an124"], "An-124", ""))
+    group = sampling_groups(source, crops["states"], types, cfg.balance_types)
     _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
     weights = torch.from_numpy(1.0 / counts[inv])
 
@@ -355,7 +380,7 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                        desc="train state", progress=progress)
     prob = _predict(net, val_crops["crops"], val_crops["classes"])
     metrics = state_metrics(prob, val_crops["classes"], val_crops["states"], val_crops["an124"],
-                            val_crops.get("source"))
+                            val_crops.get("source"), types=val_crops.get("types"))
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),

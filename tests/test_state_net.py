@@ -21,7 +21,7 @@ from detect.state_net import (
     state_net_payload,
     tta_boxes,
 )
-from detect.state_train import StateTrainConfig, roc_auc, state_metrics, train_state
+from detect.state_train import StateTrainConfig, roc_auc, sampling_groups, state_metrics, train_state
 from detect.targets import STATE_CHANNEL
 from imagery.errors import InputError
 from imagery.taxonomy import CLASSES
@@ -189,6 +189,20 @@ def test_roc_auc_and_state_metrics():
                       np.array([True, True, False]))
     assert m["transport.nose_raised"]["f1"] == pytest.approx(2 / 3)
     assert m["An-124.nose_raised"]["auc"] == 1.0
+
+
+def test_rare_types_named_for_balancing_get_sampling_groups_and_figures_of_their_own():
+    sam = CLASSES.index("sam")
+    types = np.array(["S-400 TEL", "S-400 TEL", "91N6E", "91N6E", "Pantsir-S1"])
+    states = np.array([1, 0, 1, 0, 1])
+    source = np.full(5, sam)
+    groups = sampling_groups(source, states, types, ["An-124", "91N6E"])
+    # a packed radar is drawn apart from a packed launcher; an unnamed type shares the class's group
+    assert groups[0] != groups[2] and groups[1] != groups[3] and groups[0] == groups[4]
+    assert len(set(sampling_groups(source, states, types, []).tolist())) == 2  # class and state only
+    m = state_metrics(np.array([0.9, 0.2, 0.3, 0.6, 0.5]), source, states, np.zeros(5, bool), types=types)
+    assert m["sam.packed/S-400 TEL"]["auc"] == 1.0 and m["sam.packed/91N6E"]["auc"] == 0.0
+    assert m["sam.packed/Pantsir-S1"]["n"] == 1
 
 
 def test_state_study_chips_hold_both_states_of_state_bearing_types():
