@@ -22,7 +22,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -78,6 +78,11 @@ class StateTrainConfig(StrictModel):
         default_factory=lambda: ["An-124"],
         description="types sampled as groups of their own within their class and state, so a rare "
                     "type's state is learnt from its own crops, not from the class's common types")
+    balance: Literal["group", "class_state"] = Field(
+        "group", description="group: every (class, state, named type or the rest) group is drawn "
+                             "equally often, so naming types gives their class a larger share; "
+                             "class_state: every (class, state) is drawn equally often and its share "
+                             "is split equally among the named types in it and the rest")
     negatives: dict[str, str] = Field(
         default_factory=lambda: {"airliner": "transport", "fighter": "transport"},
         description="objects of these classes are also cropped as nominal examples of the mapped "
@@ -209,6 +214,7 @@ def _cached_crops(path: Path, key: dict, make: Any,
                   fields: tuple[str, ...] = FIELDS) -> dict[str, np.ndarray]:
     from imagery.atomic import atomic_path
 
+    key = json.loads(json.dumps(key))  # as it reads back: tuples (the nets' widths) become lists
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
             # a cache written before a field existed is rendered again
@@ -279,6 +285,20 @@ def sampling_groups(source: np.ndarray, states: np.ndarray, types: np.ndarray,
         which[np.asarray(types) == name] = k
     n = len(balance_types) + 1
     return (np.asarray(source, np.int64) * 2 + np.asarray(states, np.int64)) * n + which
+
+
+def sampling_weights(source: np.ndarray, states: np.ndarray, types: np.ndarray,
+                     balance_types: list[str], balance: str = "group") -> np.ndarray:
+    """Per-crop sampling weight (see ``StateTrainConfig.balance``)."""
+    group = sampling_groups(source, states, types, balance_types)
+    _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
+    w = 1.0 / counts[inv]
+    if balance == "class_state":
+        # each (class, state) the same share, whatever the number of named types inside it
+        cs = np.asarray(source, np.int64) * 2 + np.asarray(states, np.int64)
+        per_cs = {c: len(np.unique(group[cs == c])) for c in np.unique(cs)}
+        w = w / np.array([per_cs[c] for c in cs])
+    return w
 
 
 def _predict(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -366,9 +386,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     # An-124s in both states, not from "transports are mostly lowered"
     source = crops.get("source", crops["classes"])
     types = crops.get("types", np.where(crops["an124"], "An-124", ""))
-    group = sampling_groups(source, crops["states"], types, cfg.balance_types)
-    _, inv, counts = np.unique(group, return_inverse=True, return_counts=True)
-    weights = torch.from_numpy(1.0 / counts[inv])
+    weights = torch.from_numpy(sampling_weights(source, crops["states"], types, cfg.balance_types,
+                                                cfg.balance))
 
     def batch_loss() -> Any:
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)

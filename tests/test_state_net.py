@@ -21,7 +21,14 @@ from detect.state_net import (
     state_net_payload,
     tta_boxes,
 )
-from detect.state_train import StateTrainConfig, roc_auc, sampling_groups, state_metrics, train_state
+from detect.state_train import (
+    StateTrainConfig,
+    _cached_crops,
+    roc_auc,
+    sampling_groups,
+    state_metrics,
+    train_state,
+)
 from detect.targets import STATE_CHANNEL
 from imagery.errors import InputError
 from imagery.taxonomy import CLASSES
@@ -189,6 +196,17 @@ def test_roc_auc_and_state_metrics():
                       np.array([True, True, False]))
     assert m["transport.nose_raised"]["f1"] == pytest.approx(2 / 3)
     assert m["An-124.nose_raised"]["auc"] == 1.0
+
+
+def test_a_crop_cache_is_read_back_when_its_settings_hold_tuples(tmp_path):
+    data = {k: np.zeros(2) for k in ("crops", "classes", "states", "an124", "source", "types")}
+    key = {"net": {"widths": (24, 48, 96, 128)}}
+    _cached_crops(tmp_path / "c.npz", key, lambda: data)
+
+    def render_again():
+        raise AssertionError("the cache was not used")
+
+    assert set(_cached_crops(tmp_path / "c.npz", key, render_again)) == set(data)
 
 
 def test_rare_types_named_for_balancing_get_sampling_groups_and_figures_of_their_own():
