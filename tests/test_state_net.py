@@ -26,6 +26,7 @@ from detect.state_train import (
     _cached_crops,
     roc_auc,
     sampling_groups,
+    sampling_weights,
     state_metrics,
     train_state,
 )
@@ -218,6 +219,12 @@ def test_rare_types_named_for_balancing_get_sampling_groups_and_figures_of_their
     # a packed radar is drawn apart from a packed launcher; an unnamed type shares the class's group
     assert groups[0] != groups[2] and groups[1] != groups[3] and groups[0] == groups[4]
     assert len(set(sampling_groups(source, states, types, []).tolist())) == 2  # class and state only
+    # class_state: naming types inside a class splits its share instead of adding to it
+    t = CLASSES.index("transport")
+    src, sts = np.r_[source, [t, t]], np.r_[states, [0, 1]]
+    w = sampling_weights(src, sts, np.r_[types, ["Il-76MD", "Il-76MD"]], ["91N6E"], "class_state")
+    share = {(c, st): w[(src == c) & (sts == st)].sum() for c in (sam, t) for st in (0, 1)}
+    assert np.allclose(list(share.values()), share[(sam, 1)])
     m = state_metrics(np.array([0.9, 0.2, 0.3, 0.6, 0.5]), source, states, np.zeros(5, bool), types=types)
     assert m["sam.packed/S-400 TEL"]["auc"] == 1.0 and m["sam.packed/91N6E"]["auc"] == 0.0
     assert m["sam.packed/Pantsir-S1"]["n"] == 1
