@@ -382,8 +382,7 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     x_all = torch.from_numpy(crops["crops"])
     cls_all = torch.from_numpy(crops["classes"])
     y_all = torch.from_numpy(crops["states"]).float()
-    # balanced sampling over (true class, state, An-124 or not): the visor is learnt from
-    # An-124s in both states, not from "transports are mostly lowered"
+    # balanced sampling over (true class, state, named type or not): see sampling_groups
     source = crops.get("source", crops["classes"])
     types = crops.get("types", np.where(crops["an124"], "An-124", ""))
     weights = torch.from_numpy(sampling_weights(source, crops["states"], types, cfg.balance_types,
