@@ -277,9 +277,9 @@ def state_metrics(prob: np.ndarray, classes: np.ndarray, states: np.ndarray, an1
 def sampling_groups(source: np.ndarray, states: np.ndarray, types: np.ndarray,
                     balance_types: list[str]) -> np.ndarray:
     """A group id per crop for balanced sampling: (true class, state, which of ``balance_types``
-    or none). Each group is drawn equally often: the visor is learnt from An-124s in both states,
-    not from "transports are mostly lowered", and a radar's packing from radars, not from the
-    S-400 launchers that make up half the air-defence crops."""
+    or none). Balanced over these groups (``sampling_weights``), the visor is learnt from An-124s
+    in both states, not from "transports are mostly lowered", and a radar's packing from radars,
+    not from the S-400 launchers that make up half the air-defence crops."""
     which = np.zeros(len(source), np.int64)
     for k, name in enumerate(balance_types, start=1):
         which[np.asarray(types) == name] = k
