@@ -500,10 +500,9 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         shift = pb_ - pa_
         # the date the event says the launcher is packed on, and the other one
         packed_m2, other_m2 = (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
-        # Packed on a date that still shows a tall part's shadow, no less than on the other
-        # date: the classifier misread the view (a berm or building may shade the strip on both
-        # dates, so a shadow that shrank by the same margin still lets a packing through).
-        if shadows and packed_m2 > pc.packed_shadow_m2 and not other_m2 - packed_m2 >= pc.packed_shadow_m2:
+        # Packed on a date that still shows a tall part's shadow: the classifier misread the
+        # view (an erect launcher seen along its axis looks like a packed one).
+        if shadows and packed_m2 > pc.packed_shadow_m2:
             continue
         # A tall shadow that went away (or came): evidence of the state independent of the
         # classifier and of the box's look, so a weaker reading and a less different box do.
@@ -512,7 +511,6 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
             min_shift, min_fraction = pc.backed_min_shift, pc.backed_min_fraction
         else:
             min_shift, min_fraction = pc.min_shift, pc.min_fraction
-        max_sim = pc.similarity_limit(shift, backed=backed)
         if abs(shift) < min_shift:
             continue
         figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
@@ -520,6 +518,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         ev = max(known) if known else math.nan
         if not math.isnan(ev) and ev < min_fraction:
             continue
+        max_sim = pc.similarity_limit(shift, backed=backed, changed=ev)
         sim = _nanmean(list(_figures(similarity, [o.geometry for o in mine_objs])))
         if not math.isnan(sim) and sim > max_sim:
             continue

@@ -49,6 +49,12 @@ class PairedStatesConfig(StrictModel):
     # need only look somewhat different (NCC at most max_similarity_sure)
     sure_shift: float = Field(0.65, ge=0, le=1)
     max_similarity_sure: float = Field(0.75, ge=-1, le=1)
+    # a box whose pixels changed nearly throughout (changed fraction at least
+    # changed_fraction_sure) is evidence of the change the NCC misses: a search radar's array
+    # folded onto its truck changes the whole box while the box still correlates 0.6-0.75;
+    # such a box need only look somewhat different (NCC at most max_similarity_changed)
+    changed_fraction_sure: float | None = Field(0.75, ge=0, le=1)
+    max_similarity_changed: float = Field(0.68, ge=-1, le=1)
     # the similarity search also walks the line along which the image of a point this high
     # moves between the dates' views: an erect launcher's canisters and anything on a roof lean
     # further than the 4 m of evidence.lean_height_m (0: off)
@@ -56,7 +62,7 @@ class PairedStatesConfig(StrictModel):
 
     # packed elements stand at most ~4.2 m; a date that still shows this much shadow of parts
     # between shadow_low_m and shadow_high_m tall (detect/change/shadows.py) is not a packed one
-    packed_shadow_m2: float | None = Field(4.0, ge=0)
+    packed_shadow_m2: float | None = Field(3.5, ge=0)
     shadow_low_m: float = Field(5.0, gt=0)
     shadow_high_m: float = Field(11.5, gt=0)
     # a tall shadow of at least shadow_backed_m2 on one date and at most shadow_clear_m2 on the
@@ -78,11 +84,18 @@ class PairedStatesConfig(StrictModel):
         """A tall shadow on one date and none on the date the element is packed on."""
         return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
 
-    def similarity_limit(self, shift: float, *, backed: bool = False) -> float:
+    def similarity_limit(self, shift: float, *, backed: bool = False, changed: float = float("nan")) -> float:
+        """The most a box may still look alike on both dates (NCC) for a state change whose
+        reading moved by ``shift``, with the shadow evidence ``backed`` and ``changed`` the
+        changed fraction of the box (NaN: unknown)."""
         sure = abs(shift) >= self.sure_shift
         if backed:
-            return self.backed_max_similarity_sure if sure else self.backed_max_similarity
-        return self.max_similarity_sure if sure else self.max_similarity
+            limit = self.backed_max_similarity_sure if sure else self.backed_max_similarity
+        else:
+            limit = self.max_similarity_sure if sure else self.max_similarity
+        if self.changed_fraction_sure is not None and changed >= self.changed_fraction_sure:
+            limit = max(limit, self.max_similarity_changed)
+        return limit
 
 
 class PostureConfig(StrictModel):
