@@ -482,8 +482,9 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          tall_shadow: ShadowReader | None = None) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
-    is the mean over its boxes. The tall-shadow check reads the hull of a track's boxes: it
-    vetoes a packing the shadows contradict, and a tall shadow that went away backs one."""
+    is the mean over its boxes. The tall shadow is read at each of a track's boxes (the largest
+    counts): it vetoes a packing the shadows contradict, and one that went away backs one; the
+    gates themselves are :func:`paired_state_gate`."""
     pc = cfg.paired_states
     groups = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj in tracks]
     readings = _mean_readings(reader, groups, [[o.cls for o in g] for g in groups])
@@ -495,33 +496,19 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         return []
     objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
     areas = _track_shadows(objs, tall_shadow) if shadows else np.full((len(candidates), 2), np.nan)
+    flat = _figures(similarity, [o.geometry for m in objs for o in m])
+    bounds = np.cumsum([0] + [len(m) for m in objs])
     out = []
-    for (ii, jj, pa_, pb_), mine_objs, (before_m2, after_m2) in zip(candidates, objs, areas, strict=True):
-        shift = pb_ - pa_
-        # the date the event says the launcher is packed on, and the other one
-        packed_m2, other_m2 = (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
-        # Packed on a date that still shows a tall part's shadow: the classifier misread the
-        # view (an erect launcher seen along its axis looks like a packed one).
-        if shadows and packed_m2 > pc.packed_shadow_m2:
-            continue
-        # A tall shadow that went away (or came): evidence of the state independent of the
-        # classifier and of the box's look, so a weaker reading and a less different box do.
-        backed = shadows and pc.shadow_backs(packed_m2, other_m2)
-        if backed:
-            min_shift, min_fraction = pc.backed_min_shift, pc.backed_min_fraction
-        else:
-            min_shift, min_fraction = pc.min_shift, pc.min_fraction
-        if abs(shift) < min_shift:
-            continue
+    for k, ((ii, jj, pa_, pb_), mine_objs) in enumerate(zip(candidates, objs, strict=True)):
         figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
         known = [float(v) for v in figures if not math.isnan(v)]
         ev = max(known) if known else math.nan
-        if not math.isnan(ev) and ev < min_fraction:
+        sim = _nanmean(list(flat[bounds[k]:bounds[k + 1]]))
+        before_m2, after_m2 = (float(v) for v in areas[k])
+        stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2), cfg)
+        if stopped:
             continue
-        max_sim = pc.similarity_limit(shift, backed=backed, changed=ev)
-        sim = _nanmean(list(_figures(similarity, [o.geometry for o in mine_objs])))
-        if not math.isnan(sim) and sim > max_sim:
-            continue
+        shift = pb_ - pa_
         ref = mine_objs[0]
         state = STATES[ref.cls][0]
         kinds = _STATE_EVENTS[(ref.cls, state)]
@@ -533,12 +520,44 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         if shadows:
             extra["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
                                        for v in (before_m2, after_m2)]
-        confidence = _confidence(abs(shift), ev, cfg)
-        if backed:
-            confidence = 1.0 - (1.0 - confidence) * (1.0 - pc.shadow_confidence)
         out.append((kind, ref, None if math.isnan(ev) else ev, confidence,
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
+
+
+def paired_state_gate(before: float, after: float, changed: float, similarity: float,
+                      shadow_m2: tuple[float, float], cfg: PostureConfig) -> tuple[str | None, float, bool]:
+    """(the gate that stops it or None, confidence, backed by a tall shadow) for a launcher whose
+    state read ``before`` -> ``after`` at one box. ``changed``: the largest changed fraction of
+    its boxes; ``similarity``: their mean before/after NCC; ``shadow_m2``: the tall-shadow area
+    on each date. NaN: unknown (no veto). Apart from the track bookkeeping so that
+    benchmarks/launcher_gates.py applies exactly these gates to figures read once with all of
+    them open."""
+    pc = cfg.paired_states
+    shift = after - before
+    before_m2, after_m2 = shadow_m2
+    # the date the event says the launcher is packed on, and the other one
+    packed_m2, other_m2 = (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
+    shadows = pc.packed_shadow_m2 is not None
+    # Packed on a date that still shows a tall part's shadow: the classifier misread the view
+    # (an erect launcher seen along its axis looks like a packed one).
+    if shadows and packed_m2 > pc.packed_shadow_m2:
+        return "shadow", 0.0, False
+    # A tall shadow that went away (or came): evidence of the state independent of the
+    # classifier and of the box's look, so a weaker reading and a less different box do.
+    backed = shadows and pc.shadow_backs(packed_m2, other_m2)
+    min_shift, min_fraction = ((pc.backed_min_shift, pc.backed_min_fraction) if backed
+                               else (pc.min_shift, pc.min_fraction))
+    if abs(shift) < min_shift:
+        return "shift", 0.0, backed
+    if not math.isnan(changed) and changed < min_fraction:
+        return "fraction", 0.0, backed
+    if not math.isnan(similarity) and similarity > pc.similarity_limit(shift, backed=backed, changed=changed):
+        return "similarity", 0.0, backed
+    confidence = _confidence(abs(shift), changed, cfg)
+    if backed:
+        confidence = 1.0 - (1.0 - confidence) * (1.0 - pc.shadow_confidence)
+    return None, confidence, backed
 
 
 def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], kept_a: list[int],
