@@ -400,6 +400,26 @@ def test_a_box_changed_throughout_may_still_correlate():
     assert pc.similarity_limit(0.5, changed=float("nan")) == pc.max_similarity
 
 
+def test_the_launcher_gate_names_what_stops_a_change():
+    """benchmarks/launcher_gates.py re-applies these gates to figures read with all of them open."""
+    from detect.change.objects import paired_state_gate
+
+    nan = float("nan")
+
+    def stopped(*figures):
+        return paired_state_gate(*figures, CFG)[0]
+
+    assert stopped(0.1, 0.9, 0.8, 0.3, (nan, nan)) is None
+    assert stopped(0.1, 0.9, 0.8, 0.3, (20.0, 22.0)) == "shadow"
+    assert stopped(0.3, 0.5, 0.8, 0.3, (nan, nan)) == "shift"
+    assert stopped(0.1, 0.9, 0.1, 0.3, (nan, nan)) == "fraction"
+    assert stopped(0.1, 0.9, 0.5, 0.9, (nan, nan)) == "similarity"
+    # a tall shadow gone backs a move the classifier alone would not carry
+    assert stopped(0.3, 0.6, 0.8, 0.5, (nan, nan)) == "shift"
+    gate, confidence, backed = paired_state_gate(0.3, 0.6, 0.8, 0.5, (20.0, 0.0), CFG)
+    assert gate is None and backed and confidence > 0.6
+
+
 def test_launcher_states_are_gated_on_their_own_similarity():
     """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
     line (``state_similarity``): no state event; departures keep their own figure."""
