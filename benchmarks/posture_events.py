@@ -18,11 +18,15 @@ rotors refitted, noses lowered, aircraft arriving) never. Withdrawal 16-23 and s
 were looked at in later rounds (launcher floors, Ka-52 misses); withdrawal 24-39 and steady
 36-51 were first rendered on 2026-12-06, after every threshold was chosen (steady 44 then
 shaped the launchers' lean-line search); withdrawal 40-47 and steady 52-59 later that day,
-before that search, which was checked on them:
+before that search, which was checked on them (steady 57 and 58 then shaped the 3.5 m^2
+tall-shadow veto); withdrawal 60-67 and steady 68-75 later still, before that veto and the
+changed-box NCC limit, which were checked on them (``launcher_gates.py`` reads every
+launcher's gate figures):
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --seeds $(seq 24 39) --steady-seeds $(seq 36 51)
     python benchmarks/posture_events.py --seeds $(seq 40 47) --steady-seeds $(seq 52 59)
+    python benchmarks/posture_events.py --seeds $(seq 60 67) --steady-seeds $(seq 68 75)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
 """
 
