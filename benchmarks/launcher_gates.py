@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from detect.change.posture_config import load_posture_config
 
-    configs = [(p or "configs/posture.yaml", load_posture_config(p)) for p in args.posture]
+    configs = [(p or "configs/posture.yaml", load_posture_config(p or "posture")) for p in args.posture]
     base = configs[0][1]
     rows: list[dict[str, Any]] = json.loads(Path(args.rows).read_text())["rows"] if args.rows else []
     pairs = [] if args.rows else ([(args.scenario, s) for s in args.seeds]
