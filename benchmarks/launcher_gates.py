@@ -1,9 +1,10 @@
 """Every launcher state change the posture stage could report, and which gate stops each.
 
 The launchers' state gates (``configs/posture.yaml`` ``paired_states``: the reading's move, the
-changed fraction of the box, its before/after NCC, the tall shadow on each date) are chosen by
-reading those figures for every launcher track against the scripted events. This script runs
-the posture stage of ``posture_events.py``'s pairs once with every one of those gates open
+changed fraction of the box, its before/after NCC, the tall shadow on each date, the stronger
+move asked outside the launchers' zones) are chosen by reading those figures for every
+launcher track against the scripted events. This script runs the posture stage of
+``posture_events.py``'s pairs once with every one of those gates open
 (detections and change rasters of ``--work`` are reused, or made), labels each launcher event
 with the scripted event it answers (same kind within 30 m), and applies the gates of each
 ``--posture`` config to those figures with the stage's own code
@@ -43,7 +44,8 @@ def open_gates(cfg: Any) -> Any:
     pc = cfg.paired_states.model_copy(update={
         "min_shift": 0.0, "backed_min_shift": 0.0, "min_fraction": 0.0, "backed_min_fraction": 0.0,
         "max_similarity": 1.0, "max_similarity_sure": 1.0, "backed_max_similarity": 1.0,
-        "backed_max_similarity_sure": 1.0, "changed_fraction_sure": None, "packed_shadow_m2": 1e9})
+        "backed_max_similarity_sure": 1.0, "changed_fraction_sure": None, "packed_shadow_m2": 1e9,
+        "outside_zone_min_shift": 0.0})
     floors = {**cfg.min_confidence_by_class, **{c: 0.0 for c in pc.classes}}
     return cfg.model_copy(update={"paired_states": pc, "min_confidence_by_class": floors})
 
@@ -74,6 +76,7 @@ def launcher_rows(report: dict[str, Any], truth: list[dict[str, Any]], classes: 
                      "after": e["state_score_after"], "changed": _nan(e.get("evidence")),
                      "similarity": _nan(e.get("similarity")),
                      "shadow_m2": [_nan(shadow[0]), _nan(shadow[1])],
+                     "in_zone": e.get("in_zone"),
                      "truth": None if hit is None else f"{pair}:{k}",
                      "type": None if hit is None else hit.get("type")})
     answered = {r["truth"] for r in rows}
@@ -87,7 +90,8 @@ def verdict(row: dict[str, Any], cfg: Any) -> str:
     from detect.change.objects import paired_state_gate
 
     stopped, confidence, _ = paired_state_gate(row["before"], row["after"], row["changed"],
-                                               row["similarity"], tuple(row["shadow_m2"]), cfg)
+                                               row["similarity"], tuple(row["shadow_m2"]), cfg,
+                                               in_zone=row.get("in_zone"))
     if stopped:
         return stopped
     return "floor" if confidence < cfg.min_confidence_for(row["class"]) else "pass"

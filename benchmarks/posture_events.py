@@ -19,7 +19,8 @@ were looked at in later rounds (launcher floors, Ka-52 misses); withdrawal 24-39
 36-51 were first rendered on 2026-12-06, after every threshold was chosen (steady 44 then
 shaped the launchers' lean-line search); withdrawal 40-47 and steady 52-59 later that day,
 before that search, which was checked on them (steady 57 and 58 then shaped the 3.5 m^2
-tall-shadow veto); withdrawal 60-67 and steady 68-75 later still, before that veto and the
+tall-shadow veto, and the trees of 56 and 58 the sure reading asked of a launcher outside the
+SAM site); withdrawal 60-67 and steady 68-75 later still, before that veto and the
 changed-box NCC limit, which were checked on them (``launcher_gates.py`` reads every
 launcher's gate figures):
 

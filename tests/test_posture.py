@@ -420,6 +420,41 @@ def test_the_launcher_gate_names_what_stops_a_change():
     assert gate is None and backed and confidence > 0.6
 
 
+def test_a_launcher_outside_the_sites_launcher_zones_needs_a_sure_reading():
+    """A tree or a roof's plant read as a launcher outside the SAM site: its reading and tall
+    shadow move with the sun, so a middling move, or a weak one a shadow backs, is no event
+    there; inside the zone, or on a site without such zones, the same figures are."""
+    from detect.change.objects import paired_state_gate
+
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
+    sam_here = ZoneIndex([("sam_site", "sam", 1.0, shapely.box(-100, -100, 100, 100))])
+    sam_elsewhere = ZoneIndex([("sam_site", "sam", 1.0, shapely.box(500, 500, 700, 700)),
+                               ("field", "apron", 1.0, shapely.box(-100, -100, 100, 100))])
+
+    def kinds(zones, read):
+        events = object_events(before, after, CFG, zones=zones, evidence=_const(0.99),
+                               similarity=_const(0.54), state_reader=_reader({(0, 0): read}))
+        return [(e.kind, e.extra.get("in_zone")) for e in events]
+
+    middling = (0.37, 0.88)
+    assert kinds(sam_here, middling) == [("packed", True)]
+    assert kinds(ZONES, middling) == [("packed", None)]  # no zone says where launchers stand
+    assert kinds(None, middling) == [("packed", None)]
+    assert kinds(sam_elsewhere, middling) == []
+    assert kinds(sam_elsewhere, (0.1, 0.9)) == [("packed", False)]
+    assert sam_elsewhere.within_kinds(0, 0, ["sam"]) is False
+    assert sam_elsewhere.within_kinds(600, 600, ["sam"]) is True
+    assert sam_elsewhere.within_kinds(0, 0, ["radar"]) is None
+    # a tall shadow gone backs a weak move in the zone, not outside it
+    assert paired_state_gate(0.3, 0.6, 0.8, 0.5, (20.0, 0.0), CFG, in_zone=True)[0] is None
+    assert paired_state_gate(0.3, 0.6, 0.8, 0.5, (20.0, 0.0), CFG, in_zone=False)[0] == "zone"
+    off = CFG.model_copy(update={"paired_states": CFG.paired_states.model_copy(update={"zone_kinds": []})})
+    assert [e.kind for e in object_events(before, after, off, zones=sam_elsewhere, evidence=_const(0.99),
+                                          similarity=_const(0.54),
+                                          state_reader=_reader({(0, 0): middling}))] == ["packed"]
+
+
 def test_launcher_states_are_gated_on_their_own_similarity():
     """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
     line (``state_similarity``): no state event; departures keep their own figure."""

@@ -284,6 +284,17 @@ class ZoneIndex:
                 best = (name, geom.area)
         return best[0] if best else None
 
+    def within_kinds(self, x: float, y: float, kinds: Sequence[str]) -> bool | None:
+        """Whether (x, y) lies in a zone of one of ``kinds``; None when no zone is of those
+        kinds (nothing to say where such objects stand)."""
+        from shapely.geometry import Point
+
+        mine = [geom for _n, kind, _w, geom in self.zones if kind in kinds]
+        if not mine:
+            return None
+        p = Point(x, y)
+        return any(geom.contains(p) for geom in mine)
+
     def weight(self, name: str | None) -> float:
         for zname, _kind, w, _g in self.zones:
             if zname == name:
@@ -398,7 +409,7 @@ def object_events(
         tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
-                                      state_similarity or similarity, cfg, tall_shadow):
+                                      state_similarity or similarity, cfg, tall_shadow, zones):
             add(*t)
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
@@ -479,7 +490,8 @@ def _track_shadows(objs: list[list[_Obj]], tall_shadow: ShadowReader) -> np.ndar
 def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
                          similarity: Evidence | None, cfg: PostureConfig,
-                         tall_shadow: ShadowReader | None = None) -> list[tuple[Any, ...]]:
+                         tall_shadow: ShadowReader | None = None,
+                         zones: ZoneIndex | None = None) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
     is the mean over its boxes. The tall shadow is read at each of a track's boxes (the largest
@@ -505,11 +517,13 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         ev = max(known) if known else math.nan
         sim = _nanmean(list(flat[bounds[k]:bounds[k + 1]]))
         before_m2, after_m2 = (float(v) for v in areas[k])
-        stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2), cfg)
+        ref = mine_objs[0]
+        in_zone = zones.within_kinds(ref.x, ref.y, pc.zone_kinds) if zones and pc.zone_kinds else None
+        stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2), cfg,
+                                                   in_zone=in_zone)
         if stopped:
             continue
         shift = pb_ - pa_
-        ref = mine_objs[0]
         state = STATES[ref.cls][0]
         kinds = _STATE_EVENTS[(ref.cls, state)]
         kind = kinds[0] if shift > 0 else kinds[1]
@@ -520,19 +534,23 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         if shadows:
             extra["tall_shadow_m2"] = [None if math.isnan(v) else round(float(v), 1)
                                        for v in (before_m2, after_m2)]
+        if in_zone is not None:
+            extra["in_zone"] = in_zone
         out.append((kind, ref, None if math.isnan(ev) else ev, confidence,
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
 
 
 def paired_state_gate(before: float, after: float, changed: float, similarity: float,
-                      shadow_m2: tuple[float, float], cfg: PostureConfig) -> tuple[str | None, float, bool]:
+                      shadow_m2: tuple[float, float], cfg: PostureConfig, *,
+                      in_zone: bool | None = None) -> tuple[str | None, float, bool]:
     """(the gate that stops it or None, confidence, backed by a tall shadow) for a launcher whose
     state read ``before`` -> ``after`` at one box. ``changed``: the largest changed fraction of
     its boxes; ``similarity``: their mean before/after NCC; ``shadow_m2``: the tall-shadow area
-    on each date. NaN: unknown (no veto). Apart from the track bookkeeping so that
-    benchmarks/launcher_gates.py applies exactly these gates to figures read once with all of
-    them open."""
+    on each date. NaN: unknown (no veto). ``in_zone``: whether it stands in a zone of
+    ``paired_states.zone_kinds`` (None: the site has no such zone, no zone rule). Apart from
+    the track bookkeeping so that benchmarks/launcher_gates.py applies exactly these gates to
+    figures read once with all of them open."""
     pc = cfg.paired_states
     shift = after - before
     before_m2, after_m2 = shadow_m2
@@ -543,9 +561,13 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     # (an erect launcher seen along its axis looks like a packed one).
     if shadows and packed_m2 > pc.packed_shadow_m2:
         return "shadow", 0.0, False
+    outside = in_zone is False
+    if outside and abs(shift) < pc.outside_zone_min_shift:
+        return "zone", 0.0, False
     # A tall shadow that went away (or came): evidence of the state independent of the
     # classifier and of the box's look, so a weaker reading and a less different box do.
-    backed = shadows and pc.shadow_backs(packed_m2, other_m2)
+    # Not outside the launchers' zones: a tree's shadow there grows and shrinks with the sun.
+    backed = shadows and not outside and pc.shadow_backs(packed_m2, other_m2)
     min_shift, min_fraction = ((pc.backed_min_shift, pc.backed_min_fraction) if backed
                                else (pc.min_shift, pc.min_fraction))
     if abs(shift) < min_shift:

@@ -80,6 +80,14 @@ class PairedStatesConfig(StrictModel):
     # classifier's move, so a weak reading the shadow backs is still reported
     shadow_confidence: float = Field(0.5, ge=0, le=1)
 
+    # Where the site says these classes stand: zones of these kinds (configs/sites, e.g. [sam]).
+    # A launcher-like object outside all of them, on a site that has such zones, is more often
+    # clutter (a tree, a roof's plant, a truck) whose reading and tall shadow move with the sun
+    # than a launcher, so its state change needs the reading to move by outside_zone_min_shift
+    # and the shadow does not back it. [] (or a site without such zones): no zone rule.
+    zone_kinds: list[str] = Field(default_factory=list)
+    outside_zone_min_shift: float = Field(0.65, ge=0, le=1)
+
     def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
         """A tall shadow on one date and none on the date the element is packed on."""
         return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
