@@ -443,6 +443,12 @@ def test_a_launcher_outside_the_sites_launcher_zones_needs_a_sure_reading():
     assert kinds(None, middling) == [("packed", None)]
     assert kinds(sam_elsewhere, middling) == []
     assert kinds(sam_elsewhere, (0.1, 0.9)) == [("packed", False)]
+    off_site = object_events(before, after, CFG, zones=sam_elsewhere, evidence=_const(0.99),
+                             similarity=_const(0.54), state_reader=_reader({(0, 0): (0.1, 0.9)}))
+    assert off_site[0].explanation.endswith("stands outside the site's air-defence zones.")
+    assert "outside" not in object_events(before, after, CFG, zones=sam_here, evidence=_const(0.99),
+                                          similarity=_const(0.54),
+                                          state_reader=_reader({(0, 0): middling}))[0].explanation
     assert sam_elsewhere.within_kinds(0, 0, ["sam"]) is False
     assert sam_elsewhere.within_kinds(600, 600, ["sam"]) is True
     assert sam_elsewhere.within_kinds(0, 0, ["radar"]) is None

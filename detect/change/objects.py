@@ -366,7 +366,10 @@ def object_events(
         size = cfg.size_name(ref.cls, ref.length)
         lon, lat = to_lonlat(ref.x, ref.y) if to_lonlat else (None, None)
         text = explain(kind, ref.cls, size, zone, span)
-        note = _shadow_note(kind, extra.get("tall_shadow_m2"), cfg)
+        notes = [_shadow_note(kind, extra.get("tall_shadow_m2"), cfg)]
+        if extra.get("in_zone") is False:  # rare and worth a look: a launcher off the mapped site
+            notes.append("it stands outside the site's air-defence zones")
+        note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
         refs.append(ref)
