@@ -45,7 +45,7 @@ def open_gates(cfg: Any) -> Any:
         "min_shift": 0.0, "backed_min_shift": 0.0, "min_fraction": 0.0, "backed_min_fraction": 0.0,
         "max_similarity": 1.0, "max_similarity_sure": 1.0, "backed_max_similarity": 1.0,
         "backed_max_similarity_sure": 1.0, "changed_fraction_sure": None, "packed_shadow_m2": 1e9,
-        "outside_zone_min_shift": 0.0})
+        "outside_zone_min_shift": 0.0, "faint_tracks": True, "faint_needs_shadow": False})
     floors = {**cfg.min_confidence_by_class, **{c: 0.0 for c in pc.classes}}
     return cfg.model_copy(update={"paired_states": pc, "min_confidence_by_class": floors})
 
@@ -76,7 +76,7 @@ def launcher_rows(report: dict[str, Any], truth: list[dict[str, Any]], classes: 
                      "after": e["state_score_after"], "changed": _nan(e.get("evidence")),
                      "similarity": _nan(e.get("similarity")),
                      "shadow_m2": [_nan(shadow[0]), _nan(shadow[1])],
-                     "in_zone": e.get("in_zone"),
+                     "in_zone": e.get("in_zone"), "faint": bool(e.get("faint", False)),
                      "truth": None if hit is None else f"{pair}:{k}",
                      "type": None if hit is None else hit.get("type")})
     answered = {r["truth"] for r in rows}
@@ -89,9 +89,11 @@ def verdict(row: dict[str, Any], cfg: Any) -> str:
     """"pass", or the gate that stops the row's event under ``cfg``."""
     from detect.change.objects import paired_state_gate
 
+    if row.get("faint") and not cfg.paired_states.faint_tracks:
+        return "faint"
     stopped, confidence, _ = paired_state_gate(row["before"], row["after"], row["changed"],
                                                row["similarity"], tuple(row["shadow_m2"]), cfg,
-                                               in_zone=row.get("in_zone"))
+                                               in_zone=row.get("in_zone"), faint=bool(row.get("faint")))
     if stopped:
         return stopped
     return "floor" if confidence < cfg.min_confidence_for(row["class"]) else "pass"
@@ -115,15 +117,15 @@ def summarise(rows: list[dict[str, Any]], cfg: Any) -> dict[str, Any]:
             "found_by_type": dict(Counter(scripted[t] or "?" for t in found)),
             "scripted_by_type": dict(Counter(v or "?" for v in scripted.values())),
             "lost": {g: dict(c) for g, c in lost.items()},
-            "false": [{k: r[k] for k in ("pair", "kind", "zone", "before", "after", "changed",
-                                         "similarity", "shadow_m2")} for r in false]}
+            "false": [{k: r.get(k) for k in ("pair", "kind", "zone", "before", "after", "changed",
+                                             "similarity", "shadow_m2", "faint")} for r in false]}
 
 
 def _fmt(row: dict[str, Any]) -> str:
     b, a = row["shadow_m2"]
     return (f"{row['pair']:>14} {row['kind']:9} {row['before']:.2f} -> {row['after']:.2f}"
             f"  changed {row['changed']:.2f}  NCC {row['similarity']:.3f}  shadow {b:.1f} / {a:.1f} m^2"
-            f"  {row.get('zone') or '-'}")
+            f"  {row.get('zone') or '-'}{'  faint' if row.get('faint') else ''}")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -461,6 +461,43 @@ def test_a_launcher_outside_the_sites_launcher_zones_needs_a_sure_reading():
                                           state_reader=_reader({(0, 0): middling}))] == ["packed"]
 
 
+def test_a_launcher_seen_only_faintly_on_both_dates_needs_its_zone_and_its_tall_shadow():
+    """A 91N6E scores below the operating score on both dates: its faint sightings in the SAM
+    site form a track, whose packing counts only when the tall shadow went away; nothing is
+    read from faint sightings outside the zone, next to a reported launcher, or on one date."""
+    on = CFG.model_copy(update={"paired_states": CFG.paired_states.model_copy(
+        update={"faint_tracks": True, "zone_kinds": ["sam"]})})
+    off = CFG.model_copy(update={"paired_states": CFG.paired_states.model_copy(
+        update={"faint_tracks": False, "zone_kinds": ["sam"]})})
+    faint_a = dets([("fb", "sam", None, 0, 0, 18, 4, 90, 0.27)])
+    faint_b = dets([("fa", "sam", None, 2, 1, 18, 4, 90, 0.28)])
+    sam_here = ZoneIndex([("sam_site", "sam", 1.0, shapely.box(-100, -100, 100, 100))])
+    sam_elsewhere = ZoneIndex([("sam_site", "sam", 1.0, shapely.box(500, 500, 700, 700))])
+    gone, kept = (lambda polys: np.tile([12.0, 0.0], (len(polys), 1)),
+                  lambda polys: np.tile([12.0, 11.0], (len(polys), 1)))
+
+    def events(cfg, zones, shadow, faint=(faint_a, faint_b), before=None, after=None):
+        return object_events(before, after, cfg, zones=zones, faint=faint, evidence=_const(0.9),
+                             similarity=_const(0.5), state_reader=_reader({(0, 0): (0.1, 0.6)}),
+                             tall_shadow=shadow)
+
+    found = events(on, sam_here, gone)
+    assert [(e.kind, e.extra.get("faint")) for e in found] == [("packed", True)]
+    assert found[0].explanation.endswith("the detector saw it only faintly on both dates.")
+    assert events(off, sam_here, gone) == []
+    assert events(on, sam_here, kept) == []             # no shadow backs it
+    assert events(on, sam_elsewhere, gone) == []        # not where launchers stand
+    assert events(on, None, gone) == []                 # no zones at all
+    assert events(on, sam_here, gone, faint=(faint_a, faint_b.iloc[:0])) == []  # one date only
+    truck = dets([("t", "vehicle", None, 3, 0, 9, 3, 90, 0.6)])
+    assert events(on, sam_here, gone, after=truck) == []  # a reported truck is there
+    from detect.change.objects import paired_state_gate
+    assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 0.0), on, in_zone=True, faint=True)[0] is None
+    assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 8.0), on, in_zone=True, faint=True)[0] == "shadow"
+    assert paired_state_gate(0.1, 0.9, 0.9, 0.5, (2.0, 0.0), on, in_zone=True, faint=True)[0] == "faint"
+    assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 0.0), on, in_zone=None, faint=True)[0] == "zone"
+
+
 def test_launcher_states_are_gated_on_their_own_similarity():
     """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
     line (``state_similarity``): no state event; departures keep their own figure."""

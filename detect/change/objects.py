@@ -369,6 +369,8 @@ def object_events(
         notes = [_shadow_note(kind, extra.get("tall_shadow_m2"), cfg)]
         if extra.get("in_zone") is False:  # rare and worth a look: a launcher off the mapped site
             notes.append("it stands outside the site's air-defence zones")
+        if extra.get("faint"):
+            notes.append("the detector saw it only faintly on both dates")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
@@ -414,6 +416,16 @@ def object_events(
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
                                       state_similarity or similarity, cfg, tall_shadow, zones):
             add(*t)
+        if cfg.paired_states.faint_tracks and faint is not None and tall_shadow is not None:
+            fa, fb, faint_pairs = _faint_tracks(a, b, _objects(faint_a, "fb"), _objects(faint_b, "fa"),
+                                                paired_cls, cfg, zones)
+            if faint_pairs:
+                fev_a = evidence([o.geometry for o in fa]) if evidence else np.full(len(fa), np.nan)
+                fev_b = evidence([o.geometry for o in fb]) if evidence else np.full(len(fb), np.nan)
+                for t in _paired_state_events(fa, fb, [([i], [j]) for i, j in faint_pairs], fev_a, fev_b,
+                                              state_reader, state_similarity or similarity, cfg,
+                                              tall_shadow, zones, faint=True):
+                    add(*t)
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
                                 ev_a, ev_b, state_reader, cfg):
@@ -470,6 +482,27 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
     return list(groups.values())
 
 
+def _faint_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: list[_Obj],
+                  classes: set[str], cfg: PostureConfig, zones: ZoneIndex
+                  ) -> tuple[list[_Obj], list[_Obj], list[tuple[int, int]]]:
+    """(faint before, faint after, matched pairs): the faint sightings of ``classes`` on each
+    date inside a zone of ``paired_states.zone_kinds``, away from every reported ground object
+    of either date (those are tracked already, or are trucks), matched across the dates. Why:
+    a 91N6E acquisition radar, its array a thin plate on a semi-trailer, scores 0.22-0.30 as a
+    launcher on both dates (withdrawal 0-15: 10 of 16), below the operating score, so it had no
+    track and its packing no event; its 7.4 m mast's shadow still says when it was lowered."""
+    kinds = cfg.paired_states.zone_kinds
+    reported = [o for o in a + b if o.cls in GROUND_CLASSES]
+
+    def keep(objs: list[_Obj]) -> list[_Obj]:
+        return [o for o in objs if o.cls in classes and zones.within_kinds(o.x, o.y, kinds) is True
+                and not _second_peak(o, reported, cfg)]
+
+    fa, fb = keep(faint_a), keep(faint_b)
+    pairs, _, _ = match_objects(fa, fb, cfg)
+    return fa, fb, pairs
+
+
 def _track_shadows(objs: list[list[_Obj]], tall_shadow: ShadowReader) -> np.ndarray:
     """(N, 2) tall-shadow area of each track on each date: the largest over the track's boxes,
     each read on its own. Why not the hull of the boxes: two dates' boxes of one launcher are
@@ -494,12 +527,12 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
                          similarity: Evidence | None, cfg: PostureConfig,
                          tall_shadow: ShadowReader | None = None,
-                         zones: ZoneIndex | None = None) -> list[tuple[Any, ...]]:
+                         zones: ZoneIndex | None = None, faint: bool = False) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
     is the mean over its boxes. The tall shadow is read at each of a track's boxes (the largest
     counts): it vetoes a packing the shadows contradict, and one that went away backs one; the
-    gates themselves are :func:`paired_state_gate`."""
+    gates themselves are :func:`paired_state_gate` (``faint``: tracks of faint sightings)."""
     pc = cfg.paired_states
     groups = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj in tracks]
     readings = _mean_readings(reader, groups, [[o.cls for o in g] for g in groups])
@@ -523,7 +556,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         ref = mine_objs[0]
         in_zone = zones.within_kinds(ref.x, ref.y, pc.zone_kinds) if zones and pc.zone_kinds else None
         stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2), cfg,
-                                                   in_zone=in_zone)
+                                                   in_zone=in_zone, faint=faint)
         if stopped:
             continue
         shift = pb_ - pa_
@@ -539,6 +572,8 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                                        for v in (before_m2, after_m2)]
         if in_zone is not None:
             extra["in_zone"] = in_zone
+        if faint:
+            extra["faint"] = True
         out.append((kind, ref, None if math.isnan(ev) else ev, confidence,
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
@@ -546,12 +581,14 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
 
 def paired_state_gate(before: float, after: float, changed: float, similarity: float,
                       shadow_m2: tuple[float, float], cfg: PostureConfig, *,
-                      in_zone: bool | None = None) -> tuple[str | None, float, bool]:
+                      in_zone: bool | None = None, faint: bool = False) -> tuple[str | None, float, bool]:
     """(the gate that stops it or None, confidence, backed by a tall shadow) for a launcher whose
     state read ``before`` -> ``after`` at one box. ``changed``: the largest changed fraction of
     its boxes; ``similarity``: their mean before/after NCC; ``shadow_m2``: the tall-shadow area
     on each date. NaN: unknown (no veto). ``in_zone``: whether it stands in a zone of
-    ``paired_states.zone_kinds`` (None: the site has no such zone, no zone rule). Apart from
+    ``paired_states.zone_kinds`` (None: the site has no such zone, no zone rule). ``faint``: a
+    track of sightings below the detector's operating score, which only a zone of the site and
+    a tall shadow that came or went make a launcher's state change. Apart from
     the track bookkeeping so that benchmarks/launcher_gates.py applies exactly these gates to
     figures read once with all of them open."""
     pc = cfg.paired_states
@@ -565,12 +602,14 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     if shadows and packed_m2 > pc.packed_shadow_m2:
         return "shadow", 0.0, False
     outside = in_zone is False
-    if outside and abs(shift) < pc.outside_zone_min_shift:
+    if (outside and abs(shift) < pc.outside_zone_min_shift) or (faint and in_zone is not True):
         return "zone", 0.0, False
     # A tall shadow that went away (or came): evidence of the state independent of the
     # classifier and of the box's look, so a weaker reading and a less different box do.
     # Not outside the launchers' zones: a tree's shadow there grows and shrinks with the sun.
     backed = shadows and not outside and pc.shadow_backs(packed_m2, other_m2)
+    if faint and pc.faint_needs_shadow and not backed:
+        return "faint", 0.0, False
     min_shift, min_fraction = ((pc.backed_min_shift, pc.backed_min_fraction) if backed
                                else (pc.min_shift, pc.min_fraction))
     if abs(shift) < min_shift:

@@ -87,6 +87,13 @@ class PairedStatesConfig(StrictModel):
     # and the shadow does not back it. [] (or a site without such zones): no zone rule.
     zone_kinds: list[str] = Field(default_factory=list)
     outside_zone_min_shift: float = Field(0.65, ge=0, le=1)
+    # Launchers the detector saw only faintly (below its operating score) on both dates, at one
+    # place inside a zone of zone_kinds and away from every reported ground object, are tracked
+    # too; their state change is reported only when the tall shadow backs it
+    # (faint_needs_shadow; false is for benchmarks/launcher_gates.py, which reads every figure
+    # with the gates open).
+    faint_tracks: bool = False
+    faint_needs_shadow: bool = True
 
     def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
         """A tall shadow on one date and none on the date the element is packed on."""
