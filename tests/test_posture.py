@@ -728,6 +728,28 @@ def test_two_peaks_on_one_departed_fighter_leave_once():
     assert sorted(e.before_id for e in events) == ["pair1", "pair2", "peak1"]
 
 
+def test_a_departure_can_be_seen_at_a_faint_peak_of_the_object():
+    """A Su-25 reported at a box 6 m off, on its revetment's wall (which still correlates), and
+    seen faintly right on the jet: with ``similarity_at_peaks`` the faint peak's box, where the
+    jet is gone, says it left; a lone box that still correlates is no departure either way."""
+    on = CFG.model_copy(update={"evidence": CFG.evidence.model_copy(update={"similarity_at_peaks": True})})
+    off = CFG.model_copy(update={"evidence": CFG.evidence.model_copy(update={"similarity_at_peaks": False})})
+    before = dets([("su25", "fighter", None, 306, 400, 17, 14, 0, 0.38)])
+    faint_before = dets([("ghost", "fighter", None, 300, 400, 16, 14, 0, 0.29)])
+
+    def ncc(polys):  # the wall under the off box correlates, the jet's own place does not
+        return np.array([0.64 if p.centroid.x > 303 else 0.15 for p in polys])
+
+    def departed(cfg, faint):
+        return [e.before_id for e in object_events(before, None, cfg, evidence=_const(0.6), similarity=ncc,
+                                                   faint=(faint, None)) if e.kind == "departed"]
+
+    assert CFG.evidence.similarity_at_peaks  # shipped on
+    assert departed(off, faint_before) == []
+    assert departed(on, faint_before) == ["su25"]
+    assert departed(on, None) == []
+
+
 def test_event_floor_is_per_class():
     # A launcher's score means less than a fighter's: the same 0.4 departs a fighter, not a launcher.
     before = dets([

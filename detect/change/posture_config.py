@@ -33,6 +33,10 @@ class EvidenceConfig(StrictModel):
     lean_height_m: float = Field(4.0, ge=0, le=50)
     similarity_search_m: float = Field(2.0, ge=0, le=20)
     presence_line_height_m: float = Field(12.0, ge=0, le=50)
+    # a departure (arrival) is also judged at the object's other sightings of that date (second
+    # peaks of its class group within the matching gate, faint ones included): the box that
+    # shows the change best counts
+    similarity_at_peaks: bool = False
 
     def min_fraction_for(self, state: str) -> float:
         return self.min_fraction_by_state.get(state, self.min_fraction_state)
