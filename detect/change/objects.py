@@ -420,9 +420,9 @@ def object_events(
             fa, fb, faint_pairs = _faint_tracks(a, b, _objects(faint_a, "fb"), _objects(faint_b, "fa"),
                                                 paired_cls, cfg, zones)
             if faint_pairs:
-                fev_a = evidence([o.geometry for o in fa]) if evidence else np.full(len(fa), np.nan)
-                fev_b = evidence([o.geometry for o in fb]) if evidence else np.full(len(fb), np.nan)
-                for t in _paired_state_events(fa, fb, [([i], [j]) for i, j in faint_pairs], fev_a, fev_b,
+                for t in _paired_state_events(fa, fb, [([i], [j]) for i, j in faint_pairs],
+                                              _figures(evidence, [o.geometry for o in fa]),
+                                              _figures(evidence, [o.geometry for o in fb]),
                                               state_reader, state_similarity or similarity, cfg,
                                               tall_shadow, zones, faint=True):
                     add(*t)
