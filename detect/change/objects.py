@@ -403,8 +403,9 @@ def object_events(
         moved = (abs(ob.state_score - oa.state_score)
                  if oa.state_score is not None and ob.state_score is not None else 1.0)
         conf = _confidence(seen * moved, ev, cfg)
+        sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
         add(kind, oa, ev, conf, oa.oid, ob.oid,
-            {"state_before": oa.state, "state_after": ob.state})
+            {"state_before": oa.state, "state_after": ob.state, **_sim(sim)})
     if paired_cls:
         # Tracks: matched pairs, and objects without a match that the presence check kept
         # from departing or arriving (something of their size is there on the other date).
@@ -428,7 +429,7 @@ def object_events(
                     add(*t)
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
-                                ev_a, ev_b, state_reader, cfg):
+                                ev_a, ev_b, state_reader, similarity, cfg):
             add(*t)
     presence = presence_similarity or similarity
     for kind, objs, ids, evs, same_date in (("departed", a, lost, ev_a, everything_a),
@@ -647,7 +648,8 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
 
 def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], kept_a: list[int],
                    kept_b: list[int], everything: tuple[list[_Obj], list[_Obj]], ev_a: np.ndarray,
-                   ev_b: np.ndarray, reader: StateReader, cfg: PostureConfig) -> list[tuple[Any, ...]]:
+                   ev_b: np.ndarray, reader: StateReader, similarity: Evidence | None,
+                   cfg: PostureConfig) -> list[tuple[Any, ...]]:
     """State events of ``cfg.reread_classes`` objects the per-date states cannot compare: a
     match across a class confusion (a Ka-52 called a fighter on one date: a helicopter with its
     rotor blades off looks like a jet) and an object seen on one date only that the presence
@@ -689,9 +691,10 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
         seen = 1.0 - float(np.prod([1.0 - o.score for o in members])) * (1.0 - support)
         kinds = _STATE_EVENTS[(cls, state)]
         ref = next(o for o in members if o.cls == cls)
+        sim = _nanmean(list(_figures(similarity, [o.geometry for o in members])))
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
-                 "read_as": cls}
+                 "read_as": cls, **_sim(sim)}
         out.append((kinds[0] if pb_ > pa_ else kinds[1], ref, None if math.isnan(ev) else ev,
                     _confidence(seen * abs(pb_ - pa_), ev, cfg), a[i].oid if i is not None else None,
                     b[j].oid if j is not None else None, extra))
