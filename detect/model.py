@@ -51,6 +51,10 @@ class ModelConfig:
     num_classes: int = NUM_CLASSES
     num_states: int = NUM_STATES
     stride: int = STRIDE
+    # blur before each stride-2 subsampling of stages 8-32 (anti-aliasing, Zhang 2019): the plain
+    # strided convolutions make a score depend on the object's position on the stride grid
+    # (benchmarks/detector_shift.py)
+    antialias: bool = False
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
@@ -74,12 +78,33 @@ def conv_bn(cin: int, cout: int, k: int = 3, stride: int = 1, groups: int = 1,
     return nn.Sequential(*layers)
 
 
-class SepBlock(nn.Module):
-    """Depthwise kxk + pointwise 1x1, residual when the shape allows it."""
+class BlurDown(nn.Module):
+    """Fixed [1 2 1] x [1 2 1] / 16 blur per channel, then every second pixel: a stride-2
+    subsampling that does not alias (no parameters, so weights files keep their keys)."""
 
-    def __init__(self, cin: int, cout: int, stride: int = 1, k: int = 3) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
-        self.dw = conv_bn(cin, cin, k, stride, groups=cin)
+        k = torch.tensor([1.0, 2.0, 1.0])
+        kernel = (k[:, None] * k[None, :] / 16.0).expand(channels, 1, 3, 3).contiguous()
+        self.register_buffer("kernel", kernel, persistent=False)
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        return F.conv2d(x, self.kernel.to(x.dtype), stride=2, groups=self.channels)
+
+
+class SepBlock(nn.Module):
+    """Depthwise kxk + pointwise 1x1, residual when the shape allows it. ``antialias``: a
+    stride-2 block runs its depthwise convolution at stride 1 and subsamples through
+    :class:`BlurDown`."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, k: int = 3, antialias: bool = False) -> None:
+        super().__init__()
+        if stride == 2 and antialias:
+            self.dw = nn.Sequential(*conv_bn(cin, cin, k, 1, groups=cin), BlurDown(cin))
+        else:
+            self.dw = conv_bn(cin, cin, k, stride, groups=cin)
         self.pw = conv_bn(cin, cout, 1, act=False)
         self.residual = stride == 1 and cin == cout
 
@@ -101,9 +126,13 @@ class CenterNetOBB(nn.Module):
         self.stem = nn.Sequential(conv_bn(3, s2, 3, 2), conv_bn(s2, s4, 3, 2),
                                   *[SepBlock(s4, s4) for _ in range(d4)])
         k = c.kernel
-        self.stage8 = nn.Sequential(SepBlock(s4, w8, 2), *[SepBlock(w8, w8, k=k) for _ in range(d8)])
-        self.stage16 = nn.Sequential(SepBlock(w8, w16, 2), *[SepBlock(w16, w16, k=k) for _ in range(d16)])
-        self.stage32 = nn.Sequential(SepBlock(w16, w32, 2), *[SepBlock(w32, w32, k=k) for _ in range(d32)])
+        aa = c.antialias
+        self.stage8 = nn.Sequential(SepBlock(s4, w8, 2, antialias=aa),
+                                    *[SepBlock(w8, w8, k=k) for _ in range(d8)])
+        self.stage16 = nn.Sequential(SepBlock(w8, w16, 2, antialias=aa),
+                                     *[SepBlock(w16, w16, k=k) for _ in range(d16)])
+        self.stage32 = nn.Sequential(SepBlock(w16, w32, 2, antialias=aa),
+                                     *[SepBlock(w32, w32, k=k) for _ in range(d32)])
         n = c.neck
         self.lat32 = conv_bn(w32, n, 1)
         self.lat16 = conv_bn(w16, n, 1)

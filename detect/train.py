@@ -43,6 +43,7 @@ class ModelSection(StrictModel):
     kernel: int = 5
     neck: int = 32
     head: int = 32
+    antialias: bool = False
 
 
 class TargetSection(StrictModel):
