@@ -164,3 +164,30 @@ def test_chip_cache_renders_once_and_serves_the_same_chips(tmp_path):
     assert len(again) == 5
     with pytest.raises(Exception, match="other settings"):
         build_chip_cache(tmp_path / "c", _small_chip, chips=6, size=160, key=key, workers=1, progress=False)
+
+
+def test_antialiased_model_takes_plain_weights_and_fuses_exactly(tmp_path):
+    """The anti-aliased variant has the plain model's parameters (so it can start from shipped
+    weights), survives a weights file round trip with its flag, folds its BatchNorms without
+    changing its output, and its blur leaves a flat image flat."""
+    from detect.model import BlurDown, fuse_for_inference
+
+    torch.manual_seed(0)
+    plain = CenterNetOBB(ModelConfig())
+    aa = CenterNetOBB(ModelConfig(antialias=True))
+    aa.load_state_dict(plain.state_dict())  # strict: same keys, same shapes
+    assert any(isinstance(m, BlurDown) for m in aa.modules())
+    assert not any(isinstance(m, BlurDown) for m in plain.modules())
+    path = tmp_path / "aa.pt"
+    save_weights(path, aa, gsd_m=0.5, target={})
+    loaded = load_weights(path).model
+    assert loaded.config.antialias
+    x = torch.randint(0, 256, (1, 3, 128, 128)).float()
+    loaded.eval()
+    with torch.no_grad():
+        ref = loaded(x)["heat"]
+        fused = fuse_for_inference(loaded)(x)["heat"]
+    assert ref.shape == (1, plain.config.num_classes, 32, 32)
+    assert torch.allclose(ref, fused, atol=1e-4)
+    flat = torch.full((1, 4, 16, 16), 7.0)
+    assert torch.allclose(BlurDown(4)(flat), torch.full((1, 4, 8, 8), 7.0))
