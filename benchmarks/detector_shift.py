@@ -8,10 +8,10 @@ scene's AOI, so a different AOI (or a crop) can find an object the first run mis
 of a pair share one grid, so for a static object the phase is the same on both dates.
 
 Each chip of the synthetic stream (default rendering ranges, a seed never trained on; or the
-held-out settings of detector_accuracy.py with ``--held-out``) is cropped at ``--phases``
-offsets (0, 4, ... px in both axes, plus odd ones, so every residue of the stride-8 grid is
-seen); the detector runs on each crop and each truth object keeps the score of the nearest
-detection of its class (centre within 0.3 x its length; 0 where none). Per class it prints the
+held-out settings of detector_accuracy.py with ``--held-out``) is cropped at the first
+``--phases`` offsets of ``OFFSETS`` (0-28 px, multiples of 4 and a few odd ones); the
+detector runs on each crop and each truth object keeps the score of the nearest detection of
+its class (centre within 0.3 x its length; 0 where none). Per class it prints the
 median score range over the offsets, how often an object is reported (score at or above the
 operating threshold) at some offsets but not at others, and the mean recall per offset.
 
