@@ -393,7 +393,9 @@ class Detector:
         if crs_aoi is not None:
             if crs_aoi.is_empty:
                 raise InputError("the area of interest is empty")
-            grid = crop_grid(grid, crs_aoi)
+            # On the uncropped grid's 32 px lattice: the same object, the same score, whatever
+            # AOI is drawn (detections outside the AOI are dropped by the tiles' valid masks).
+            grid = crop_grid(grid, crs_aoi, align=MULTIPLE)
         return ModelGrid(grid, float(gsd), not near, crs_aoi)
 
     @staticmethod

@@ -110,7 +110,9 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
                      # the settings themselves, not only the config's name: editing
                      # configs/detector.yaml in place must redo the stage
                      "detector_settings": det.config.model_dump(mode="json"),
-                     "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"]})
+                     "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"],
+                     # detections made before AOI crops kept the 32 px lattice are redone
+                     "aoi_lattice": 32})
     if record.done(stage, key):
         return (gpd.read_file(out_path, layer="detections"), gpd.read_file(out_path, layer="faint"))
     gdf, faint = det.run_with_faint(scene, aoi, progress=options.progress)

@@ -448,8 +448,13 @@ def _block_all(mask: np.ndarray, k: int) -> np.ndarray:
     return mask[:h2 * k, :w2 * k].reshape(h2, k, w2, k).all(axis=(1, 3))
 
 
-def crop_grid(grid: GridSpec, geom: BaseGeometry) -> GridSpec:
-    """The part of ``grid``'s lattice covering ``geom`` (whole pixels, inside the grid)."""
+def crop_grid(grid: GridSpec, geom: BaseGeometry, align: int = 1) -> GridSpec:
+    """The part of ``grid``'s lattice covering ``geom`` (whole pixels, inside the grid).
+
+    ``align``: the crop's first row and column are moved back to a multiple of this (a
+    strided network's coarsest stride), so that an object falls at the same phase of the
+    network's subsampling whatever area of interest is drawn around it; a detector without
+    anti-aliasing scores an object differently 8 px apart (benchmarks/detector_shift.py)."""
     inv = ~grid.transform
     minx, miny, maxx, maxy = geom.bounds
     cols, rows = apply_affine(inv, np.array([minx, maxx, maxx, minx]),
@@ -460,6 +465,7 @@ def crop_grid(grid: GridSpec, geom: BaseGeometry) -> GridSpec:
     r1 = min(grid.height, math.ceil(rows.max()))
     if c1 <= c0 or r1 <= r0:
         raise NoOverlapError("the area of interest does not overlap the image")
+    c0, r0 = c0 - c0 % align, r0 - r0 % align
     return GridSpec(grid.crs, grid.transform @ Affine.translation(c0, r0), c1 - c0, r1 - r0)
 
 

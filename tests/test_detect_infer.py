@@ -22,6 +22,7 @@ from detect.infer import Detector, choose_tiling
 from detect.targets import NUM_CLASSES, NUM_STATES, REG_CHANNELS
 from imagery.errors import InputError, NoOverlapError
 from imagery.grid import TileGrid
+from imagery.scene import open_scene
 
 UTM = Affine(0.5, 0.0, 767_000.0, 0.0, -0.5, 3_923_000.0)
 BLOB = 12
@@ -180,6 +181,29 @@ def test_image_smaller_than_a_tile_and_aoi_handling(tmp_path):
         oracle().run(big, aoi=shapely.Polygon())
     with pytest.raises(NoOverlapError):
         oracle().run(big, aoi=shapely.box(0, 0, 10, 10))
+
+
+def test_an_aoi_keeps_the_model_lattice_of_the_whole_image(tmp_path):
+    """A strided network scores an object by where it falls on its stride grid, so an AOI must
+    not shift that grid: the crop starts on the whole image's 32 px lattice, and an AOI drawn
+    at an odd offset returns the object exactly as the whole-image run does."""
+    import shapely
+
+    path = write_tif(tmp_path / "odd.tif", blob_image((400, 400), [(62, 62), (302, 302)]))
+    det = oracle()
+    x0, y0 = UTM @ (251, 237)  # an origin off the stride-4 cells
+    x1, y1 = UTM @ (400, 400)
+    aoi = shapely.box(x0, y1, x1, y0)
+    whole = det.model_grid(open_scene(path)).grid.transform
+    part = det.model_grid(open_scene(path), aoi).grid.transform
+    col, row = ~whole @ (part.c, part.f)
+    assert (col, row) == (224, 224)
+    ref = det.run(path)
+    got = det.run(path, aoi=aoi)
+    assert len(ref) == 2 and len(got) == 1
+    far = ref.geometry.centroid.x.idxmax()
+    assert got.geometry.iloc[0].centroid.distance(ref.geometry.iloc[far].centroid) < 1e-6
+    assert got["score"].iloc[0] == ref["score"].iloc[far]
 
 
 def test_wrong_band_count_is_one_clear_error(tmp_path):
