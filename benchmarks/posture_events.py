@@ -29,6 +29,15 @@ launcher's gate figures):
     python benchmarks/posture_events.py --seeds $(seq 40 47) --steady-seeds $(seq 52 59)
     python benchmarks/posture_events.py --seeds $(seq 60 67) --steady-seeds $(seq 68 75)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
+
+How much of a difference between two runs is noise? ``--grid-phase P`` starts the detector's
+grid P px before the image's 32 px lattice, so every object falls elsewhere on the network's
+stride grid (the same scenes, a fresh draw of the detector's errors); ``--compare OTHER_WORK``
+lists the staged events found in one run and not the other, and the false events of each:
+
+    python benchmarks/posture_events.py --work A --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
+    python benchmarks/posture_events.py --work B --grid-phase 16 --compare A \
+        --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
 """
 
 from __future__ import annotations
@@ -99,6 +108,62 @@ def _ablated_config(work: Path) -> str:
     return str(path)
 
 
+def _phase_config(work: Path, base: str | None, phase: int) -> str:
+    """The detector settings of ``base`` with the model grid started ``phase`` px early."""
+    import yaml
+
+    from detect.infer import load_detector_config
+
+    doc = load_detector_config(base).model_dump(mode="json")
+    doc["grid_phase_px"] = phase
+    path = work / f"detector_phase{phase}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def _found_staged(report: dict[str, Any], truth: list[dict]) -> list[bool]:
+    from detect.change.truth import score_events
+
+    missed = score_events(report["events"], truth)["missed"]
+    return [t not in missed for t in truth]
+
+
+def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
+                 steady_seeds: list[int]) -> dict[str, Any]:
+    """Staged events found in one run set and not the other, and each one's false events, over
+    the pairs both have run: what changes between two runs of the same scenes."""
+    from detect.change.truth import load_truth_events, score_events
+
+    only_here: list[str] = []
+    only_there: list[str] = []
+    false_here = false_there = 0
+    pairs = [(scenario, s) for s in seeds] + [("steady", s) for s in steady_seeds]
+    for kind, seed in pairs:
+        name = f"{kind}_{seed}"
+        try:
+            reports = [json.loads((w / f"run_{name}" / "report.json").read_text()) for w in (here, there)]
+        except OSError:
+            continue
+        if kind == "steady":
+            false_here += len(reports[0]["events"])
+            false_there += len(reports[1]["events"])
+            continue
+        scene = here / name
+        manifest = json.loads((scene / "scene.json").read_text())
+        truth = load_truth_events(scene / manifest["transitions"][0]["events"])
+        a, b = (_found_staged(r, truth) for r in reports)
+        for t, x, y in zip(truth, a, b, strict=True):
+            label = f"{name} {t['kind']} {t.get('type') or t.get('class', '')}".strip()
+            if x and not y:
+                only_here.append(label)
+            elif y and not x:
+                only_there.append(label)
+        false_here += len(score_events(reports[0]["events"], truth)["spurious"])
+        false_there += len(score_events(reports[1]["events"], truth)["spurious"])
+    return {"only_here": only_here, "only_there": only_there, "false_here": false_here,
+            "false_there": false_there}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="withdrawal", choices=["withdrawal", "reinforcement"],
@@ -113,14 +178,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--posture", default=None,
                     help="posture settings to score (default: configs/posture.yaml); the "
                          "detections and change rasters of --work are reused")
+    ap.add_argument("--grid-phase", type=int, default=0, metavar="P",
+                    help="start the detector's grid P px (1-31) before the image's 32 px lattice")
+    ap.add_argument("--compare", default=None, metavar="OTHER_WORK",
+                    help="list the staged events found here and not in OTHER_WORK's runs of the "
+                         "same seeds, and back")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if not 0 <= args.grid_phase < 32:
+        ap.error("--grid-phase must be 0-31")
 
     from detect.change.truth import score_events
 
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = Path(args.work or tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
+    if args.grid_phase:
+        args.detector_config = _phase_config(work, args.detector_config, args.grid_phase)
     variants = [("default", args.posture)] + ([("ablated", _ablated_config(work))] if args.ablate else [])
     results: dict[str, Any] = {}
     for name, posture in variants:
@@ -175,6 +249,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"steady seed {s['seed']}: {s['events']} event(s), posture score {s['score']}")
         print("true / false events (steady included) kept at a stricter min_confidence: "
               + ", ".join(f"{t}: {k[0]}/{k[1]}" for t, k in r["kept_at_min_confidence"].items()))
+    if args.compare:
+        cmp = compare_runs(work, Path(args.compare), args.scenario, args.seeds, args.steady_seeds)
+        results["compare"] = {"other": args.compare, **cmp}
+        print(f"== against {args.compare} (same scenes): staged events found only here "
+              f"{len(cmp['only_here'])}, only there {len(cmp['only_there'])}; false events here "
+              f"{cmp['false_here']}, there {cmp['false_there']}")
+        for label in cmp["only_here"]:
+            print(f"  only here:  {label}")
+        for label in cmp["only_there"]:
+            print(f"  only there: {label}")
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
     if tmp is not None:

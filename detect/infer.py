@@ -66,6 +66,11 @@ class DetectorConfig(StrictModel):
         default_factory=lambda: {"transport": 50.0},
         description="a detection of this class shorter than this is reported in its nominal state: "
                     "of the transports only the An-124 (69 m) has a nose visor")
+    grid_phase_px: int = Field(
+        0, ge=0, lt=32,
+        description="start the model grid this many pixels before the image's own 32 px lattice "
+                    "(both axes): a diagnostic for how much the results depend on where objects "
+                    "fall on the network's stride grid (benchmarks/posture_events.py --grid-phase)")
     heat_flips: list[Literal["h", "v"]] = Field(
         default_factory=list,
         description="also run each tile mirrored left-right (h) and/or upside down (v) and average the "
@@ -396,6 +401,10 @@ class Detector:
             # On the uncropped grid's 32 px lattice: the same object, the same score, whatever
             # AOI is drawn (detections outside the AOI are dropped by the tiles' valid masks).
             grid = crop_grid(grid, crs_aoi, align=MULTIPLE)
+        p = self.config.grid_phase_px
+        if p:  # the pixels added before the image are read as padding, outside its valid mask
+            grid = GridSpec(grid.crs, grid.transform @ Affine.translation(-p, -p), grid.width + p,
+                            grid.height + p)
         return ModelGrid(grid, float(gsd), not near, crs_aoi)
 
     @staticmethod

@@ -204,6 +204,13 @@ def test_an_aoi_keeps_the_model_lattice_of_the_whole_image(tmp_path):
     far = ref.geometry.centroid.x.idxmax()
     assert got.geometry.iloc[0].centroid.distance(ref.geometry.iloc[far].centroid) < 1e-6
     assert got["score"].iloc[0] == ref["score"].iloc[far]
+    # the diagnostic phase moves the lattice, not the objects (8 px keeps the oracle's cells)
+    shifted = oracle(grid_phase_px=8)
+    grid = shifted.model_grid(open_scene(path)).grid
+    assert (grid.width, grid.height) == (408, 408) and (~whole @ (grid.transform.c, grid.transform.f)) == (-8, -8)
+    moved = shifted.run(path)
+    assert len(moved) == 2
+    assert np.allclose(np.sort(moved.geometry.centroid.x), np.sort(ref.geometry.centroid.x))
 
 
 def test_wrong_band_count_is_one_clear_error(tmp_path):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -776,3 +778,30 @@ def test_a_helicopter_read_as_two_peaks_is_dismantled_once(dy, width):
     ])
     events = object_events(before, after, CFG, zones=ZONES, dates=(D1, D2))
     assert [(e.kind, e.before_id) for e in events] == [("dismantled", "h1")]
+
+
+def test_two_runs_of_the_same_scenes_are_compared_event_by_event(tmp_path):
+    """benchmarks/posture_events.py --compare: what one run found and the other did not."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "posture_events", Path(__file__).resolve().parents[1] / "benchmarks" / "posture_events.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    staged = [{"kind": "departed", "x": 0.0, "y": 0.0, "type": "Su-24M"},
+              {"kind": "packed", "x": 100.0, "y": 0.0, "type": "S-400 TEL"}]
+    runs = {"a": {"withdrawal_0": [staged[0], {"kind": "arrived", "x": 500.0, "y": 0.0}],
+                  "steady_9": []},
+            "b": {"withdrawal_0": [staged[1]], "steady_9": [staged[0]]}}
+    scene = tmp_path / "a" / "withdrawal_0"
+    scene.mkdir(parents=True)
+    (scene / "scene.json").write_text(json.dumps({"transitions": [{"events": "events.json"}]}))
+    (scene / "events.json").write_text(json.dumps({"events": staged}))
+    for run, pairs in runs.items():
+        for name, events in pairs.items():
+            out = tmp_path / run / f"run_{name}"
+            out.mkdir(parents=True)
+            (out / "report.json").write_text(json.dumps({"events": events}))
+    got = bench.compare_runs(tmp_path / "a", tmp_path / "b", "withdrawal", [0, 1], [9])
+    assert got == {"only_here": ["withdrawal_0 departed Su-24M"],
+                   "only_there": ["withdrawal_0 packed S-400 TEL"], "false_here": 1, "false_there": 1}
