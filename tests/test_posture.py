@@ -805,3 +805,22 @@ def test_two_runs_of_the_same_scenes_are_compared_event_by_event(tmp_path):
     got = bench.compare_runs(tmp_path / "a", tmp_path / "b", "withdrawal", [0, 1], [9])
     assert got == {"only_here": ["withdrawal_0 departed Su-24M"],
                    "only_there": ["withdrawal_0 packed S-400 TEL"], "false_here": 1, "false_there": 1}
+
+
+def test_off_the_mapped_zones_an_event_needs_a_sure_detection():
+    """Trees read as a helicopter, a building's shadow as a fighter: off every zone of the site
+    only a sure detection makes an event (outside_zones_min_confidence)."""
+    def departures(score, zones):
+        before = dets([("su25", "fighter", None, 1500, 1500, 15, 14, 0, score)])
+        return [e.kind for e in object_events(before, dets([]), CFG, zones=zones, dates=(D1, D2))]
+
+    assert CFG.min_confidence_for("fighter") < 0.42 < CFG.outside_zones_min_confidence
+    assert departures(0.42, ZONES) == []
+    assert departures(0.42, ZoneIndex()) == ["departed"]  # no zones mapped: no rule
+    assert departures(0.6, ZONES) == ["departed"]
+    off = CFG.model_copy(update={"outside_zones_min_confidence": None})
+    before = dets([("su25", "fighter", None, 1500, 1500, 15, 14, 0, 0.42)])
+    assert [e.kind for e in object_events(before, dets([]), off, zones=ZONES, dates=(D1, D2))] == ["departed"]
+    # in a zone the class floor alone applies
+    inside = dets([("su24", "fighter", None, 300, 400, 23, 17, 0, 0.42)])
+    assert [e.kind for e in object_events(inside, dets([]), CFG, zones=ZONES, dates=(D1, D2))] == ["departed"]

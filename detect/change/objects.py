@@ -363,6 +363,10 @@ def object_events(
         if conf < cfg.min_confidence_for(ref.cls):
             return
         zone = zones.name_at(ref.x, ref.y)
+        outside = zone is None and bool(zones.zones)
+        if outside and cfg.outside_zones_min_confidence is not None \
+                and conf < cfg.outside_zones_min_confidence:
+            return
         size = cfg.size_name(ref.cls, ref.length)
         lon, lat = to_lonlat(ref.x, ref.y) if to_lonlat else (None, None)
         text = explain(kind, ref.cls, size, zone, span)

@@ -126,6 +126,10 @@ class PostureConfig(StrictModel):
     # (a launcher scored 0.4 is a launcher far less often than a fighter scored 0.4)
     min_confidence_by_class: dict[str, float] = Field(
         default_factory=lambda: {"sam": 0.45, "vehicle": 0.45})
+    # outside every zone of the site (fields, groves, buildings: not an apron, pad, revetment,
+    # road or SAM site) an event needs this much; None: no rule. A site without zones, or an AOI
+    # run, has none.
+    outside_zones_min_confidence: float | None = Field(0.5, ge=0, le=1)
     state_min_shift: float = Field(0.25, ge=0, le=1)
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
