@@ -22,7 +22,9 @@ before that search, which was checked on them (steady 57 and 58 then shaped the 
 tall-shadow veto, and the trees of 56 and 58 the sure reading asked of a launcher outside the
 SAM site); withdrawal 60-67 and steady 68-75 later still, before that veto and the
 changed-box NCC limit, which were checked on them (``launcher_gates.py`` reads every
-launcher's gate figures):
+launcher's gate figures). Every threshold up to 2026-12-06 evening was chosen on detections
+made at the site AOI's old grid phase; since that night the detector's grid sits on the image's
+32 px lattice, a fresh draw of its errors on the same scenes (RESULTS.md, grid-phase entry):
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --seeds $(seq 24 39) --steady-seeds $(seq 36 51)
