@@ -197,7 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     if args.grid_phase:
         args.detector_config = _phase_config(work, args.detector_config, args.grid_phase)
-    variants = [("default", args.posture)] + ([("ablated", _ablated_config(work))] if args.ablate else [])
+    # The ablated variant runs first so that the run folders end with the default reports
+    # (what --compare of a later run reads).
+    variants = ([("ablated", _ablated_config(work))] if args.ablate else []) + [("default", args.posture)]
     results: dict[str, Any] = {}
     for name, posture in variants:
         per_kind_truth: Counter[str] = Counter()
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
                                                     sum(c >= t for c in conf[False])]
                                        for t in (0.35, 0.40, 0.45, 0.50)},
         }
-    for name, r in results.items():
+    for name, r in sorted(results.items(), key=lambda kv: kv[0] != "default"):
         print(f"== {name}")
         c, ri, pi = r["counts"], r["recall_interval"], r["precision_interval"]
         if r["recall"] is not None:
