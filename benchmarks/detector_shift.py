@@ -3,9 +3,10 @@
     python benchmarks/detector_shift.py [--chips 30] [--phases 8] [--held-out] [--json F]
 
 Why: a strided CNN is not shift invariant; the same aircraft, moved a few pixels against the
-network's stride-8/16/32 grid, can score 0.15 or 0.5. In a pipeline run that is the grid of the
-scene's AOI, so a different AOI (or a crop) can find an object the first run missed. Both dates
-of a pair share one grid, so for a static object the phase is the same on both dates.
+network's stride-8/16/32 grid, can score 0.15 or 0.5. A pipeline run reads each image on its own
+32 px lattice (an AOI crop keeps it), so another AOI no longer moves an object on that grid, but
+a crop of the file does, and the two dates of a pair misregistered by a pixel or two see a
+static object at slightly different phases.
 
 Each chip of the synthetic stream (default rendering ranges, a seed never trained on; or the
 held-out settings of detector_accuracy.py with ``--held-out``) is cropped at the first

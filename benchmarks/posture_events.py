@@ -123,13 +123,6 @@ def _phase_config(work: Path, base: str | None, phase: int) -> str:
     return str(path)
 
 
-def _found_staged(report: dict[str, Any], truth: list[dict]) -> list[bool]:
-    from detect.change.truth import score_events
-
-    missed = score_events(report["events"], truth)["missed"]
-    return [t not in missed for t in truth]
-
-
 def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
                  steady_seeds: list[int]) -> dict[str, Any]:
     """Staged events found in one run set and not the other, and each one's false events, over
@@ -153,15 +146,16 @@ def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
         scene = here / name
         manifest = json.loads((scene / "scene.json").read_text())
         truth = load_truth_events(scene / manifest["transitions"][0]["events"])
-        a, b = (_found_staged(r, truth) for r in reports)
+        checks = [score_events(r["events"], truth) for r in reports]
+        a, b = ([t not in c["missed"] for t in truth] for c in checks)
         for t, x, y in zip(truth, a, b, strict=True):
             label = f"{name} {t['kind']} {t.get('type') or t.get('class', '')}".strip()
             if x and not y:
                 only_here.append(label)
             elif y and not x:
                 only_there.append(label)
-        false_here += len(score_events(reports[0]["events"], truth)["spurious"])
-        false_there += len(score_events(reports[1]["events"], truth)["spurious"])
+        false_here += len(checks[0]["spurious"])
+        false_there += len(checks[1]["spurious"])
     return {"only_here": only_here, "only_there": only_there, "false_here": false_here,
             "false_there": false_there}
 
