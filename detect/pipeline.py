@@ -84,14 +84,26 @@ def _say(options: RunOptions, msg: str) -> None:
 _DETECTORS: dict[tuple[Any, ...], Any] = {}
 
 
+def _detector_key(options: RunOptions) -> tuple[Any, ...]:
+    """What makes a loaded detector the one ``options`` ask for: the weights file as it is now
+    and the config's settings, not its name (a notebook that edits detector.yaml or retrains the
+    weights in place and runs again gets a fresh detector)."""
+    from detect.infer import load_detector_config
+    from detect.stages import file_identity
+
+    settings = load_detector_config(options.detector_config).model_dump(mode="json")
+    weights = json.dumps(file_identity(options.weights), sort_keys=True) if options.weights else None
+    return (weights, options.device, options.batch_size, json.dumps(settings, sort_keys=True))
+
+
 def get_detector(options: RunOptions) -> Any:
     """One detector per (weights, device, config) per process: loading costs a second."""
-    from detect.infer import Detector
+    from detect.infer import Detector, load_detector_config
 
-    key = (options.weights, options.device, options.batch_size, options.detector_config)
+    key = _detector_key(options)
     if key not in _DETECTORS:
         _DETECTORS[key] = Detector(options.weights, device=options.device, batch_size=options.batch_size,
-                                   config=options.detector_config)
+                                   config=load_detector_config(options.detector_config))
     return _DETECTORS[key]
 
 
@@ -105,10 +117,12 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     from imagery.writers import write_vectors
 
     det = get_detector(options)
-    key = stage_key([scene.path, det.weights_path or ""],
-                    {**options.key_settings("detector_config", "pixel_gsd", "site", "aoi"),
-                     # the settings themselves, not only the config's name: editing
-                     # configs/detector.yaml in place must redo the stage
+    # Weights are known by their content (sha256) and the detector's config by its settings, not
+    # by where either file lies: the same weights or config in another checkout, or a copy of a
+    # run folder's config, reuse the detections, while an edit in place redoes them.
+    inputs = [scene.path] if det.weights_sha256 else [scene.path, det.weights_path or ""]
+    key = stage_key(inputs,
+                    {**options.key_settings("pixel_gsd", "site", "aoi"),
                      "detector_settings": det.config.model_dump(mode="json"),
                      "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"],
                      # detections made before AOI crops kept the 32 px lattice are redone
@@ -363,7 +377,7 @@ def _versions(options: RunOptions) -> dict[str, Any]:
 
     v: dict[str, Any] = {"posturewatch": __version__}
     if options.detect:
-        det = _DETECTORS.get((options.weights, options.device, options.batch_size, options.detector_config))
+        det = _DETECTORS.get(_detector_key(options))
         if det is not None:
             v["weights"] = str(det.weights_path) if det.weights_path else None
             v["weights_sha256"] = det.weights_sha256

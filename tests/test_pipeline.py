@@ -59,6 +59,36 @@ def test_run_pair_writes_every_output_and_resumes(minibase, tmp_path):
     assert not list(out.glob("*.part*")) and not list(out.glob(".*staging*"))
 
 
+def test_detections_are_reused_for_the_same_weights_and_settings_wherever_they_lie(minibase, tmp_path):
+    """The detection stage is keyed by the weights' content and the detector's settings: a copy
+    of the weights or of the config elsewhere (another checkout, a copied run folder) reuses
+    the detections; an edit of the config redoes them."""
+    import yaml
+
+    from detect.infer import load_detector_config
+
+    a, b = minibase["images"][:2]
+    out = tmp_path / "run"
+    shipped = Path(__file__).resolve().parents[1] / "detect" / "weights" / "detector.pt"
+    opts = dict(site="minibase", progress=False, report=False)
+    run_pair(a, b, out, RunOptions(**opts))
+    cached = out / ".posturewatch" / "detections_before.gpkg"
+    mtime = cached.stat().st_mtime_ns
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for name in ("detector.pt", "detector.pt.sha256"):
+        shutil.copy(shipped.with_name(name), elsewhere / name)
+    config = elsewhere / "detector.yaml"
+    doc = load_detector_config().model_dump(mode="json")
+    config.write_text(yaml.safe_dump(doc))
+    run_pair(a, b, out, RunOptions(**opts, weights=str(elsewhere / "detector.pt"), detector_config=str(config)))
+    assert cached.stat().st_mtime_ns == mtime
+    doc["score_threshold"] = doc["score_threshold"] + 0.05
+    config.write_text(yaml.safe_dump(doc))
+    run_pair(a, b, out, RunOptions(**opts, weights=str(elsewhere / "detector.pt"), detector_config=str(config)))
+    assert cached.stat().st_mtime_ns != mtime
+
+
 def test_series_orders_dates_and_draws_a_timeline(minibase, tmp_path):
     images = list(reversed(minibase["images"]))  # order comes from the dates, not the arguments
     series = run_series(images, tmp_path / "series", _pixels_only())
