@@ -40,6 +40,13 @@ lists the staged events found in one run and not the other, and the false events
     python benchmarks/posture_events.py --work A --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --work B --grid-phase 16 --compare A \
         --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
+
+Judge a rule or a detector on two phases at once (phases 0 and 16 share their offsets at strides
+2-16 and agree closely; an odd phase is an independent draw): ``--grid-phase 0 9`` runs every
+pair at both (phase 9's run folders are ``run_p9_NAME`` in the same work folder), prints each,
+then their sum and how many staged events the two phases disagree on:
+
+    python benchmarks/posture_events.py --grid-phase 0 9 --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str | None,
-         detector_config: str | None = None) -> tuple[dict[str, Any], list[dict]]:
+         detector_config: str | None = None, phase: int = 0) -> tuple[dict[str, Any], list[dict]]:
     from detect.change.truth import load_truth_events
     from detect.pipeline import RunOptions, run_pair
     from imagery.synth import generate
@@ -68,7 +75,7 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     before, after = (scene / d["image"] for d in manifest["dates"])
     # One run folder per pair: the ablated variant reuses its detections and change raster
     # (finished stages are skipped) and only redoes the posture stage.
-    out = work / f"run_{scenario}_{seed}"
+    out = work / f"{run_prefix(phase)}{scenario}_{seed}"
     opts = RunOptions(site="khmeimim", progress=False, report=False, weights=weights,
                       detector_config=detector_config)
     if posture:
@@ -76,6 +83,12 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     result = run_pair(before, after, out, opts)
     truth = load_truth_events(scene / manifest["transitions"][0]["events"])
     return result.report, truth
+
+
+def run_prefix(phase: int) -> str:
+    """Run folders of grid phase 0 are ``run_NAME`` (as before phases existed), of phase P
+    ``run_pP_NAME``: both phases' runs share one work folder and its scenes."""
+    return "run_" if phase == 0 else f"run_p{phase}_"
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
@@ -124,9 +137,10 @@ def _phase_config(work: Path, base: str | None, phase: int) -> str:
 
 
 def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
-                 steady_seeds: list[int]) -> dict[str, Any]:
+                 steady_seeds: list[int], phases: tuple[int, int] = (0, 0)) -> dict[str, Any]:
     """Staged events found in one run set and not the other, and each one's false events, over
-    the pairs both have run: what changes between two runs of the same scenes."""
+    the pairs both have run: what changes between two runs of the same scenes (``phases``: the
+    grid phase of each set's run folders)."""
     from detect.change.truth import load_truth_events, score_events
 
     only_here: list[str] = []
@@ -136,7 +150,8 @@ def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
     for kind, seed in pairs:
         name = f"{kind}_{seed}"
         try:
-            reports = [json.loads((w / f"run_{name}" / "report.json").read_text()) for w in (here, there)]
+            reports = [json.loads((w / f"{run_prefix(p)}{name}" / "report.json").read_text())
+                       for w, p in zip((here, there), phases, strict=True)]
         except OSError:
             continue
         if kind == "steady":
@@ -160,6 +175,30 @@ def compare_runs(here: Path, there: Path, scenario: str, seeds: list[int],
             "false_there": false_there}
 
 
+def _phases_summary(results: dict[str, Any], work: Path, args: Any, phases: list[int]) -> dict[str, Any]:
+    """The default posture settings' figures summed over the grid phases, and which staged
+    events the phases disagree on: a rule judged on one phase is judged within this noise."""
+    runs = [r for r in results.values() if r.get("variant") == "default"]
+    matched = sum(r["counts"]["matched"] for r in runs)
+    staged = sum(r["counts"]["staged"] for r in runs)
+    false_withdrawal = sum(r["counts"]["reported"] - r["counts"]["matched"] for r in runs)
+    false_steady = sum(s["events"] for r in runs for s in r["steady"])
+    flips = {p: compare_runs(work, work, args.scenario, args.seeds, args.steady_seeds, (phases[0], p))
+             for p in phases[1:]}
+    summary = {"phases": phases, "matched": matched, "staged": staged,
+               "false_events": {"scenario": false_withdrawal, "steady": false_steady},
+               "steady_pairs_with_events": [sum(s["events"] > 0 for s in r["steady"]) for r in runs],
+               "found_at_one_phase_only": {str(p): len(c["only_here"]) + len(c["only_there"])
+                                           for p, c in flips.items()}}
+    print(f"== default, grid phases {' + '.join(map(str, phases))} together: {matched}/{staged} staged "
+          f"events found, false events {false_withdrawal} on the {args.scenario} pairs and "
+          f"{false_steady} on the steady pairs (pairs with one, per phase: "
+          f"{', '.join(map(str, summary['steady_pairs_with_events']))}); staged events found at one "
+          "phase and not the other: "
+          + ", ".join(f"{phases[0]} vs {k}: {v}" for k, v in summary["found_at_one_phase_only"].items()))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scenario", default="withdrawal", choices=["withdrawal", "reinforcement"],
@@ -174,14 +213,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--posture", default=None,
                     help="posture settings to score (default: configs/posture.yaml); the "
                          "detections and change rasters of --work are reused")
-    ap.add_argument("--grid-phase", type=int, default=0, metavar="P",
-                    help="start the detector's grid P px (1-31) before the image's 32 px lattice")
+    ap.add_argument("--grid-phase", type=int, nargs="+", default=[0], metavar="P",
+                    help="start the detector's grid P px (0-31) before the image's 32 px lattice; "
+                         "several phases (e.g. 0 9) run every pair at each, a fresh draw of the "
+                         "detector's errors, and are summed")
     ap.add_argument("--compare", default=None, metavar="OTHER_WORK",
                     help="list the staged events found here and not in OTHER_WORK's runs of the "
                          "same seeds, and back")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
-    if not 0 <= args.grid_phase < 32:
+    phases = list(dict.fromkeys(args.grid_phase))
+    if not all(0 <= p < 32 for p in phases):
         ap.error("--grid-phase must be 0-31")
 
     from detect.change.truth import score_events
@@ -189,13 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     tmp = None if args.work else tempfile.TemporaryDirectory()
     work = Path(args.work or tmp.name)  # type: ignore[union-attr]
     work.mkdir(parents=True, exist_ok=True)
-    if args.grid_phase:
-        args.detector_config = _phase_config(work, args.detector_config, args.grid_phase)
     # The ablated variant runs first so that the run folders end with the default reports
     # (what --compare of a later run reads).
     variants = ([("ablated", _ablated_config(work))] if args.ablate else []) + [("default", args.posture)]
     results: dict[str, Any] = {}
-    for name, posture in variants:
+    for phase, (variant, posture) in ((p, v) for p in phases for v in variants):
+        det_config = _phase_config(work, args.detector_config, phase) if phase else args.detector_config
+        name = variant if phases == [0] else f"{variant}, grid phase {phase}"
         per_kind_truth: Counter[str] = Counter()
         per_kind_found: Counter[str] = Counter()
         found = matched = 0
@@ -203,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         # stricter min_confidence would keep
         conf: dict[bool, list[float]] = {True: [], False: []}
         for seed in args.seeds:
-            report, truth = _run(args.scenario, seed, work, posture, args.weights,
-                                 args.detector_config)
+            report, truth = _run(args.scenario, seed, work, posture, args.weights, det_config, phase)
             check = score_events(report["events"], truth)
             found += check["found"]
             matched += check["matched"]
@@ -215,11 +256,13 @@ def main(argv: list[str] | None = None) -> int:
                 conf[id(e) not in spurious].append(e["confidence"])
         steady = []
         for seed in args.steady_seeds:
-            report, _ = _run("steady", seed, work, posture, args.weights, args.detector_config)
+            report, _ = _run("steady", seed, work, posture, args.weights, det_config, phase)
             steady.append({"seed": seed, "events": len(report["events"]), "score": report["posture_score"]})
             conf[False] += [e["confidence"] for e in report["events"]]
         total = sum(per_kind_truth.values())
         results[name] = {
+            "variant": variant,
+            "grid_phase": phase,
             "scenario": args.scenario,
             "seeds": args.seeds,
             "recall": matched / total if total else None,
@@ -233,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
                                                     sum(c >= t for c in conf[False])]
                                        for t in (0.35, 0.40, 0.45, 0.50)},
         }
-    for name, r in sorted(results.items(), key=lambda kv: kv[0] != "default"):
+    order = sorted(results.items(), key=lambda kv: (kv[1]["variant"] != "default", kv[1]["grid_phase"]))
+    for name, r in order:
         print(f"== {name}")
         c, ri, pi = r["counts"], r["recall_interval"], r["precision_interval"]
         if r["recall"] is not None:
@@ -247,8 +291,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"steady seed {s['seed']}: {s['events']} event(s), posture score {s['score']}")
         print("true / false events (steady included) kept at a stricter min_confidence: "
               + ", ".join(f"{t}: {k[0]}/{k[1]}" for t, k in r["kept_at_min_confidence"].items()))
+    if len(phases) > 1:
+        results["phases"] = _phases_summary(results, work, args, phases)
     if args.compare:
-        cmp = compare_runs(work, Path(args.compare), args.scenario, args.seeds, args.steady_seeds)
+        cmp = compare_runs(work, Path(args.compare), args.scenario, args.seeds, args.steady_seeds,
+                           (phases[0], phases[0]))
         results["compare"] = {"other": args.compare, **cmp}
         print(f"== against {args.compare} (same scenes): staged events found only here "
               f"{len(cmp['only_here'])}, only there {len(cmp['only_there'])}; false events here "

@@ -805,6 +805,10 @@ def test_two_runs_of_the_same_scenes_are_compared_event_by_event(tmp_path):
     got = bench.compare_runs(tmp_path / "a", tmp_path / "b", "withdrawal", [0, 1], [9])
     assert got == {"only_here": ["withdrawal_0 departed Su-24M"],
                    "only_there": ["withdrawal_0 packed S-400 TEL"], "false_here": 1, "false_there": 1}
+    # two grid phases of one work folder: phase 9's run folders are run_p9_NAME beside run_NAME
+    for name in runs["b"]:
+        (tmp_path / "b" / f"run_{name}").rename(tmp_path / "a" / f"{bench.run_prefix(9)}{name}")
+    assert bench.compare_runs(tmp_path / "a", tmp_path / "a", "withdrawal", [0, 1], [9], (0, 9)) == got
 
 
 def test_off_the_mapped_zones_an_event_needs_a_sure_detection():
