@@ -84,14 +84,14 @@ def _say(options: RunOptions, msg: str) -> None:
 _DETECTORS: dict[tuple[Any, ...], Any] = {}
 
 
-def _detector_key(options: RunOptions) -> tuple[Any, ...]:
+def _detector_key(options: RunOptions, config: Any = None) -> tuple[Any, ...]:
     """What makes a loaded detector the one ``options`` ask for: the weights file as it is now
-    and the config's settings, not its name (a notebook that edits detector.yaml or retrains the
-    weights in place and runs again gets a fresh detector)."""
+    and the config's settings (``config``: already loaded), not its name (a notebook that edits
+    detector.yaml or retrains the weights in place and runs again gets a fresh detector)."""
     from detect.infer import load_detector_config
     from detect.stages import file_identity
 
-    settings = load_detector_config(options.detector_config).model_dump(mode="json")
+    settings = (config or load_detector_config(options.detector_config)).model_dump(mode="json")
     weights = json.dumps(file_identity(options.weights), sort_keys=True) if options.weights else None
     return (weights, options.device, options.batch_size, json.dumps(settings, sort_keys=True))
 
@@ -100,10 +100,11 @@ def get_detector(options: RunOptions) -> Any:
     """One detector per (weights, device, config) per process: loading costs a second."""
     from detect.infer import Detector, load_detector_config
 
-    key = _detector_key(options)
+    config = load_detector_config(options.detector_config)
+    key = _detector_key(options, config)
     if key not in _DETECTORS:
         _DETECTORS[key] = Detector(options.weights, device=options.device, batch_size=options.batch_size,
-                                   config=load_detector_config(options.detector_config))
+                                   config=config)
     return _DETECTORS[key]
 
 
