@@ -277,3 +277,21 @@ def test_state_probabilities_agree_on_cpu_and_cuda():
     with torch.autocast("cuda", dtype=torch.float16):  # as Detector.predict_batch runs it
         gpu = classify(gpu_net.cuda(), img.cuda(), boxes.cuda(), classes.cuda(), 0.5).cpu()
     assert torch.allclose(cpu, gpu, atol=2e-2)
+
+
+def test_the_state_reads_benchmark_tells_false_readings_per_type():
+    """benchmarks/state_reads.py: per (class, type, true state), the share read non-nominal."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "state_reads", Path(__file__).resolve().parents[1] / "benchmarks" / "state_reads.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    reads = [("helicopter", "Ka-52", "nominal", p) for p in (0.1, 0.2, 0.9, 0.6)]
+    reads += [("helicopter", "Ka-52", "dismantled", 0.99), ("helicopter", "Mi-8", "nominal", 0.0),
+              ("helicopter", "Mi-8", "nominal", float("nan"))]
+    rows = bench.summarise(reads, 0.5)
+    assert [r[:5] for r in rows] == [["helicopter", "Ka-52", "dismantled", 1, 1.0],
+                                     ["helicopter", "Ka-52", "nominal", 4, 0.5],
+                                     ["helicopter", "Mi-8", "nominal", 1, 0.0]]
