@@ -118,6 +118,57 @@ class PairStateNet(nn.Module):
         return own + self.cross(torch.cat([feats[:n], feats[n:]], dim=1))
 
 
+class StateNetByClass(nn.Module):
+    """Single-date state networks that each read the states of their own classes: the state of
+    a class whose channel ``route`` gives to member k is member k's logit. All members read the
+    same crops (their crop geometry must agree), so :func:`classify` uses it like one network.
+
+    Why: the three states share nothing (a visor, rotor blades, launcher tubes), yet one network
+    reads them all, and retraining it to mend one class redraws the errors of the others, which
+    the posture gates were chosen on (a retrain of the shipped recipe alone moved the design
+    pairs' packings found by 6-11). Replacing the helicopter channel alone (``replace_classes``
+    of ``posturewatch train-state``) mends the Ka-52 and leaves the visors and launchers as they
+    were read."""
+
+    def __init__(self, members: list[nn.Module], route: list[int]) -> None:
+        super().__init__()
+        first = members[0].config
+        for m in members:
+            c = m.config
+            if (c.crop_px, c.side_scale, c.min_side_m, c.num_states, c.dates, c.extra_inputs) != (
+                    first.crop_px, first.side_scale, first.min_side_m, first.num_states, 1, 0):
+                raise ValueError("state networks combined by class must read the same single-date crops")
+        if len(route) != first.num_states or not all(0 <= k < len(members) for k in route):
+            raise ValueError(f"route: one member index per state channel ({first.num_states})")
+        self.members = nn.ModuleList(members)
+        self.config = first
+        self.route = list(route)
+
+    def member_for(self, channel: int) -> nn.Module:
+        return self.members[self.route[channel]]
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        outs = [m(crops) for m in self.members]
+        return torch.stack([outs[k][:, ch] for ch, k in enumerate(self.route)], dim=1)
+
+
+def combine_by_class(base: nn.Module, new: nn.Module, classes: list[str]) -> StateNetByClass:
+    """``base`` reading every state but those of ``classes``, which ``new`` reads (a base that is
+    itself combined keeps its own members for the other classes)."""
+    from detect.targets import STATE_CLASSES
+
+    unknown = sorted(set(classes) - set(STATE_CLASSES))
+    if unknown:
+        raise ValueError(f"replace_classes: {unknown} have no state (state classes: {list(STATE_CLASSES)})")
+    members = list(base.members) if isinstance(base, StateNetByClass) else [base]
+    route = list(base.route) if isinstance(base, StateNetByClass) else [0] * len(STATE_CLASSES)
+    members.append(new)
+    for c in classes:
+        route[STATE_CLASSES.index(c)] = len(members) - 1
+    used = sorted(set(route))  # drop members that no longer read anything
+    return StateNetByClass([members[k] for k in used], [used.index(k) for k in route])
+
+
 def build_state_net(config: StateNetConfig) -> nn.Module:
     return PairStateNet(config) if config.dates == 2 and config.fusion == "late" else StateNet(config)
 
@@ -229,14 +280,24 @@ def pair_logits(net: nn.Module, crops: torch.Tensor, channels: torch.Tensor) -> 
     return out.gather(2, channels[:, None, None].expand(-1, 2, 1))[..., 0]
 
 
-def state_net_payload(net: StateNet, info: dict | None = None) -> dict:
-    """What goes into a detector weights file under ``state_net``."""
+def state_net_payload(net: nn.Module, info: dict | None = None) -> dict:
+    """What goes into a detector weights file under ``state_net`` (a :class:`StateNetByClass`:
+    its members' payloads and the route)."""
+    if isinstance(net, StateNetByClass):
+        return {"members": [state_net_payload(m) for m in net.members], "route": list(net.route),
+                "info": dict(info or {})}
     return {"config": net.config.to_dict(),
             "state_dict": {k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
             "info": dict(info or {})}
 
 
 def state_net_from_payload(payload: dict) -> nn.Module:
+    if "members" in payload:
+        try:
+            return StateNetByClass([state_net_from_payload(m) for m in payload["members"]],
+                                   list(payload["route"])).eval()
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None  # the loader reports a network that does not fit
     net = build_state_net(StateNetConfig.from_dict(payload["config"]))
     net.load_state_dict(payload["state_dict"])
     return net.eval()

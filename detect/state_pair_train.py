@@ -255,12 +255,14 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
 
     from detect.model import load_weights
     from detect.state_net import (
+        StateNetByClass,
         StateNetConfig,
         build_state_net,
         pair_logits,
         state_channels,
         state_net_from_payload,
     )
+    from detect.targets import STATE_CLASSES
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -297,6 +299,8 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
         if base.state_net is None:
             raise InputError(f"{cfg.detector}: no single-date state classifier to start the pair one from")
         single = state_net_from_payload(base.state_net)
+        if isinstance(single, StateNetByClass):  # one network per class: start from the launchers' one,
+            single = single.member_for(STATE_CLASSES.index("sam"))  # what the pair reading is for
         if single.config.crop_px != net.config.crop_px or single.config.widths != net.config.widths:
             raise InputError("net: crop_px and widths must match the single-date classifier's "
                              "to start from it")

@@ -87,6 +87,11 @@ class StateTrainConfig(StrictModel):
         default_factory=lambda: {"airliner": "transport", "fighter": "transport"},
         description="objects of these classes are also cropped as nominal examples of the mapped "
                     "class (the detector calls airliners transports; none of them has a visor)")
+    replace_classes: list[str] = Field(
+        default_factory=list,
+        description="when given, the new network reads only these classes' states and the base "
+                    "weights' state classifier keeps reading the others (detect.state_net."
+                    "StateNetByClass): mending one class does not redraw the others' errors")
     net: NetSection = NetSection()
     stream: StreamSection = StreamSection()
     val: StreamSection = StreamSection(seed=1_000_007, chips=400,
@@ -356,6 +361,18 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     base = load_weights(cfg.detector)  # fail early (missing / corrupt) before minutes of rendering
+    kept = None
+    if cfg.replace_classes:
+        from detect.state_net import combine_by_class, state_net_from_payload
+
+        if base.state_net is None:
+            raise InputError(f"{cfg.detector}: replace_classes needs a state classifier in the base weights "
+                             "to keep reading the other classes")
+        kept = state_net_from_payload(base.state_net)
+        try:  # the crop geometry and class names must fit before minutes of training
+            combine_by_class(kept, StateNet(StateNetConfig(**cfg.net.model_dump())), cfg.replace_classes)
+        except ValueError as exc:
+            raise InputError(f"replace_classes: {exc}") from None
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
@@ -396,6 +413,12 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     log = (out / "log.jsonl").open("w", encoding="utf-8")
     t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
                        desc="train state", progress=progress)
+    trained = None
+    if kept is not None:  # what ships: the new network for replace_classes, the base's for the rest
+        trained = state_metrics(_predict(net, val_crops["crops"], val_crops["classes"]), val_crops["classes"],
+                                val_crops["states"], val_crops["an124"], val_crops.get("source"),
+                                types=val_crops.get("types"))
+        net = combine_by_class(kept, net, cfg.replace_classes)
     prob = _predict(net, val_crops["crops"], val_crops["classes"])
     metrics = state_metrics(prob, val_crops["classes"], val_crops["states"], val_crops["an124"],
                             val_crops.get("source"), types=val_crops.get("types"))
@@ -403,6 +426,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),
                "config": json.loads(json.dumps(cfg.model_dump(), default=str))}
+    if trained is not None:
+        summary["val_trained_network"] = trained  # the new network on every class, for comparison
     log.write(json.dumps({"val": metrics}) + "\n")
     log.close()
     info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "train_crops": summary["train_crops"],
