@@ -188,6 +188,67 @@ def test_a_tiny_training_run_learns_and_writes_loadable_weights(tmp_path):
     assert (loaded.type_net is None) == (base.type_net is None)  # the aircraft type classifier stays
 
 
+def _constant_net(bias: float, **config) -> StateNet:
+    net = StateNet(StateNetConfig(crop_px=32, widths=(8, 16, 24, 32), hidden=8, **config)).eval()
+    with torch.no_grad():
+        net.head[-1].weight.zero_()
+        net.head[-1].bias.copy_(torch.tensor([bias, bias + 1.0, bias + 2.0]))
+    return net
+
+
+def test_a_state_network_per_class_reads_each_class_with_its_own_member():
+    from detect.state_net import StateNetByClass, combine_by_class, state_net_from_payload
+    from detect.targets import STATE_CLASSES
+
+    base, heli, sam = _constant_net(-5.0), _constant_net(5.0), _constant_net(20.0)
+    crops = torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8)
+    both = combine_by_class(base, heli, ["helicopter"])
+    h = STATE_CLASSES.index("helicopter")
+    want = base(crops).detach()
+    want[:, h] = heli(crops)[:, h].detach()
+    assert torch.allclose(both(crops), want)
+    back = state_net_from_payload(state_net_payload(both))  # the weights file's round trip
+    assert isinstance(back, StateNetByClass) and torch.allclose(back(crops), want)
+    three = combine_by_class(both, sam, ["sam"])  # a combined base keeps its members
+    with torch.no_grad():
+        assert len(three.members) == 3 and float(three(crops)[0, STATE_CLASSES.index("sam")]) == pytest.approx(22.0)
+    assert len(combine_by_class(base, heli, list(STATE_CLASSES)).members) == 1  # nothing left to the base
+    with pytest.raises(ValueError, match="no state"):
+        combine_by_class(base, heli, ["fighter"])
+    with pytest.raises(ValueError, match="same single-date crops"):
+        combine_by_class(base, _constant_net(0.0, min_side_m=40.0), ["sam"])
+
+
+def test_training_one_class_keeps_the_base_classifier_for_the_others(tmp_path):
+    from detect.state_net import StateNetByClass, state_net_from_payload
+    from detect.targets import STATE_CLASSES
+
+    for suffix in ("", ".sha256"):
+        shutil.copy(f"{SHIPPED}{suffix}", tmp_path / f"base.pt{suffix}")
+    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
+        "detector.pt", "base.pt"))
+    base = state_net_from_payload(load_weights(tmp_path / "base.pt").state_net)
+    rng = np.random.default_rng(0)
+    small = {"widths": (8, 16, 24, 32), "hidden": 16}
+    cfg = StateTrainConfig(out=str(tmp_path / "bad"), detector=str(tmp_path / "base.pt"), steps=5,
+                           batch_size=8, replace_classes=["transport"], net={"crop_px": 32, **small})
+    with pytest.raises(InputError, match="replace_classes"):  # crops the base does not read
+        train_state(cfg, progress=False, crops=_toy_crops(16, rng, 32), val_crops=_toy_crops(16, rng, 32))
+    cfg = StateTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=60,
+                           batch_size=32, replace_classes=["transport"], net=small)
+    result = train_state(cfg, progress=False, crops=_toy_crops(256, rng, 80), val_crops=_toy_crops(128, rng, 80))
+    assert result["val"]["transport.nose_raised"]["auc"] > 0.95
+    assert result["val_trained_network"]["transport.nose_raised"]["auc"] > 0.95
+    net = state_net_from_payload(load_weights(tmp_path / "run" / "detector.pt").state_net)
+    assert isinstance(net, StateNetByClass)
+    crops = torch.randint(0, 255, (6, 3, 80, 80), dtype=torch.uint8)
+    with torch.no_grad():
+        got, kept = net(crops), base(crops)
+    others = [STATE_CLASSES.index(c) for c in STATE_CLASSES if c != "transport"]
+    assert torch.allclose(got[:, others], kept[:, others])
+    assert not torch.allclose(got[:, STATE_CLASSES.index("transport")], kept[:, STATE_CLASSES.index("transport")])
+
+
 def test_roc_auc_and_state_metrics():
     assert roc_auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
     assert roc_auc(np.array([0, 1]), np.array([0.5, 0.5])) == 0.5
