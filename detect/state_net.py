@@ -233,9 +233,23 @@ def classify(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: t
         if tta:
             crops = torch.cat([crops, crops.flip(-1)])  # the mirror image across the box's axis
         ch = chan[has].repeat(crops.shape[0] // n)
-        p = net(crops).float().gather(1, ch[:, None])[:, 0].sigmoid()
+        p = own_state_logits(net, crops, ch).sigmoid()
         prob[has] = p.reshape(-1, n).mean(0).to(prob.dtype)
     return prob
+
+
+def own_state_logits(net: nn.Module, crops: torch.Tensor, channels: torch.Tensor) -> torch.Tensor:
+    """(N,) float logit of each crop's own state channel; a :class:`StateNetByClass` runs each
+    member on the crops of its classes only, so reading by class costs what one network does."""
+    if isinstance(net, StateNetByClass):
+        member = torch.as_tensor(net.route, device=channels.device)[channels]
+        out = torch.empty(crops.shape[0], device=crops.device)
+        for k, m in enumerate(net.members):
+            sel = member == k
+            if bool(sel.any()):
+                out[sel] = m(crops[sel]).float().gather(1, channels[sel][:, None])[:, 0]
+        return out
+    return net(crops).float().gather(1, channels[:, None])[:, 0]
 
 
 def tta_boxes(boxes: torch.Tensor) -> torch.Tensor:

@@ -309,7 +309,7 @@ def sampling_weights(source: np.ndarray, states: np.ndarray, types: np.ndarray,
 def _predict(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512) -> np.ndarray:
     import torch
 
-    from detect.state_net import state_channels
+    from detect.state_net import own_state_logits, state_channels
 
     net.eval()
     out = []
@@ -317,7 +317,7 @@ def _predict(net: Any, crops: np.ndarray, classes: np.ndarray, batch: int = 512)
         for i in range(0, len(crops), batch):
             x = torch.from_numpy(crops[i:i + batch])
             c = state_channels(torch.from_numpy(classes[i:i + batch]))
-            out.append(net(x).gather(1, c[:, None])[:, 0].sigmoid().numpy())
+            out.append(own_state_logits(net, x, c).sigmoid().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
 

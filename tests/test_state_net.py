@@ -207,6 +207,10 @@ def test_a_state_network_per_class_reads_each_class_with_its_own_member():
     want = base(crops).detach()
     want[:, h] = heli(crops)[:, h].detach()
     assert torch.allclose(both(crops), want)
+    from detect.state_net import own_state_logits
+
+    channels = torch.tensor([h, 0, 2, h])  # each member reads only its classes' crops: same logits
+    assert torch.allclose(own_state_logits(both, crops, channels), want[torch.arange(4), channels])
     back = state_net_from_payload(state_net_payload(both))  # the weights file's round trip
     assert isinstance(back, StateNetByClass) and torch.allclose(back(crops), want)
     three = combine_by_class(both, sam, ["sam"])  # a combined base keeps its members
