@@ -98,9 +98,12 @@ def test_a_tiny_pair_training_run_learns_and_keeps_the_single_date_classifier(tm
     assert m["auc_became"] > 0.9 and m["auc_left"] > 0.9
     loaded = load_weights(tmp_path / "exported.pt")
     assert loaded.state_pair is not None and loaded.state_pair["config"]["dates"] == 2
-    kept = load_weights(base).state_net
+    from detect.state_net import state_net_from_payload
+
+    kept = state_net_from_payload(load_weights(base).state_net).state_dict()  # one network or one per class
     assert loaded.state_net is not None
-    assert all(torch.equal(loaded.state_net["state_dict"][k], v) for k, v in kept["state_dict"].items())
+    now = state_net_from_payload(loaded.state_net).state_dict()
+    assert now.keys() == kept.keys() and all(torch.equal(now[k], v) for k, v in kept.items())
 
 
 def test_late_fusion_starts_out_reading_as_the_single_date_classifier():
