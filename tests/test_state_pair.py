@@ -189,3 +189,28 @@ def test_pair_probabilities_agree_on_cpu_and_cuda():
     cpu = classify_pair(net, img_a, img_b, boxes, classes, 0.5)
     gpu = classify_pair(net.cuda(), img_a.cuda(), img_b.cuda(), boxes.cuda(), classes.cuda(), 0.5).cpu()
     torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=0)
+
+
+def test_a_pair_classifier_starts_from_the_launchers_network_of_a_classifier_by_class(tmp_path):
+    """Shipped weights may read each class with its own network (StateNetByClass): the pair
+    classifier, which is for launchers, starts from the network that reads them."""
+    from detect.state_net import combine_by_class, state_net_from_payload
+    from detect.targets import STATE_CLASSES
+
+    base = _copy_shipped(tmp_path)
+    loaded = load_weights(base)
+    single = state_net_from_payload(loaded.state_net)
+    torch.manual_seed(0)
+    both = combine_by_class(single, StateNet(single.config), ["helicopter"])
+    save_weights(base, loaded.model, gsd_m=loaded.gsd_m, target=loaded.target, info=loaded.info,
+                 state_net=state_net_payload(both))
+    rng = np.random.default_rng(0)
+    net = {k: v for k, v in both.config.to_dict().items() if k in ("crop_px", "side_scale", "min_side_m",
+                                                                     "widths", "hidden")}
+    cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(base), steps=1, batch_size=4, lr=0.0,
+                               net=net)  # lr 0: the parameters stay where they started
+    train_state_pair(cfg, progress=False, crops=_toy_pairs(8, rng, both.config.crop_px),
+                     val_crops=_toy_pairs(8, rng, both.config.crop_px))
+    pair = state_net_from_payload(load_weights(tmp_path / "run" / "detector.pt").state_pair)
+    sam = dict(both.member_for(STATE_CLASSES.index("sam")).named_parameters())
+    assert all(torch.equal(p, sam[k]) for k, p in pair.single.named_parameters())
