@@ -413,15 +413,16 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     log = (out / "log.jsonl").open("w", encoding="utf-8")
     t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
                        desc="train state", progress=progress)
+    def val_metrics(reader: Any) -> dict[str, Any]:
+        return state_metrics(_predict(reader, val_crops["crops"], val_crops["classes"]), val_crops["classes"],
+                             val_crops["states"], val_crops["an124"], val_crops.get("source"),
+                             types=val_crops.get("types"))
+
     trained = None
     if kept is not None:  # what ships: the new network for replace_classes, the base's for the rest
-        trained = state_metrics(_predict(net, val_crops["crops"], val_crops["classes"]), val_crops["classes"],
-                                val_crops["states"], val_crops["an124"], val_crops.get("source"),
-                                types=val_crops.get("types"))
+        trained = val_metrics(net)
         net = combine_by_class(kept, net, cfg.replace_classes)
-    prob = _predict(net, val_crops["crops"], val_crops["classes"])
-    metrics = state_metrics(prob, val_crops["classes"], val_crops["states"], val_crops["an124"],
-                            val_crops.get("source"), types=val_crops.get("types"))
+    metrics = val_metrics(net)
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),
