@@ -360,3 +360,24 @@ def test_the_state_reads_benchmark_tells_false_readings_per_type():
     assert [r[:5] for r in rows] == [["helicopter", "Ka-52", "dismantled", 1, 1.0],
                                      ["helicopter", "Ka-52", "nominal", 4, 0.5],
                                      ["helicopter", "Mi-8", "nominal", 1, 0.0]]
+
+
+def test_the_crop_jitter_can_be_set_per_class():
+    """`jitter.centre_by_class`: the detector's helicopter boxes miss the centre by about twice the
+    default jitter; other classes keep their draws to the bit, and a class name is checked."""
+    from pydantic import ValidationError
+
+    from detect.state_train import JitterSection, jitter_boxes
+
+    boxes = np.tile([[100.0, 100.0, 20.0, 10.0, 30.0]], (400, 1))
+    classes = np.array([CLASSES.index("helicopter"), CLASSES.index("sam")] * 200)
+    plain = jitter_boxes(boxes, classes, np.random.default_rng(1), JitterSection())
+    same = jitter_boxes(boxes, classes, np.random.default_rng(1), JitterSection(centre_by_class={"helicopter": 0.05}))
+    wide = jitter_boxes(boxes, classes, np.random.default_rng(1), JitterSection(centre_by_class={"helicopter": 0.2}))
+    assert np.array_equal(plain, same)
+    heli = classes == CLASSES.index("helicopter")
+    assert np.array_equal(wide[~heli], plain[~heli])
+    moved = lambda b: np.hypot(b[heli, 0] - 100.0, b[heli, 1] - 100.0).mean()  # noqa: E731
+    assert moved(wide) == pytest.approx(4 * moved(plain))
+    with pytest.raises(ValidationError, match="unknown classes"):
+        JitterSection(centre_by_class={"helicopters": 0.1})
