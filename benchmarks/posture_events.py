@@ -62,15 +62,23 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str | None,
-         detector_config: str | None = None, phase: int = 0) -> tuple[dict[str, Any], list[dict]]:
-    from detect.change.truth import load_truth_events
-    from detect.pipeline import RunOptions, run_pair
+def scene_folder(work: Path, scenario: str, seed: int) -> Path:
+    """``WORK/SCENARIO_SEED``, the Khmeimim pair of that scenario and seed, rendered when missing
+    (benchmarks/state_reads.py reads the same folders)."""
     from imagery.synth import generate
 
     scene = work / f"{scenario}_{seed}"
     if not (scene / "scene.json").is_file():
         generate(scenario, seed, scene, dates=2, site="khmeimim", start_date="2024-12-12")
+    return scene
+
+
+def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str | None,
+         detector_config: str | None = None, phase: int = 0) -> tuple[dict[str, Any], list[dict]]:
+    from detect.change.truth import load_truth_events
+    from detect.pipeline import RunOptions, run_pair
+
+    scene = scene_folder(work, scenario, seed)
     manifest = json.loads((scene / "scene.json").read_text())
     before, after = (scene / d["image"] for d in manifest["dates"])
     # One run folder per pair: the ablated variant reuses its detections and change raster

@@ -31,19 +31,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import print_table
+from posture_events import scene_folder
 
-STATE_CLASSES = ("transport", "helicopter", "sam")
-
-
-def render(work: Path, scenario: str, seed: int) -> Path:
-    """The scene folder of ``scenario`` seed ``seed`` (rendered when missing), as posture_events.py
-    names it."""
-    from imagery.synth import generate
-
-    scene = work / f"{scenario}_{seed}"
-    if not (scene / "scene.json").is_file():
-        generate(scenario, seed, scene, dates=2, site="khmeimim", start_date="2024-12-12")
-    return scene
+from detect.targets import STATE_CLASSES
 
 
 def truth_reads(detector, scene_dir: Path, classes: tuple[str, ...]) -> list[tuple[str, str, str, float]]:
@@ -100,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    scenes = [render(work, args.scenario, s) for s in args.seeds]
-    scenes += [render(work, "steady", s) for s in args.steady_seeds]
+    scenes = [scene_folder(work, args.scenario, s) for s in args.seeds]
+    scenes += [scene_folder(work, "steady", s) for s in args.steady_seeds]
     for weights in args.weights:
         det = Detector() if weights == "shipped" else Detector(weights=weights)
         reads = [r for scene in scenes for r in truth_reads(det, scene, tuple(args.classes))]

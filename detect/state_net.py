@@ -25,7 +25,7 @@ import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 from detect.model import INPUT_MEAN, INPUT_STD, SepBlock, conv_bn
-from detect.targets import NUM_STATES, STATE_CHANNEL
+from detect.targets import NUM_STATES, STATE_CHANNEL, STATE_CLASSES
 
 
 @dataclass(frozen=True)
@@ -155,8 +155,6 @@ class StateNetByClass(nn.Module):
 def combine_by_class(base: nn.Module, new: nn.Module, classes: list[str]) -> StateNetByClass:
     """``base`` reading every state but those of ``classes``, which ``new`` reads (a base that is
     itself combined keeps its own members for the other classes)."""
-    from detect.targets import STATE_CLASSES
-
     unknown = sorted(set(classes) - set(STATE_CLASSES))
     if unknown:
         raise ValueError(f"replace_classes: {unknown} have no state (state classes: {list(STATE_CLASSES)})")
