@@ -246,6 +246,27 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["nose_raised"]
 
 
+def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_boxes():
+    """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
+    date, where the true box reads intact on both: no event. A real dismantling reads at either
+    box and stays; without a state reader, or with the check off, the per-date states decide."""
+    before = dets([("h", "helicopter", None, 0, 0, 16, 14.5, 90, 0.9)])
+    after = dets([("h", "helicopter", "dismantled", 3, 0, 16, 14.5, 90, 0.9)])
+    before["state_score"], after["state_score"] = [0.05], [0.85]
+    common = dict(evidence=_const(0.8), similarity=_const(0.3))
+    off_box = _reader({(0, 0): (0.05, 0.10), (3, 0): (0.6, 0.85)})
+    assert object_events(before, after, CFG, state_reader=off_box, **common) == []
+    real = _reader({(0, 0): (0.02, 0.97), (3, 0): (0.1, 0.95)})
+    (e,) = object_events(before, after, CFG, state_reader=real, **common)
+    assert e.kind == "dismantled" and e.extra["state_score_both_boxes"] == [0.06, 0.96]
+    assert [e.kind for e in object_events(before, after, CFG, **common)] == ["dismantled"]
+    unchecked = CFG.model_copy(update={"cross_read_classes": []})
+    assert [e.kind for e in object_events(before, after, unchecked, state_reader=off_box,
+                                          **common)] == ["dismantled"]
+    with pytest.raises(ValueError, match="cross_read_classes without a state"):
+        type(CFG)(**{**CFG.model_dump(), "cross_read_classes": ["fighter"]})
+
+
 def test_boxes_of_one_launcher_are_read_as_one_track():
     """A second peak on one launcher next to its matched pair, and two lone boxes of one
     launcher that the assignment left apart (sizes too different), each make one event."""

@@ -383,6 +383,7 @@ def object_events(
                                   text,
                                   None if ev is None or math.isnan(ev) else float(ev), size, extra))
 
+    candidates = []  # the matched pairs' state events, before the cross-read check
     for i, j in pairs:
         oa, ob = a[i], b[j]
         cls = oa.cls
@@ -408,8 +409,10 @@ def object_events(
                  if oa.state_score is not None and ob.state_score is not None else 1.0)
         conf = _confidence(seen * moved, ev, cfg)
         sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
-        add(kind, oa, ev, conf, oa.oid, ob.oid,
-            {"state_before": oa.state, "state_after": ob.state, **_sim(sim)})
+        candidates.append((kind, oa, ev, conf, oa.oid, ob.oid,
+                           {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}, ob))
+    for *args, _after in _cross_read_holds(candidates, state_reader, cfg):
+        add(*args)
     if paired_cls:
         # Tracks: matched pairs, and objects without a match that the presence check kept
         # from departing or arriving (something of their size is there on the other date).
@@ -703,6 +706,34 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
                     _confidence(seen * abs(pb_ - pa_), ev, cfg), a[i].oid if i is not None else None,
                     b[j].oid if j is not None else None, extra))
     return out
+
+
+def _cross_read_holds(candidates: list[tuple[Any, ...]], reader: StateReader | None,
+                      cfg: PostureConfig) -> list[tuple[Any, ...]]:
+    """The matched pairs' state events (``add``'s arguments and the after object) that still
+    show when each date is read at both sightings' boxes, for ``cfg.cross_read_classes``; the
+    others pass as they are. Why: the per-date states are each read at that date's own box, and
+    a box a few metres off a helicopter is read `dismantled` where the true one reads intact
+    (steady 42, 2026-12-07: 0.81 at the detector's box 2-3 m off the Ka-52, 0.09 at its true
+    box); read at both boxes on both dates, such a box misleads both dates alike and the change
+    is gone, while a real change shows at either box."""
+    checked = [k for k, c in enumerate(candidates) if c[1].cls in cfg.cross_read_classes]
+    if reader is None or not checked:
+        return candidates
+    reads = _mean_readings(reader, [[candidates[k][1], candidates[k][-1]] for k in checked],
+                           [[candidates[k][1].cls] * 2 for k in checked])
+    dropped = set()
+    for k, read in zip(checked, reads, strict=True):
+        if read is None:
+            continue
+        pa_, pb_ = read
+        extra = candidates[k][6]
+        extra["state_score_both_boxes"] = [round(pa_, 3), round(pb_, 3)]
+        state = STATES[candidates[k][1].cls][0]
+        went_on = extra["state_after"] == state
+        if (pb_ - pa_ if went_on else pa_ - pb_) < cfg.min_shift_for(state):
+            dropped.add(k)
+    return [c for k, c in enumerate(candidates) if k not in dropped]
 
 
 def _mean_readings(reader: StateReader, groups: list[list[_Obj]], classes: list[list[str]]

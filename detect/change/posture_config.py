@@ -137,6 +137,9 @@ class PostureConfig(StrictModel):
     # classes whose state is read again, as that class, at both boxes of a cross-class match and
     # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
     reread_classes: list[str] = Field(default_factory=list)
+    # classes whose state change between two matched sightings must hold when each date is read
+    # at both sightings' boxes (detect/change/objects.py _cross_read_holds)
+    cross_read_classes: list[str] = Field(default_factory=list)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
@@ -153,14 +156,17 @@ class PostureConfig(StrictModel):
         unknown = set(self.event_weights) - set(EVENT_KINDS)
         if unknown:
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
-        stateless = set(self.reread_classes) - set(STATES)
-        if stateless:
-            raise ValueError(f"reread_classes without a state: {sorted(stateless)}")
+        for name, classes in (("reread_classes", self.reread_classes),
+                              ("cross_read_classes", self.cross_read_classes)):
+            stateless = set(classes) - set(STATES)
+            if stateless:
+                raise ValueError(f"{name} without a state: {sorted(stateless)}")
         unknown_states = set(self.state_min_shift_by_state) - {s for v in STATES.values() for s in v}
         if unknown_states:
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
-                   | set(self.paired_states.classes) | set(self.reread_classes)) - set(CLASSES)
+                   | set(self.paired_states.classes) | set(self.reread_classes)
+                   | set(self.cross_read_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
