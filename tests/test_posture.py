@@ -246,10 +246,11 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["nose_raised"]
 
 
-def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_boxes():
+def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():
     """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
-    date, where the true box reads intact on both: no event. A real dismantling reads at either
-    box and stays; without a state reader, or with the check off, the per-date states decide."""
+    date, where the true centre reads intact on both: no event. A real dismantling reads at
+    either centre and stays, even with the after box turned (each date keeps its own box's
+    heading); without a state reader, or with the check off, the per-date states decide."""
     before = dets([("h", "helicopter", None, 0, 0, 16, 14.5, 90, 0.9)])
     after = dets([("h", "helicopter", "dismantled", 3, 0, 16, 14.5, 90, 0.9)])
     before["state_score"], after["state_score"] = [0.05], [0.85]
@@ -258,10 +259,18 @@ def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_boxes()
     assert object_events(before, after, CFG, state_reader=off_box, **common) == []
     real = _reader({(0, 0): (0.02, 0.97), (3, 0): (0.1, 0.95)})
     (e,) = object_events(before, after, CFG, state_reader=real, **common)
-    assert e.kind == "dismantled" and e.extra["state_score_both_boxes"] == [0.06, 0.96]
+    assert e.kind == "dismantled" and e.extra["state_score_both_centres"] == [0.06, 0.96]
     assert [e.kind for e in object_events(before, after, CFG, **common)] == ["dismantled"]
     unchecked = CFG.model_copy(update={"cross_read_classes": []})
     assert [e.kind for e in object_events(before, after, unchecked, state_reader=off_box,
+                                          **common)] == ["dismantled"]
+
+    def by_heading(boxes, classes):  # reads `dismantled` on date 2 only along the 150 deg axis
+        return np.array([(0.02, 0.97 if abs(h - 150) < 1 else 0.03) for *_, h in boxes])
+
+    turned = dets([("h", "helicopter", "dismantled", 1, 0, 14, 6, 150, 0.9)])
+    turned["state_score"] = [0.97]
+    assert [e.kind for e in object_events(before, turned, CFG, state_reader=by_heading,
                                           **common)] == ["dismantled"]
     with pytest.raises(ValueError, match="cross_read_classes without a state"):
         type(CFG)(**{**CFG.model_dump(), "cross_read_classes": ["fighter"]})

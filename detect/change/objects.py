@@ -711,24 +711,33 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
 def _cross_read_holds(candidates: list[tuple[Any, ...]], reader: StateReader | None,
                       cfg: PostureConfig) -> list[tuple[Any, ...]]:
     """The matched pairs' state events (``add``'s arguments and the after object) that still
-    show when each date is read at both sightings' boxes, for ``cfg.cross_read_classes``; the
-    others pass as they are. Why: the per-date states are each read at that date's own box, and
-    a box a few metres off a helicopter is read `dismantled` where the true one reads intact
-    (steady 42, 2026-12-07: 0.81 at the detector's box 2-3 m off the Ka-52, 0.09 at its true
-    box); read at both boxes on both dates, such a box misleads both dates alike and the change
-    is gone, while a real change shows at either box."""
+    show when each date is also read with its box moved to the other sighting's centre, for
+    ``cfg.cross_read_classes``; the others pass as they are. Why: each date's state is read at
+    that date's own box, and a box a few metres off a helicopter is read `dismantled` where the
+    true one reads intact (steady 42, 2026-12-07: 0.81 at the detector's box 2-3 m off the
+    Ka-52, 0.09 at its true box). Read at both centres, such a box misleads both dates alike
+    and the change is gone, while a real change shows at either. Each date keeps its own box's
+    heading and size: the detector turns a dismantled Ka-52's box by 80-160 degrees, and the
+    dismantled one read along the intact one's axis reads intact (withdrawal 7 and 14 at grid
+    phase 9: 0.50 and 0.62 with the other date's whole box, 1.00 with its own turned box)."""
     checked = [k for k, c in enumerate(candidates) if c[1].cls in cfg.cross_read_classes]
     if reader is None or not checked:
         return candidates
-    reads = _mean_readings(reader, [[candidates[k][1], candidates[k][-1]] for k in checked],
-                           [[candidates[k][1].cls] * 2 for k in checked])
+    boxes, classes = [], []
+    for k in checked:
+        oa, ob = candidates[k][1], candidates[k][-1]
+        for own, other in ((oa, ob), (ob, oa)):
+            boxes += [[own.x, own.y, own.length, own.width, own.heading],
+                      [other.x, other.y, own.length, own.width, own.heading]]
+        classes += [oa.cls] * 4
+    probs = np.asarray(reader(np.array(boxes, np.float64), classes), np.float64).reshape(-1, 4, 2)
     dropped = set()
-    for k, read in zip(checked, reads, strict=True):
-        if read is None:
-            continue
-        pa_, pb_ = read
+    for k, p in zip(checked, probs, strict=True):
+        pa_, pb_ = float(np.nanmean(p[:2, 0])), float(np.nanmean(p[2:, 1]))
+        if math.isnan(pa_) or math.isnan(pb_):
+            continue  # off the image on a date: the per-date states decide
         extra = candidates[k][6]
-        extra["state_score_both_boxes"] = [round(pa_, 3), round(pb_, 3)]
+        extra["state_score_both_centres"] = [round(pa_, 3), round(pb_, 3)]
         state = STATES[candidates[k][1].cls][0]
         went_on = extra["state_after"] == state
         if (pb_ - pa_ if went_on else pa_ - pb_) < cfg.min_shift_for(state):
