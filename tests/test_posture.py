@@ -172,13 +172,6 @@ def test_a_helicopter_the_dates_cannot_compare_is_read_again_as_one():
                   ("h2", "helicopter", None, 205, 2, 12, 6, 10, 0.4)])
     again = dets([("a", "helicopter", None, 201, 0, 14, 13, 90, 0.6)])
     assert object_events(peaks, again, CFG, **changed) == []
-    # ... or a second fuselage box along its axis, beyond the matching gate but centred on it
-    reader = _reader({(300, 0): (0.0, 0.0), (309, 0): (0.0, 0.9)})
-    along = dets([("h", "helicopter", None, 300, 0, 19, 5, 90, 0.6),
-                  ("h2", "helicopter", None, 309, 0, 17, 5, 270, 0.35)])
-    assert CFG.matching.min_distance_m < 9
-    assert object_events(along, dets([("a", "helicopter", None, 300, 0, 19, 5, 90, 0.6)]), CFG,
-                         evidence=_const(0.8), similarity=_const(0.3), state_reader=reader) == []
 
 
 def test_a_launcher_read_as_a_truck_on_one_date_is_no_event():

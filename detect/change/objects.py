@@ -49,7 +49,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import shapely
 from scipy.optimize import linear_sum_assignment
 from shapely.geometry.base import BaseGeometry
 
@@ -795,16 +794,8 @@ def _same_object(o: _Obj, p: _Obj, cfg: PostureConfig, overlap: float) -> bool:
 
 
 def _second_peak(o: _Obj, same_date: list[_Obj], cfg: PostureConfig) -> bool:
-    """Whether ``o`` is another peak on one of ``same_date``'s objects: a detection of its class
-    group within the matching gate, or with either centre inside the other's box (nothing
-    parks with its centre on another's footprint). Why the box: a Mi-8 read as two fuselage
-    boxes along its axis, 9.5 m apart (the gate: 8 m), had the second one re-read on its own
-    and `dismantled` a second time (withdrawal 25, 2026-12-07)."""
     return any(_compatible(o.cls, p.cls)
-               and (math.hypot(p.x - o.x, p.y - o.y) <= _gate(o.length, p.length, cfg)
-                    or shapely.contains_xy(p.geometry, o.x, o.y)
-                    or shapely.contains_xy(o.geometry, p.x, p.y))
-               for p in same_date)
+               and math.hypot(p.x - o.x, p.y - o.y) <= _gate(o.length, p.length, cfg) for p in same_date)
 
 
 def _nanmean(values: Sequence[float]) -> float:
