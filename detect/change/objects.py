@@ -409,9 +409,9 @@ def object_events(
                  if oa.state_score is not None and ob.state_score is not None else 1.0)
         conf = _confidence(seen * moved, ev, cfg)
         sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
-        candidates.append((kind, oa, ev, conf, oa.oid, ob.oid,
-                           {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}, ob))
-    for *args, _after in _cross_read_holds(candidates, state_reader, cfg):
+        candidates.append(((kind, oa, ev, conf, oa.oid, ob.oid,
+                            {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}), ob))
+    for args, _after in _cross_read_holds(candidates, state_reader, cfg):
         add(*args)
     if paired_cls:
         # Tracks: matched pairs, and objects without a match that the presence check kept
@@ -708,9 +708,10 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
     return out
 
 
-def _cross_read_holds(candidates: list[tuple[Any, ...]], reader: StateReader | None,
-                      cfg: PostureConfig) -> list[tuple[Any, ...]]:
-    """The matched pairs' state events (``add``'s arguments and the after object) that still
+def _cross_read_holds(candidates: list[tuple[tuple[Any, ...], _Obj]], reader: StateReader | None,
+                      cfg: PostureConfig) -> list[tuple[tuple[Any, ...], _Obj]]:
+    """The matched pairs' state events (``add``'s arguments, whose second is the before object,
+    and the after object) that still
     show when each date is also read with its box moved to the other sighting's centre, for
     ``cfg.cross_read_classes``; the others pass as they are. Why: each date's state is read at
     that date's own box, and a box a few metres off a helicopter is read `dismantled` where the
@@ -720,12 +721,12 @@ def _cross_read_holds(candidates: list[tuple[Any, ...]], reader: StateReader | N
     heading and size: the detector turns a dismantled Ka-52's box by 80-160 degrees, and the
     dismantled one read along the intact one's axis reads intact (withdrawal 7 and 14 at grid
     phase 9: 0.50 and 0.62 with the other date's whole box, 1.00 with its own turned box)."""
-    checked = [k for k, c in enumerate(candidates) if c[1].cls in cfg.cross_read_classes]
+    checked = [k for k, (args, _) in enumerate(candidates) if args[1].cls in cfg.cross_read_classes]
     if reader is None or not checked:
         return candidates
     boxes, classes = [], []
     for k in checked:
-        oa, ob = candidates[k][1], candidates[k][-1]
+        (_, oa, *_), ob = candidates[k]
         for own, other in ((oa, ob), (ob, oa)):
             boxes += [[own.x, own.y, own.length, own.width, own.heading],
                       [other.x, other.y, own.length, own.width, own.heading]]
@@ -736,9 +737,9 @@ def _cross_read_holds(candidates: list[tuple[Any, ...]], reader: StateReader | N
         pa_, pb_ = float(np.nanmean(p[:2, 0])), float(np.nanmean(p[2:, 1]))
         if math.isnan(pa_) or math.isnan(pb_):
             continue  # off the image on a date: the per-date states decide
-        extra = candidates[k][6]
+        (_, oa, *_, extra), _ = candidates[k]
         extra["state_score_both_centres"] = [round(pa_, 3), round(pb_, 3)]
-        state = STATES[candidates[k][1].cls][0]
+        state = STATES[oa.cls][0]
         went_on = extra["state_after"] == state
         if (pb_ - pa_ if went_on else pa_ - pb_) < cfg.min_shift_for(state):
             dropped.add(k)

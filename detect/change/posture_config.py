@@ -137,8 +137,9 @@ class PostureConfig(StrictModel):
     # classes whose state is read again, as that class, at both boxes of a cross-class match and
     # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
     reread_classes: list[str] = Field(default_factory=list)
-    # classes whose state change between two matched sightings must hold when each date is read
-    # at both sightings' boxes (detect/change/objects.py _cross_read_holds)
+    # classes whose state change between two matched sightings must hold when each date is also
+    # read with its box moved to the other sighting's centre (detect/change/objects.py
+    # _cross_read_holds)
     cross_read_classes: list[str] = Field(default_factory=list)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
