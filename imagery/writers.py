@@ -3,8 +3,9 @@
 * :func:`write_cog` / :class:`CogWriter`: Cloud-Optimized GeoTIFF in the native CRS (tiled,
   compressed with a predictor, internal overviews). Whole arrays go through an in-memory GDAL
   dataset; rasters too big for memory are streamed window by window into an uncompressed
-  temporary GeoTIFF. Either way overviews are built before the one encoding pass (a tiled GTiff
-  copied with COPY_SRC_OVERVIEWS, which GDAL marks LAYOUT=COG).
+  temporary GeoTIFF, their overviews reduced from each window as it arrives
+  (:mod:`imagery.pyramid`). Either way the overviews exist before the one encoding pass (a
+  tiled GTiff copied with COPY_SRC_OVERVIEWS, which GDAL marks LAYOUT=COG).
 * :func:`write_vectors`: GeoPackage (native CRS, several layers in one file) or GeoJSON
   (WGS84, RFC 7946).
 * :func:`stac_item` / :func:`write_stac_item`: a STAC Item describing a run's outputs.
@@ -29,6 +30,7 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 
 from imagery.atomic import atomic_path, atomic_write_text
+from imagery.pyramid import average_levels, fits_level_grid, nearest_levels
 
 COG_BLOCK = 512
 
@@ -143,7 +145,11 @@ class CogWriter:
             w.write(window, array)
 
     Windows not written stay ``nodata``. Nothing appears at ``path`` unless the block exits
-    cleanly; the intermediate file is removed either way.
+    cleanly; the intermediate files are removed either way.
+
+    The overviews are reduced from each window as it is written (:mod:`imagery.pyramid`), so
+    closing only encodes; a window off the overview block grid (tiles of 1024 px never are)
+    falls back to GDAL's overview pass over the finished raster.
     """
 
     def __init__(self, path: str | os.PathLike[str], *, width: int, height: int, count: int,
@@ -153,56 +159,124 @@ class CogWriter:
                  max_z_error: float | None = None, band_names: list[str] | None = None,
                  tags: Mapping[str, Any] | None = None,
                  colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
-                 resampling: Resampling | None = None) -> None:
+                 resampling: Resampling | None = None, stream_overviews: bool = True) -> None:
         self.path = Path(path)
         self.profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype,
                             crs=crs, transform=transform, nodata=nodata, tiled=True,
                             blockxsize=COG_BLOCK, blockysize=COG_BLOCK, compress="NONE",
                             BIGTIFF="IF_SAFER", SPARSE_OK="TRUE")
         self.options = _gtiff_cog_options(dtype, compress, predictor, level, max_z_error)
-        self.overviews = overviews
+        self.levels = overview_levels(width, height) if overviews else []
         self.resampling = resampling or _overview_resampling(dtype)
         self.band_names, self.tags, self.colormap = band_names, tags, colormap
+        self.nodata = nodata
         self._ds: Any = None
         self._staging: Path | None = None
+        # Streamed overview levels: one staging file each, until a window does not fit.
+        self._stream = bool(self.levels) and stream_overviews and self.resampling in (
+            Resampling.average, Resampling.nearest) and (
+            self.resampling != Resampling.average or np.dtype(dtype).kind == "f")
+        self._level_ds: list[Any] = []
+        self._level_paths: list[Path] = []
 
     def __enter__(self) -> CogWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".staging.tif",
+        self._staging = self._new_staging("")
+        self._ds = rasterio.open(self._staging, "w", **self.profile)
+        _decorate(self._ds, self.band_names, self.tags, self.colormap)
+        if self._stream:
+            w, h, t = self.profile["width"], self.profile["height"], self.profile["transform"]
+            for f in self.levels:
+                path = self._new_staging(f".ovr{f}")
+                self._level_paths.append(path)
+                self._level_ds.append(rasterio.open(path, "w", **{
+                    **self.profile, "width": -(-w // f), "height": -(-h // f),
+                    "transform": t @ Affine.scale(f)}))
+        return self
+
+    def _new_staging(self, tag: str) -> Path:
+        fd, name = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=f"{tag}.staging.tif",
                                     dir=self.path.parent)
         os.close(fd)
-        self._staging = Path(name)
         # GDAL creates the file itself. Left in place, the empty reserved file is truncated on
         # open, and ext4 (auto_da_alloc) then pushes the whole staging raster to disk when it
         # is closed: 0.31 s of waiting for a 10000^2 float32 score, against none.
-        self._staging.unlink()
-        self._ds = rasterio.open(self._staging, "w", **self.profile)
-        _decorate(self._ds, self.band_names, self.tags, self.colormap)
-        return self
+        Path(name).unlink()
+        return Path(name)
 
     def write(self, window: Window, data: np.ndarray) -> None:
         if data.ndim == 2:
             data = data[None]
         self._ds.write(data, window=window)
+        if self._stream:
+            self._write_levels(window, data)
+
+    def _write_levels(self, window: Window, data: np.ndarray) -> None:
+        c0, r0 = int(window.col_off), int(window.row_off)
+        h, w = data.shape[1:]
+        if not fits_level_grid(c0, r0, w, h, self._ds.width, self._ds.height, self.levels[-1]):
+            self._drop_levels()  # GDAL's pass over the finished raster instead
+            return
+        if self.resampling == Resampling.average:
+            reduced = average_levels(data, self.levels, self.nodata)
+        else:
+            reduced = nearest_levels(data, self.levels)
+        for f, ds, a in zip(self.levels, self._level_ds, reduced, strict=True):
+            ds.write(a, window=Window(c0 // f, r0 // f, a.shape[2], a.shape[1]))
+
+    def _drop_levels(self) -> None:
+        self._stream = False
+        for ds in self._level_ds:
+            ds.close()
+        self._level_ds = []
+        self._remove(self._level_paths)
+        self._level_paths = []
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         assert self._staging is not None
+        vrt = self._staging.with_suffix(".vrt")
         try:
-            if exc_type is None:
+            if exc_type is None and self.levels and not self._stream:
                 # Overviews go into the uncompressed staging file (cheap), so the final copy
                 # encodes every tile, full resolution and overviews, exactly once.
-                levels = overview_levels(self._ds.width, self._ds.height) if self.overviews else []
-                if levels:
-                    _build_overviews(self._ds, levels, self.resampling)
+                _build_overviews(self._ds, self.levels, self.resampling)
             self._ds.close()
+            for ds in self._level_ds:
+                ds.close()
             if exc_type is None:
+                source = self._staging
+                if self._stream:
+                    _vrt_with_overviews(self._staging, self._level_paths, vrt)
+                    source = vrt
                 with atomic_path(self.path) as tmp:
-                    rasterio.shutil.copy(self._staging, tmp, driver="GTiff", **self.options)
+                    rasterio.shutil.copy(source, tmp, driver="GTiff", **self.options)
         finally:
-            # The staging file never lands: remove it whatever happened.
-            for leftover in (self._staging, self._staging.with_name(self._staging.name + ".aux.xml")):
+            # The staging files never land: remove them whatever happened.
+            self._remove([self._staging, *self._level_paths, vrt])
+
+    @staticmethod
+    def _remove(paths: list[Path]) -> None:
+        for path in paths:
+            for leftover in (path, path.with_name(path.name + ".aux.xml")):
                 with contextlib.suppress(FileNotFoundError):
                     leftover.unlink()
+
+
+def _vrt_with_overviews(base: Path, levels: list[Path], vrt: Path) -> None:
+    """A VRT of ``base`` (its metadata, nodata, band names and colours, as GDAL copies them)
+    whose bands list the level files as their overviews, which the COG copy then takes as
+    they are (COPY_SRC_OVERVIEWS)."""
+    import xml.etree.ElementTree as ET
+
+    rasterio.shutil.copy(base, vrt, driver="VRT")
+    tree = ET.parse(vrt)
+    for band in tree.getroot().iter("VRTRasterBand"):
+        for path in levels:
+            ovr = ET.SubElement(band, "Overview")
+            src = ET.SubElement(ovr, "SourceFilename", relativeToVRT="1")
+            src.text = path.name
+            ET.SubElement(ovr, "SourceBand").text = band.get("band")
+    tree.write(vrt)
 
 
 # --------------------------------------------------------------------------------------------

@@ -100,3 +100,77 @@ def test_stac_item(tmp_path):
         assert key in back
     assert back["properties"]["proj:epsg"] == 32636
     assert back["properties"]["datetime"].endswith("Z")
+
+
+def _overview(path, factor):
+    with rasterio.open(path) as ds:
+        assert factor in ds.overviews(1)
+        n = -(-ds.height // factor), -(-ds.width // factor)
+        return ds.read(1, out_shape=n)
+
+
+def test_streamed_overviews_are_the_exact_block_means(tmp_path):
+    """Tiles of 512 px (the last ones cut by the edge) reduced as they arrive: each overview
+    pixel is the mean of the valid pixels of its block, NaN where none is."""
+    rng = np.random.default_rng(3)
+    data = rng.random((1100, 1300)).astype(np.float32)
+    data[:40, :40] = np.nan  # whole blocks of nodata up to level 8
+    data[rng.random(data.shape) < 0.05] = np.nan
+    p = tmp_path / "score.tif"
+    with CogWriter(p, width=1300, height=1100, count=1, dtype="float32", crs="EPSG:32636", transform=T,
+                   nodata=float("nan"), compress="zstd", band_names=["score"], tags={"k": "v"}) as w:
+        assert w._stream
+        for r in range(0, 1100, 512):
+            for c in range(0, 1300, 512):
+                w.write(Window(c, r, min(512, 1300 - c), min(512, 1100 - r)), data[r:r + 512, c:c + 512])
+    assert [f.name for f in tmp_path.iterdir()] == ["score.tif"]
+    assert _is_cog(p)
+    with rasterio.open(p) as ds:
+        assert ds.overviews(1) == [2, 4]
+        assert ds.descriptions == ("score",) and ds.tags()["k"] == "v" and np.isnan(ds.nodata)
+        np.testing.assert_array_equal(ds.read(1), data)
+    for f in (2, 4):
+        h, w = -(-1100 // f), -(-1300 // f)
+        padded = np.full((h * f, w * f), np.nan, np.float32)
+        padded[:1100, :1300] = data
+        with np.errstate(all="ignore"), pytest.warns(RuntimeWarning):
+            want = np.nanmean(padded.reshape(h, f, w, f), axis=(1, 3))
+        np.testing.assert_allclose(_overview(p, f), want, rtol=1e-6, equal_nan=True)
+
+
+def test_a_window_off_the_overview_grid_falls_back_to_gdal(tmp_path):
+    p = tmp_path / "m.tif"
+    data = (np.arange(1000 * 900) % 7 == 0).astype(np.uint8).reshape(900, 1000)
+    with CogWriter(p, width=1000, height=900, count=1, dtype="uint8", crs="EPSG:32636", transform=T,
+                   nodata=255) as w:
+        w.write(Window(0, 0, 1000, 300), data[:300])
+        assert w._stream
+        w.write(Window(0, 300, 1000, 301), data[300:601])  # 301 rows: off the level-2 grid
+        assert not w._stream
+        w.write(Window(0, 601, 1000, 299), data[601:])
+    assert [f.name for f in tmp_path.iterdir()] == ["m.tif"]
+    assert _is_cog(p)
+    with rasterio.open(p) as ds:
+        assert ds.overviews(1) == [2]
+        np.testing.assert_array_equal(ds.read(1), data)
+
+
+def test_streamed_nearest_overviews_take_each_blocks_centre(tmp_path):
+    p = tmp_path / "codes.tif"
+    data = np.random.default_rng(0).integers(0, 5, (600, 520), dtype=np.uint8)
+    with CogWriter(p, width=520, height=600, count=1, dtype="uint8", crs="EPSG:32636", transform=T,
+                   nodata=255) as w:
+        w.write(Window(0, 0, 520, 256), data[:256])
+        w.write(Window(0, 256, 520, 344), data[256:])
+    rows = np.minimum(np.arange(300) * 2 + 1, 599)
+    cols = np.minimum(np.arange(260) * 2 + 1, 519)
+    np.testing.assert_array_equal(_overview(p, 2), data[rows][:, cols])
+
+
+def test_failed_streamed_write_leaves_no_level_files(tmp_path):
+    p = tmp_path / "x.tif"
+    with pytest.raises(RuntimeError), CogWriter(p, width=600, height=600, count=1, dtype="float32",
+                                                crs="EPSG:32636", transform=T) as w:
+        w.write(Window(0, 0, 600, 600), np.ones((600, 600), np.float32))
+        raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
