@@ -137,8 +137,18 @@ def draw_boxes(ax: Any, image: DisplayImage, detections: Any, *, classes: Iterab
                     alpha=alpha)
         if label and has_state:
             ax.text(px.mean(), py.min() - 3, state.replace("_", " "), color=colour, fontsize=7,
-                    ha="center", va="bottom", fontweight="bold",
+                    ha="center", va="bottom", fontweight="bold", clip_on=True,
                     bbox={"facecolor": "black", "alpha": 0.5, "pad": 1, "linewidth": 0})
+    _image_limits(ax, image)
+
+
+def _image_limits(ax: Any, image: DisplayImage) -> None:
+    """Keep the axes on the image: boxes of detections beyond its edge (an event chip draws
+    every box within its size of the event) would otherwise widen the view and shrink the
+    image into a corner of its panel."""
+    h, w = image.shape
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
 
 
 def class_legend(ax: Any, classes: Iterable[str] | None = None) -> None:
@@ -161,7 +171,7 @@ def overlay_figure(image: DisplayImage, detections: Any = None, *, title: str = 
 
     h, w = image.shape
     fig, ax = plt.subplots(figsize=(width_in, width_in * h / w), dpi=110)
-    ax.imshow(image.rgb, interpolation="lanczos")
+    ax.imshow(image.rgb, interpolation="antialiased")
     draw_boxes(ax, image, detections, classes=classes)
     if events:
         draw_events(ax, image, events)
@@ -194,7 +204,8 @@ def draw_events(ax: Any, image: DisplayImage, events: Sequence[dict[str, Any]], 
                 markeredgewidth=2)
         if numbered:
             ax.text(px[0] + 10, py[0] - 10, str(k), color="white", fontsize=8, fontweight="bold",
-                    bbox={"facecolor": colour, "alpha": 0.85, "pad": 1.5, "linewidth": 0})
+                    clip_on=True, bbox={"facecolor": colour, "alpha": 0.85, "pad": 1.5, "linewidth": 0})
+    _image_limits(ax, image)
 
 
 def change_figure(image: DisplayImage, score: np.ndarray, *, title: str = "Change score",
@@ -206,7 +217,7 @@ def change_figure(image: DisplayImage, score: np.ndarray, *, title: str = "Chang
     h, w = image.shape
     grey = image.rgb.mean(axis=2)
     fig, ax = plt.subplots(figsize=(width_in, width_in * h / w), dpi=110)
-    ax.imshow(grey, cmap="gray", interpolation="lanczos")
+    ax.imshow(grey, cmap="gray", interpolation="antialiased")
     s = np.ma.masked_invalid(score.astype(np.float32))
     if vmax is None:
         # The score is a significance (-log10 p): beyond ~12 every pixel is certain change, so
@@ -268,7 +279,7 @@ def event_chip_figure(before: Scene, after: Scene, event: dict[str, Any], *, det
         xs, ys = event_points([event], scene.meta.crs)
         win = chip_window(scene, float(xs[0]), float(ys[0]), size_m)
         img = _chip(scene, win, stretch)
-        ax.imshow(img.rgb, interpolation="lanczos")
+        ax.imshow(img.rgb, interpolation="antialiased")
         if dets is not None and len(dets):
             near = dets.cx[event["x"] - size_m: event["x"] + size_m, event["y"] - size_m: event["y"] + size_m]
             draw_boxes(ax, img, near, label=True)
@@ -314,11 +325,17 @@ def timeline_figure(timeline: Sequence[dict[str, Any]], *, title: str = "Posture
 
 
 def figure_png(fig: Any) -> bytes:
-    """PNG bytes of a figure (and close it: reports draw hundreds)."""
+    """PNG bytes of a figure (and close it: reports draw hundreds).
+
+    Drawn once at the figure's own size: ``bbox_inches="tight"`` drew every figure twice
+    (images resampled twice), and the figures' ``tight_layout`` already trims them; zlib level
+    3 instead of PIL's 6 packs these photographic PNGs about as small. With the images
+    resampled "antialiased" instead of "lanczos", the demo's report took 5.9 -> 3.7 s
+    (16 figures; measured in one process, /tmp script over ``build_report_files``)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight", facecolor="white")
+    fig.savefig(buf, format="png", facecolor="white", pil_kwargs={"compress_level": 3})
     plt.close(fig)
     return buf.getvalue()
 
