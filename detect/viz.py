@@ -330,10 +330,10 @@ def figure_png(fig: Any) -> bytes:
     Drawn once at the figure's own size: ``bbox_inches="tight"`` drew every figure twice
     (images resampled twice), and the figures' ``tight_layout`` already trims them; zlib level
     3 instead of PIL's 6 packs these photographic PNGs about as small. With the images
-    resampled "antialiased" instead of "lanczos", the demo's report took 6.0-6.3 -> 3.7-4.1 s
-    (16 figures, the event chips filling their panels in both; /tmp script timing
-    ``build_report_files`` twice per version, 2026-12-07); the page grew 6.6 -> 10.7 MB, as
-    its event chips now show their whole image rather than a corner of it."""
+    resampled "antialiased" instead of "lanczos", the demo's report took 6.0-6.3 -> 4.1-4.3 s
+    (16 figures; /tmp script timing ``build_report_files`` twice per version, 2026-12-07;
+    3.7-4.1 s before the event chips were made to fill their panels, which also grew the page
+    6.6 -> 10.7 MB: they now show their whole image rather than a corner of it)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
