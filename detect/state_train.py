@@ -106,6 +106,9 @@ class StateTrainConfig(StrictModel):
         description="when given, the new network reads only these classes' states and the base "
                     "weights' state classifier keeps reading the others (detect.state_net."
                     "StateNetByClass): mending one class does not redraw the others' errors")
+    train_only_replaced: bool = Field(
+        False, description="with replace_classes: train the new network on those classes' crops only "
+                           "(every step's batch spent on the states it will read)")
     net: NetSection = NetSection()
     stream: StreamSection = StreamSection()
     val: StreamSection = StreamSection(seed=1_000_007, chips=400,
@@ -411,6 +414,12 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     gen = torch.Generator().manual_seed(cfg.seed)
     net_cfg = StateNetConfig(**cfg.net.model_dump())
     net = StateNet(net_cfg)
+    if cfg.train_only_replaced and cfg.replace_classes:
+        keep = np.isin(crops["classes"], [CLASSES.index(c) for c in cfg.replace_classes])
+        if not keep.any():
+            raise InputError(f"no crops of {cfg.replace_classes} in the training chips (check stream.themes)")
+        crops = {k: (v[keep] if isinstance(v, np.ndarray) and len(v) == len(keep) else v)
+                 for k, v in crops.items()}
     x_all = torch.from_numpy(crops["crops"])
     cls_all = torch.from_numpy(crops["classes"])
     y_all = torch.from_numpy(crops["states"]).float()
