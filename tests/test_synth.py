@@ -192,6 +192,8 @@ def test_chip_contract(chips: list[Chip]) -> None:
         assert c.classes.dtype == np.int64 and c.states.dtype == np.int64
         assert len(c.types) == len(c.classes) == len(c.states)
         assert 0.2 <= c.gsd <= 0.8
+        assert 0 <= c.sun[0] < 360 and 20 <= c.sun[1] <= 75  # the stream's default sun range
+        assert 0 <= c.view[0] < 360 and 0 <= c.view[1] <= 30
         if len(c.boxes):
             assert (c.boxes[:, :2] >= 0).all() and (c.boxes[:, :2] < 256).all()
             assert (c.boxes[:, 4] >= 0).all() and (c.boxes[:, 4] < 360).all()

@@ -51,6 +51,10 @@ class Chip:
     states: np.ndarray  # (N,) int64: 1 if in the class's non-nominal state, else 0
     gsd: float  # metres per pixel of this chip
     types: list[str]  # e.g. "An-124", per box
+    # The light and the camera, degrees: (sun azimuth, sun elevation), (satellite azimuth, view
+    # zenith). What a real product's IMD says; benchmarks use them to tell shadows from objects.
+    sun: tuple[float, float] | None = None
+    view: tuple[float, float] | None = None
 
 
 @dataclass
@@ -139,10 +143,11 @@ class ChipStream:
     def chip(self, index: int) -> Chip:
         rng = np.random.default_rng([self.seed, int(index), 0xC41B])
         cw, world, gsd = self._world(rng)
-        image, view = self._render(world, gsd, rng)
+        image, view, sun = self._render(world, gsd, rng)
         boxes, keep = self._boxes(cw.labels, view, gsd)
         classes, states, types = _label_fields(cw.labels, keep)
-        return Chip(image=image, boxes=boxes[keep], classes=classes, states=states, gsd=gsd, types=types)
+        return Chip(image=image, boxes=boxes[keep], classes=classes, states=states, gsd=gsd, types=types,
+                    sun=sun, view=(view.sat_azimuth, view.view_zenith))
 
     def twin(self, index: int, p_flip: float = 0.5) -> TwinChip:
         """The world of ``chip(index)`` on two "dates": the first exactly as ``chip(index)``
@@ -151,7 +156,7 @@ class ChipStream:
         change detector must tell apart: a state that changed from a view that changed."""
         rng = np.random.default_rng([self.seed, int(index), 0xC41B])
         cw, world, gsd = self._world(rng)
-        image_a, view_a = self._render(world, gsd, rng)
+        image_a, view_a, _ = self._render(world, gsd, rng)
         flip_rng = np.random.default_rng([self.seed, int(index), 0x7A1])
         labels_b, objects_b = [], list(world.objects)
         for lb in cw.labels:
@@ -162,7 +167,7 @@ class ChipStream:
                 objects_b[lb.object_index] = replace(objects_b[lb.object_index], model=model)
                 lb = replace(lb, state=state, length=length, width=width)
             labels_b.append(lb)
-        image_b, view_b = self._render(replace(world, objects=objects_b), gsd, flip_rng)
+        image_b, view_b, _ = self._render(replace(world, objects=objects_b), gsd, flip_rng)
         boxes_a, in_a = self._boxes(cw.labels, view_a, gsd)
         boxes_b, in_b = self._boxes(labels_b, view_b, gsd)
         keep = in_a & in_b
@@ -199,8 +204,10 @@ class ChipStream:
         )
         return cw, world, gsd
 
-    def _render(self, world: World, gsd: float, rng: np.random.Generator) -> tuple[np.ndarray, View]:
-        """Camera, sun, sensor and 8-bit product, all drawn from ``rng``."""
+    def _render(self, world: World, gsd: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray, View, tuple[float, float]]:
+        """Camera, sun, sensor and 8-bit product, all drawn from ``rng``; the image, the camera
+        and the sun's (azimuth, elevation)."""
         cfg = self.config
         size = self.size
         extent = size * gsd
@@ -239,7 +246,7 @@ class ChipStream:
         image = np.ascontiguousarray(img.transpose(1, 2, 0))
         if rng.random() < cfg.p_jpeg:
             image = jpeg_roundtrip(image, int(rng.integers(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1)))
-        return image, view
+        return image, view, (sun_az, sun_el)
 
     def _boxes(self, labels: list[Any], view: View, gsd: float) -> tuple[np.ndarray, np.ndarray]:
         """Pixel boxes at each label's apparent centre (ground position + lean of its body
