@@ -266,12 +266,25 @@ def chip_window(scene: Scene, x: float, y: float, size_m: float) -> Window:
     return Window(int(col) - half, int(row) - half, 2 * half, 2 * half)
 
 
+# Side of an event chip by the event's class, metres: about four times the object (an An-124
+# is 69 m long, a launcher 13 m), so the object fills enough of the chip to see what changed
+# and its neighbours still show where it stands. The chip figure is 3.4 in tall at 110 dpi,
+# about 300 px: 140 m puts a launcher in 30 px, 60 m in 70.
+CHIP_SIDE_M = {"transport": 140.0, "airliner": 140.0, "fighter": 80.0, "helicopter": 80.0,
+               "sam": 60.0, "vehicle": 50.0}
+
+
 def event_chip_figure(before: Scene, after: Scene, event: dict[str, Any], *, det_before: Any = None,
-                      det_after: Any = None, size_m: float = 140.0, stretches: tuple[Any, Any] = (None, None),
+                      det_after: Any = None, size_m: float | None = None,
+                      stretches: tuple[Any, Any] = (None, None),
                       titles: tuple[str, str] = ("before", "after")) -> Any:
     """Before/after chips centred on an event, with the boxes of both dates (``det_*`` in the
-    CRS of the event's x, y: the one the objects were compared in)."""
+    CRS of the event's x, y: the one the objects were compared in). ``size_m``: the chip's
+    side (default by the event's class, ``CHIP_SIDE_M``)."""
     import matplotlib.pyplot as plt
+
+    if size_m is None:
+        size_m = CHIP_SIDE_M.get(str(event.get("class")), 140.0)
 
     fig, axes = plt.subplots(1, 2, figsize=(6.4, 3.4), dpi=110)
     for ax, scene, dets, stretch, title in zip(axes, (before, after), (det_before, det_after), stretches,

@@ -31,3 +31,26 @@ def test_boxes_and_events_beyond_the_image_do_not_widen_the_view():
     assert ax.get_xlim() == (-0.5, 99.5)
     assert ax.get_ylim() == (79.5, -0.5)
     plt.close(fig)
+
+
+def _png(array: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_the_report_embeds_imagery_as_jpeg_and_flat_figures_as_png():
+    from detect.report import _img
+
+    rng = np.random.default_rng(0)
+    photo = _png(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8))
+    flat = _png(np.full((200, 300, 3), 255, np.uint8))
+    assert 'src="data:image/jpeg;base64,' in _img(photo, "before", "overlay-before")
+    assert 'id="overlay-before"' in _img(photo, "before", "overlay-before")
+    assert 'src="data:image/png;base64,' in _img(flat, "timeline")
+    assert "not available" in _img(None, "change")
+
