@@ -1,8 +1,8 @@
 """Overview levels computed while a raster streams in, so a COG needs no overview pass at the end.
 
 GDAL builds overviews by reading the finished full-resolution raster back; for a 10000^2
-float32 change score that pass took 0.38 s on the 2-core machine, single file after the last
-tile, and it holds the GIL (the mask's overviews could not start beside it). Each tile a
+float32 change score that pass took 0.38 s on the 2-core machine, after the last tile with
+nothing left to overlap it, and it holds the GIL (the mask's overviews could not run beside it). Each tile a
 :class:`imagery.writers.CogWriter` receives is reduced here instead, on the thread that writes
 it, into one uncompressed staging file per level; at the end a VRT hands those levels to the
 one encoding copy as the source's overviews.
@@ -11,8 +11,8 @@ Two reductions, GDAL's defaults for the two kinds of raster we stream:
 
 * ``average`` (floats: scores, radiance): the mean of the valid pixels of each f x f block,
   NaN (or ``nodata``) where none is valid. Each level is reduced from the previous level's
-  sums and counts, so every level is the exact mean over its full-resolution block, as GDAL's
-  own average is.
+  sums and counts, so every level is the exact mean over its full-resolution block (GDAL
+  averages the previous level's means, which drift from that next to nodata).
 * ``nearest`` (codes, masks): the pixel at the block's centre (index ``f // 2``, or the last
   one of a block cut by the raster's edge).
 
