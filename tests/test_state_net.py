@@ -381,3 +381,24 @@ def test_the_crop_jitter_can_be_set_per_class():
     assert moved(wide) == pytest.approx(4 * moved(plain))
     with pytest.raises(ValidationError, match="unknown classes"):
         JitterSection(centre_by_class={"helicopters": 0.1})
+
+
+def test_training_only_on_the_replaced_class_drops_the_other_crops(tmp_path):
+    for suffix in ("", ".sha256"):
+        shutil.copy(f"{SHIPPED}{suffix}", tmp_path / f"base.pt{suffix}")
+    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
+        "detector.pt", "base.pt"))
+    rng = np.random.default_rng(1)
+    small = {"widths": (8, 16, 24, 32), "hidden": 16}
+    mixed = _toy_crops(256, rng, 80)
+    heli = CLASSES.index("helicopter")
+    mixed["classes"][::2] = heli  # half the crops are helicopters, their states noise
+    mixed["source"] = mixed["classes"]
+    cfg = StateTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=60,
+                           batch_size=32, replace_classes=["transport"], train_only_replaced=True, net=small)
+    result = train_state(cfg, progress=False, crops=mixed, val_crops=_toy_crops(128, rng, 80))
+    assert result["train_crops"] == 128  # the transports only
+    assert result["val"]["transport.nose_raised"]["auc"] > 0.95
+    only_heli = {**mixed, "classes": np.full(256, heli), "source": np.full(256, heli)}
+    with pytest.raises(InputError, match="no crops of"):
+        train_state(cfg, progress=False, crops=only_heli, val_crops=_toy_crops(16, rng, 80))
