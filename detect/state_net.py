@@ -133,10 +133,9 @@ class StateNetByClass(nn.Module):
     def __init__(self, members: list[nn.Module], route: list[int]) -> None:
         super().__init__()
         first = members[0].config
+        single_date = (*_crop_geometry(first)[:4], 1, 0)
         for m in members:
-            c = m.config
-            if (c.crop_px, c.side_scale, c.min_side_m, c.num_states, c.dates, c.extra_inputs) != (
-                    first.crop_px, first.side_scale, first.min_side_m, first.num_states, 1, 0):
+            if _crop_geometry(m.config) != single_date:
                 raise ValueError("state networks combined by class must read the same single-date crops")
         if len(route) != first.num_states or not all(0 <= k < len(members) for k in route):
             raise ValueError(f"route: one member index per state channel ({first.num_states})")
@@ -152,17 +151,44 @@ class StateNetByClass(nn.Module):
         return torch.stack([outs[k][:, ch] for ch, k in enumerate(self.route)], dim=1)
 
 
-def combine_by_class(base: nn.Module, new: nn.Module, classes: list[str]) -> StateNetByClass:
+class StateNetMean(nn.Module):
+    """Several readers of the same crops, their logits averaged. Why: a retrained reader redraws
+    its errors, and the launcher gates were chosen on the shipped one's; averaging the two keeps
+    part of a better reader's gain with steadier readings (the launchers, MODEL_CARD.md)."""
+
+    def __init__(self, members: list[nn.Module]) -> None:
+        super().__init__()
+        first = members[0].config
+        if any(_crop_geometry(m.config) != _crop_geometry(first) for m in members):
+            raise ValueError("state networks averaged must read the same single-date crops")
+        self.members = nn.ModuleList(members)
+        self.config = first
+
+    def forward(self, crops: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(crops) for m in self.members]).mean(0)
+
+
+def _crop_geometry(c: StateNetConfig) -> tuple:
+    return c.crop_px, c.side_scale, c.min_side_m, c.num_states, c.dates, c.extra_inputs
+
+
+def combine_by_class(base: nn.Module, new: nn.Module, classes: list[str], *,
+                     mean: bool = False) -> StateNetByClass:
     """``base`` reading every state but those of ``classes``, which ``new`` reads (a base that is
-    itself combined keeps its own members for the other classes)."""
+    itself combined keeps its own members for the other classes); with ``mean``, ``classes`` are
+    read by the mean logit of ``base``'s reader for them and ``new``."""
     unknown = sorted(set(classes) - set(STATE_CLASSES))
     if unknown:
         raise ValueError(f"replace_classes: {unknown} have no state (state classes: {list(STATE_CLASSES)})")
     members = list(base.members) if isinstance(base, StateNetByClass) else [base]
     route = list(base.route) if isinstance(base, StateNetByClass) else [0] * len(STATE_CLASSES)
-    members.append(new)
+    if not mean:
+        members.append(new)
     for c in classes:
-        route[STATE_CLASSES.index(c)] = len(members) - 1
+        ch = STATE_CLASSES.index(c)
+        if mean:
+            members.append(StateNetMean([members[route[ch]], new]))
+        route[ch] = len(members) - 1
     used = sorted(set(route))  # drop members that no longer read anything
     return StateNetByClass([members[k] for k in used], [used.index(k) for k in route])
 
@@ -295,6 +321,8 @@ def pair_logits(net: nn.Module, crops: torch.Tensor, channels: torch.Tensor) -> 
 def state_net_payload(net: nn.Module, info: dict | None = None) -> dict:
     """What goes into a detector weights file under ``state_net`` (a :class:`StateNetByClass`:
     its members' payloads and the route)."""
+    if isinstance(net, StateNetMean):
+        return {"mean": [state_net_payload(m) for m in net.members], "info": dict(info or {})}
     if isinstance(net, StateNetByClass):
         return {"members": [state_net_payload(m) for m in net.members], "route": list(net.route),
                 "info": dict(info or {})}
@@ -304,6 +332,11 @@ def state_net_payload(net: nn.Module, info: dict | None = None) -> dict:
 
 
 def state_net_from_payload(payload: dict) -> nn.Module:
+    if "mean" in payload:
+        try:
+            return StateNetMean([state_net_from_payload(m) for m in payload["mean"]]).eval()
+        except ValueError as exc:
+            raise TypeError(str(exc)) from None
     if "members" in payload:
         try:
             return StateNetByClass([state_net_from_payload(m) for m in payload["members"]],

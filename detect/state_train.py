@@ -106,6 +106,9 @@ class StateTrainConfig(StrictModel):
         description="when given, the new network reads only these classes' states and the base "
                     "weights' state classifier keeps reading the others (detect.state_net."
                     "StateNetByClass): mending one class does not redraw the others' errors")
+    replace_mode: Literal["replace", "mean"] = Field(
+        "replace", description="with replace_classes: the new network reads those classes (replace) "
+                               "or the mean logit of it and the base's reader for them (mean)")
     train_only_replaced: bool = Field(
         False, description="with replace_classes: train the new network on those classes' crops only "
                            "(every step's batch spent on the states it will read)")
@@ -388,7 +391,8 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                              "to keep reading the other classes")
         kept = state_net_from_payload(base.state_net)
         try:  # the crop geometry and class names must fit before minutes of training
-            combine_by_class(kept, StateNet(StateNetConfig(**cfg.net.model_dump())), cfg.replace_classes)
+            combine_by_class(kept, StateNet(StateNetConfig(**cfg.net.model_dump())), cfg.replace_classes,
+                             mean=cfg.replace_mode == "mean")
         except ValueError as exc:
             raise InputError(f"replace_classes: {exc}") from None
     if cfg.threads:
@@ -445,7 +449,7 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     trained = None
     if kept is not None:  # what ships: the new network for replace_classes, the base's for the rest
         trained = val_metrics(net)
-        net = combine_by_class(kept, net, cfg.replace_classes)
+        net = combine_by_class(kept, net, cfg.replace_classes, mean=cfg.replace_mode == "mean")
     metrics = val_metrics(net)
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,

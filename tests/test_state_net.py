@@ -402,3 +402,23 @@ def test_training_only_on_the_replaced_class_drops_the_other_crops(tmp_path):
     only_heli = {**mixed, "classes": np.full(256, heli), "source": np.full(256, heli)}
     with pytest.raises(InputError, match="no crops of"):
         train_state(cfg, progress=False, crops=only_heli, val_crops=_toy_crops(16, rng, 80))
+
+
+def test_a_class_can_be_read_by_the_mean_of_the_base_reader_and_a_new_one():
+    from detect.state_net import StateNetByClass, StateNetMean, combine_by_class, state_net_from_payload
+    from detect.targets import STATE_CLASSES
+
+    base, heli, sam = _constant_net(-5.0), _constant_net(5.0), _constant_net(20.0)
+    crops = torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8)
+    two = combine_by_class(base, heli, ["helicopter"])
+    three = combine_by_class(two, sam, ["sam"], mean=True)
+    s, h = STATE_CLASSES.index("sam"), STATE_CLASSES.index("helicopter")
+    with torch.no_grad():
+        got, kept, new = three(crops), two(crops), sam(crops)
+        assert torch.allclose(got[:, s], (kept[:, s] + new[:, s]) / 2)  # the base's sam reader and the new
+        assert torch.allclose(got[:, h], kept[:, h])
+        back = state_net_from_payload(state_net_payload(three))  # the weights file's round trip
+        assert isinstance(back, StateNetByClass) and torch.allclose(back(crops), got)
+    assert any(isinstance(m, StateNetMean) for m in back.members)
+    with pytest.raises(ValueError, match="same single-date crops"):
+        StateNetMean([base, _constant_net(0.0, min_side_m=40.0)])
