@@ -93,14 +93,13 @@ def average_levels(data: np.ndarray, factors: list[int], nodata: float | None) -
     one before), ignoring NaN and ``nodata``; blocks with nothing valid get ``nodata`` (NaN when
     there is none)."""
     dtype = data.dtype
-    fill = float("nan") if nodata is None or (isinstance(nodata, float) and math.isnan(nodata)) \
-        else float(nodata)
-    use_nodata = nodata is not None and not math.isnan(float(nodata))
+    use_nodata = nodata is not None and not math.isnan(nodata)
+    fill = float(nodata) if use_nodata else float("nan")
     nb, h, w = data.shape
     out: list[np.ndarray] = []
     s = np.empty((nb, -(-h // 2), -(-w // 2)), np.float64)
     c = np.empty(s.shape, np.int64)
-    _sum_count_2x2(data, float(nodata) if use_nodata else 0.0, use_nodata, s, c)
+    _sum_count_2x2(data, fill if use_nodata else 0.0, use_nodata, s, c)
     f = 2
     for target in factors:
         while f < target:

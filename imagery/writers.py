@@ -159,7 +159,7 @@ class CogWriter:
                  max_z_error: float | None = None, band_names: list[str] | None = None,
                  tags: Mapping[str, Any] | None = None,
                  colormap: Mapping[int, tuple[int, int, int, int]] | None = None,
-                 resampling: Resampling | None = None, stream_overviews: bool = True) -> None:
+                 resampling: Resampling | None = None) -> None:
         self.path = Path(path)
         self.profile = dict(driver="GTiff", width=width, height=height, count=count, dtype=dtype,
                             crs=crs, transform=transform, nodata=nodata, tiled=True,
@@ -173,7 +173,7 @@ class CogWriter:
         self._ds: Any = None
         self._staging: Path | None = None
         # Streamed overview levels: one staging file each, until a window does not fit.
-        self._stream = bool(self.levels) and stream_overviews and self.resampling in (
+        self._stream = bool(self.levels) and self.resampling in (
             Resampling.average, Resampling.nearest) and (
             self.resampling != Resampling.average or np.dtype(dtype).kind == "f")
         self._level_ds: list[Any] = []
