@@ -18,6 +18,9 @@ matching gates) need a run of their own (``posture_events.py --posture``).
         --posture configs/posture.yaml my_posture.yaml [--list] [--json rows.json]
     python benchmarks/launcher_gates.py --rows rows.json --posture configs/posture.yaml other.yaml
 
+``--grid-phase 0 9`` reads every pair at both grid phases (as ``posture_events.py``; a phase's
+rows are labelled ``@pP``): gates chosen on one draw of the detector's errors fit that draw.
+
 The run folders' ``report.json`` then hold the open-gate events; ``posture_events.py`` redoes
 the posture stage (always rerun, it takes seconds) on its next pass over ``--work``.
 """
@@ -135,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
     ap.add_argument("--steady-seeds", type=int, nargs="*", default=[11, 12, 13, 14])
     ap.add_argument("--weights", default=None, help="detector weights (default: the shipped ones)")
+    ap.add_argument("--grid-phase", type=int, nargs="+", default=[0], metavar="P",
+                    help="detector grid phases to read every pair at (run folders as posture_events.py)")
     ap.add_argument("--posture", nargs="+", default=[None],
                     help="posture configs whose gates are compared (default: configs/posture.yaml); "
                          "the first also gives the figures' own settings")
@@ -146,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import yaml
-    from posture_events import _run
+    from posture_events import _phase_config, _run
 
     from detect.change.posture_config import load_posture_config
 
@@ -162,11 +167,13 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         opened = work / "launcher_gates_open.yaml"
         opened.write_text(yaml.safe_dump(open_gates(base).model_dump(mode="json"), sort_keys=False))
-    for scenario, seed in pairs:
-        report, truth = _run(scenario, seed, work, str(opened), args.weights)
-        rows += launcher_rows(report, truth, base.paired_states.classes, f"{scenario} {seed}")
-        print(f"{scenario} {seed}: {sum(1 for r in rows if r['pair'] == f'{scenario} {seed}')} "
-              "launcher rows", file=sys.stderr)
+    for phase in args.grid_phase if pairs else []:
+        det_config = _phase_config(work, None, phase) if phase else None
+        for scenario, seed in pairs:
+            report, truth = _run(scenario, seed, work, str(opened), args.weights, det_config, phase)
+            pair = f"{scenario} {seed}" + (f"@p{phase}" if phase else "")
+            rows += launcher_rows(report, truth, base.paired_states.classes, pair)
+            print(f"{pair}: {sum(1 for r in rows if r['pair'] == pair)} launcher rows", file=sys.stderr)
     if args.list:
         for r in rows:
             if not r.get("missing"):
