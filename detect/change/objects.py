@@ -221,6 +221,14 @@ def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg:
     return [i for i in unmatched if not _supporters(objs[i], other, cfg).any()]
 
 
+def _faint_only(objs: list[_Obj], kept: list[int], reported: list[_Obj], cfg: PostureConfig
+                ) -> list[int]:
+    """The objects of ``cfg.faint_presence.classes`` among those the presence check ``kept``
+    that no detection ``reported`` on the other date supports: only faint ones do."""
+    classes = set(cfg.faint_presence.classes)
+    return [i for i in kept if objs[i].cls in classes and not _supporters(objs[i], reported, cfg).any()]
+
+
 def _supporters(o: _Obj, other: list[_Obj], cfg: PostureConfig) -> np.ndarray:
     """Which detections of ``other`` could be ``o``: its class group anywhere near, another
     class only right there and of its size."""
@@ -352,6 +360,10 @@ def object_events(
     # unmatched objects the presence check kept from departing or arriving
     kept_a = sorted(set(all_lost) - set(lost))
     kept_b = sorted(set(all_new) - set(new))
+    # ...of which those only faint detections kept may still go or come, on stricter evidence
+    faint_lost, faint_new = _faint_only(a, kept_a, b, cfg), _faint_only(b, kept_b, a, cfg)
+    lost, new = sorted(lost + faint_lost), sorted(new + faint_new)
+    faintly_kept = {a[i].oid for i in faint_lost} | {b[j].oid for j in faint_new}
     span = date_span(*dates)
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)
@@ -445,13 +457,15 @@ def object_events(
         for k, i in enumerate(ids):
             o = objs[i]
             ev = None if math.isnan(evs[i]) else float(evs[i])
-            if _still_there(ev, sims[k], cfg):
+            faint = o.oid in faintly_kept
+            if _still_there(ev, sims[k], cfg) or (faint and _faintly_there(ev, sims[k], cfg)):
                 continue
             conf = _confidence(o.score, ev, cfg)
+            extra = {**_sim(sims[k]), **({"faint_support": True} if faint else {})}
             if kind == "departed":
-                add(kind, o, ev, conf, o.oid, None, {"state_before": o.state, **_sim(sims[k])})
+                add(kind, o, ev, conf, o.oid, None, {"state_before": o.state, **extra})
             else:
-                add(kind, o, ev, conf, None, o.oid, {"state_after": o.state, **_sim(sims[k])})
+                add(kind, o, ev, conf, None, o.oid, {"state_after": o.state, **extra})
     return _one_per_object(events, refs, cfg)
 
 
@@ -815,6 +829,15 @@ def _still_there(changed: float | None, similarity: float, cfg: PostureConfig) -
     if changed is not None and changed < cfg.evidence.min_fraction_presence:
         return True
     return not math.isnan(similarity) and similarity > cfg.evidence.max_similarity_presence
+
+
+def _faintly_there(changed: float | None, similarity: float, cfg: PostureConfig) -> bool:
+    """For an object only faint detections support on the other date: its box must have
+    changed more, and look less alike, than an unsupported one's; unknown figures veto."""
+    fp = cfg.faint_presence
+    if changed is None or math.isnan(similarity):
+        return True
+    return changed < fp.min_fraction or similarity > fp.max_similarity
 
 
 def _sim(value: float) -> dict[str, float]:
