@@ -387,6 +387,8 @@ def object_events(
             notes.append("it stands outside the site's air-defence zones")
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
+        if extra.get("faint_support"):
+            notes.append("only a faint detection remains near its place, where the image changed")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
