@@ -129,6 +129,17 @@ class FaintPresenceConfig(StrictModel):
     max_similarity: float = Field(0.3, ge=-1, le=1)
 
 
+class FaintStateTracksConfig(StrictModel):
+    """Objects of ``classes`` seen only faintly (below the detector's operating score) on both
+    dates at one place inside a zone of ``zone_kinds``, with no reported object of their class
+    group there: their state change is an event when the reading moves by ``min_shift`` (a
+    decisive change, since two faint sightings say less that something is there)."""
+
+    classes: list[str] = Field(default_factory=list)
+    zone_kinds: list[str] = Field(default_factory=list)
+    min_shift: float = Field(0.9, ge=0, le=1)
+
+
 class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -157,6 +168,7 @@ class PostureConfig(StrictModel):
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
     faint_presence: FaintPresenceConfig = Field(default_factory=FaintPresenceConfig)
+    faint_state_tracks: FaintStateTracksConfig = Field(default_factory=FaintStateTracksConfig)
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
@@ -180,7 +192,8 @@ class PostureConfig(StrictModel):
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)
-                   | set(self.cross_read_classes) | set(self.faint_presence.classes)) - set(CLASSES)
+                   | set(self.cross_read_classes) | set(self.faint_presence.classes)
+                   | set(self.faint_state_tracks.classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
