@@ -274,6 +274,33 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["nose_raised"]
 
 
+def test_a_helicopter_seen_only_faintly_needs_its_zone_and_a_decisive_change():
+    """A Ka-52 the detector scores 0.25 on both dates (below its operating score: no track): its
+    dismantling is an event with ``faint_state_tracks`` on, at the helipad, read 0.01 -> 0.98;
+    a move of 0.8, a place outside the helipads or the option off give none."""
+    cfg = CFG.model_copy(update={"faint_state_tracks": CFG.faint_state_tracks.model_copy(
+        update={"classes": ["helicopter"], "zone_kinds": ["helipad"], "min_shift": 0.9})})
+
+    def faint_heli(oid, state, p, x=700, y=100):
+        g = dets([(oid, "helicopter", state, x, y, 14, 7, 90, 0.25)])
+        g["state_score"] = p
+        return g
+
+    def events(cfg, p_after, x=700, before=None):
+        faint = (faint_heli("fb", None, 0.01, x), faint_heli("fa", "dismantled", p_after, x + 1))
+        return object_events(before, None, cfg, faint=faint, zones=ZONES, evidence=_const(0.6))
+
+    (e,) = events(cfg, 0.98)
+    assert (e.kind, e.zone, e.extra["faint"]) == ("dismantled", "helipad", True)
+    assert "only faintly" in e.explanation
+    assert events(cfg, 0.81) == []
+    assert events(cfg, 0.98, x=560) == []  # between the apron and the helipad
+    assert events(CFG, 0.98) == []
+    # A reported helicopter at its place is tracked as itself: the faint sightings add nothing.
+    reported = dets([("h", "helicopter", None, 701, 100, 16, 14.5, 90, 0.8)])
+    assert events(cfg, 0.98, before=reported) == []
+
+
 def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():
     """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
     date, where the true centre reads intact on both: no event. A real dismantling reads at
