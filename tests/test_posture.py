@@ -142,34 +142,6 @@ def test_a_faint_detection_on_the_other_date_means_still_there():
     assert [e.kind for e in object_events(BEFORE, after, CFG, faint=(None, truck))] == ["departed"]
 
 
-def test_a_faint_detection_keeps_a_listed_class_only_while_its_box_looks_the_same():
-    """A fighter gone from its revetment leaves walls the detector scores 0.25 as a fighter 9 m
-    off: for ``faint_presence.classes`` that faint support yields to strong pixel evidence."""
-    cfg = CFG.model_copy(update={"faint_presence": CFG.faint_presence.model_copy(
-        update={"classes": ["fighter"], "min_fraction": 0.5, "max_similarity": 0.3})})
-    after = dets([("x1", "transport", None, 101, 99, 69, 73, 90, 0.9),
-                  ("x2", "transport", None, 101, 251, 69, 73, 90, 0.9),
-                  ("x3", "helicopter", None, 701, 100, 16, 14.5, 180, 0.85)])
-    walls = dets([("f1", "fighter", None, 309, 401, 22, 16, 175, 0.25)])
-
-    def events(cfg, changed, ncc, after=after):
-        return object_events(BEFORE, after, cfg, faint=(None, walls), evidence=_const(changed),
-                             similarity=_const(ncc))
-
-    (e,) = events(cfg, 0.75, 0.2)
-    assert (e.kind, e.before_id, e.extra.get("faint_support")) == ("departed", "su24_1", True)
-    assert "only a faint detection remains" in e.explanation
-    assert events(cfg, 0.75, 0.4) == []  # an unsupported box would depart at NCC 0.4
-    assert events(cfg, 0.4, 0.2) == []
-    assert events(CFG, 0.75, 0.2) == []  # no class listed: faint support keeps it, as before
-    # A reported detection at its place keeps it whatever the pixels say.
-    seen = dets([("x1", "transport", None, 101, 99, 69, 73, 90, 0.9),
-                 ("x2", "transport", None, 101, 251, 69, 73, 90, 0.9),
-                 ("x3", "helicopter", None, 701, 100, 16, 14.5, 180, 0.85),
-                 ("r1", "fighter", None, 309, 401, 22, 16, 175, 0.5)])
-    assert events(cfg, 0.75, 0.2, after=seen) == []
-
-
 def test_a_second_peak_on_one_helicopter_is_not_an_arrival():
     before = dets([("h", "helicopter", None, 0, 0, 17, 5, 90, 0.6)])
     after = dets([("h1", "helicopter", None, 1, 0, 17, 5, 20, 0.5),
@@ -272,33 +244,6 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["dismantled"]
     assert [e.kind for e in object_events(*pair("transport", 69, 73, 0.1, 0.7, "nose_raised"),
                                           CFG)] == ["nose_raised"]
-
-
-def test_a_helicopter_seen_only_faintly_needs_its_zone_and_a_decisive_change():
-    """A Ka-52 the detector scores 0.25 on both dates (below its operating score: no track): its
-    dismantling is an event with ``faint_state_tracks`` on, at the helipad, read 0.01 -> 0.98;
-    a move of 0.8, a place outside the helipads or the option off give none."""
-    cfg = CFG.model_copy(update={"faint_state_tracks": CFG.faint_state_tracks.model_copy(
-        update={"classes": ["helicopter"], "zone_kinds": ["helipad"], "min_shift": 0.9})})
-
-    def faint_heli(oid, state, p, x=700, y=100):
-        g = dets([(oid, "helicopter", state, x, y, 14, 7, 90, 0.25)])
-        g["state_score"] = p
-        return g
-
-    def events(cfg, p_after, x=700, before=None):
-        faint = (faint_heli("fb", None, 0.01, x), faint_heli("fa", "dismantled", p_after, x + 1))
-        return object_events(before, None, cfg, faint=faint, zones=ZONES, evidence=_const(0.6))
-
-    (e,) = events(cfg, 0.98)
-    assert (e.kind, e.zone, e.extra["faint"]) == ("dismantled", "helipad", True)
-    assert "only faintly" in e.explanation
-    assert events(cfg, 0.81) == []
-    assert events(cfg, 0.98, x=560) == []  # between the apron and the helipad
-    assert events(CFG, 0.98) == []
-    # A reported helicopter at its place is tracked as itself: the faint sightings add nothing.
-    reported = dets([("h", "helicopter", None, 701, 100, 16, 14.5, 90, 0.8)])
-    assert events(cfg, 0.98, before=reported) == []
 
 
 def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():

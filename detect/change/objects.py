@@ -221,14 +221,6 @@ def _unconfirmed(objs: list[_Obj], unmatched: list[int], other: list[_Obj], cfg:
     return [i for i in unmatched if not _supporters(objs[i], other, cfg).any()]
 
 
-def _faint_only(objs: list[_Obj], kept: list[int], reported: list[_Obj], cfg: PostureConfig
-                ) -> list[int]:
-    """The objects of ``cfg.faint_presence.classes`` among those the presence check ``kept``
-    that no detection ``reported`` on the other date supports: only faint ones do."""
-    classes = set(cfg.faint_presence.classes)
-    return [i for i in kept if objs[i].cls in classes and not _supporters(objs[i], reported, cfg).any()]
-
-
 def _supporters(o: _Obj, other: list[_Obj], cfg: PostureConfig) -> np.ndarray:
     """Which detections of ``other`` could be ``o``: its class group anywhere near, another
     class only right there and of its size."""
@@ -360,10 +352,6 @@ def object_events(
     # unmatched objects the presence check kept from departing or arriving
     kept_a = sorted(set(all_lost) - set(lost))
     kept_b = sorted(set(all_new) - set(new))
-    # ...of which those only faint detections kept may still go or come, on stricter evidence
-    faint_lost, faint_new = _faint_only(a, kept_a, b, cfg), _faint_only(b, kept_b, a, cfg)
-    lost, new = sorted(lost + faint_lost), sorted(new + faint_new)
-    faintly_kept = {a[i].oid for i in faint_lost} | {b[j].oid for j in faint_new}
     span = date_span(*dates)
     ev_a = evidence([o.geometry for o in a]) if evidence and a else np.full(len(a), np.nan)
     ev_b = evidence([o.geometry for o in b]) if evidence and b else np.full(len(b), np.nan)
@@ -387,8 +375,6 @@ def object_events(
             notes.append("it stands outside the site's air-defence zones")
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
-        if extra.get("faint_support"):
-            notes.append("only a faint detection remains near its place, where the image changed")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
@@ -399,24 +385,32 @@ def object_events(
 
     candidates = []  # the matched pairs' state events, before the cross-read check
     for i, j in pairs:
-        if paired_cls & {a[i].cls, b[j].cls}:
+        oa, ob = a[i], b[j]
+        cls = oa.cls
+        if paired_cls & {oa.cls, ob.cls}:
             continue  # read at one box on both dates, below
+        if oa.cls != ob.cls or cls not in STATES or oa.state == ob.state:
+            continue  # no state is compared across a class confusion
+        state = STATES[cls][0]
+        kinds = _STATE_EVENTS[(cls, state)]
+        kind = kinds[0] if ob.state == state else kinds[1]
+        if (oa.state_score is not None and ob.state_score is not None
+                and abs(ob.state_score - oa.state_score) < cfg.min_shift_for(state)):
+            continue
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
-        candidate = _state_candidate(a[i], b[j], ev, similarity, cfg, cfg.min_shift_for)
-        if candidate is not None:
-            candidates.append(candidate)
-    if faint is not None and cfg.faint_state_tracks.classes:
-        fa, fb, faint_pairs = _faint_state_tracks(a, b, _objects(faint_a, "fb"), _objects(faint_b, "fa"),
-                                                  cfg, zones)
-        ev_fa = _figures(evidence, [o.geometry for o in fa]) if evidence else None
-        ev_fb = _figures(evidence, [o.geometry for o in fb]) if evidence else None
-        for i, j in faint_pairs:
-            ev = float(np.nanmax([ev_fa[i], ev_fb[j]])) if ev_fa is not None and ev_fb is not None else None
-            candidate = _state_candidate(fa[i], fb[j], ev, similarity, cfg,
-                                         lambda _: cfg.faint_state_tracks.min_shift)
-            if candidate is not None:
-                candidate[0][-1]["faint"] = True
-                candidates.append(candidate)
+        if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
+            continue
+        # Two sightings of one object at one place (their noisy-or: that it is there) times how
+        # far its state moved, as for the paired launchers below; not the surer of the two state
+        # reads, which rates a 0.63 -> 0.25 wobble like a 0.05 -> 0.99 change. Detections
+        # without state probabilities (another tool's file) switched state outright.
+        seen = 1.0 - (1.0 - oa.score) * (1.0 - ob.score)
+        moved = (abs(ob.state_score - oa.state_score)
+                 if oa.state_score is not None and ob.state_score is not None else 1.0)
+        conf = _confidence(seen * moved, ev, cfg)
+        sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
+        candidates.append(((kind, oa, ev, conf, oa.oid, ob.oid,
+                            {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}), ob))
     for args, _after in _cross_read_holds(candidates, state_reader, cfg):
         add(*args)
     if paired_cls:
@@ -451,15 +445,13 @@ def object_events(
         for k, i in enumerate(ids):
             o = objs[i]
             ev = None if math.isnan(evs[i]) else float(evs[i])
-            faint = o.oid in faintly_kept
-            if _still_there(ev, sims[k], cfg) or (faint and _faintly_there(ev, sims[k], cfg)):
+            if _still_there(ev, sims[k], cfg):
                 continue
             conf = _confidence(o.score, ev, cfg)
-            extra = {**_sim(sims[k]), **({"faint_support": True} if faint else {})}
             if kind == "departed":
-                add(kind, o, ev, conf, o.oid, None, {"state_before": o.state, **extra})
+                add(kind, o, ev, conf, o.oid, None, {"state_before": o.state, **_sim(sims[k])})
             else:
-                add(kind, o, ev, conf, None, o.oid, {"state_after": o.state, **extra})
+                add(kind, o, ev, conf, None, o.oid, {"state_after": o.state, **_sim(sims[k])})
     return _one_per_object(events, refs, cfg)
 
 
@@ -517,57 +509,6 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
         if j is not None and j not in g[1]:
             g[1].append(j)
     return list(groups.values())
-
-
-def _state_candidate(oa: _Obj, ob: _Obj, ev: float | None, similarity: Evidence | None,
-                     cfg: PostureConfig, min_shift: Callable[[str], float]
-                     ) -> tuple[tuple[Any, ...], _Obj] | None:
-    """The state event (``add``'s arguments, and the after object) of one object seen at one
-    place on both dates, or None where its state did not change by ``min_shift(state)`` or its
-    box by the state's changed fraction."""
-    cls = oa.cls
-    if oa.cls != ob.cls or cls not in STATES or oa.state == ob.state:
-        return None  # no state is compared across a class confusion
-    state = STATES[cls][0]
-    kinds = _STATE_EVENTS[(cls, state)]
-    kind = kinds[0] if ob.state == state else kinds[1]
-    if (oa.state_score is not None and ob.state_score is not None
-            and abs(ob.state_score - oa.state_score) < min_shift(state)):
-        return None
-    if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
-        return None
-    # Two sightings of one object at one place (their noisy-or: that it is there) times how
-    # far its state moved, as for the paired launchers below; not the surer of the two state
-    # reads, which rates a 0.63 -> 0.25 wobble like a 0.05 -> 0.99 change. Detections
-    # without state probabilities (another tool's file) switched state outright.
-    seen = 1.0 - (1.0 - oa.score) * (1.0 - ob.score)
-    moved = (abs(ob.state_score - oa.state_score)
-             if oa.state_score is not None and ob.state_score is not None else 1.0)
-    conf = _confidence(seen * moved, ev, cfg)
-    sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
-    return (kind, oa, ev, conf, oa.oid, ob.oid,
-            {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}), ob
-
-
-def _faint_state_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: list[_Obj],
-                        cfg: PostureConfig, zones: ZoneIndex
-                        ) -> tuple[list[_Obj], list[_Obj], list[tuple[int, int]]]:
-    """(faint before, faint after, matched pairs): faint sightings of
-    ``cfg.faint_state_tracks.classes`` inside a zone of its ``zone_kinds`` with no reported
-    object of their class group at their place on either date, matched across the dates. Why:
-    the detector scores an intact Ka-52 0.2-0.3 on many pairs, so a dismantling seen only
-    faintly on both dates had no track (withdrawal 0-15: 2 of the 6 missed at grid phase 0)."""
-    fst = cfg.faint_state_tracks
-    reported = a + b
-
-    def keep(objs: list[_Obj]) -> list[_Obj]:
-        return [o for o in objs if o.cls in fst.classes
-                and zones.within_kinds(o.x, o.y, fst.zone_kinds) is True
-                and not _second_peak(o, reported, cfg)]
-
-    fa, fb = keep(faint_a), keep(faint_b)
-    pairs, _, _ = match_objects(fa, fb, cfg)
-    return fa, fb, pairs
 
 
 def _faint_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: list[_Obj],
@@ -874,15 +815,6 @@ def _still_there(changed: float | None, similarity: float, cfg: PostureConfig) -
     if changed is not None and changed < cfg.evidence.min_fraction_presence:
         return True
     return not math.isnan(similarity) and similarity > cfg.evidence.max_similarity_presence
-
-
-def _faintly_there(changed: float | None, similarity: float, cfg: PostureConfig) -> bool:
-    """For an object only faint detections support on the other date: its box must have
-    changed more, and look less alike, than an unsupported one's; unknown figures veto."""
-    fp = cfg.faint_presence
-    if changed is None or math.isnan(similarity):
-        return True
-    return changed < fp.min_fraction or similarity > fp.max_similarity
 
 
 def _sim(value: float) -> dict[str, float]:

@@ -117,29 +117,6 @@ class PairedStatesConfig(StrictModel):
         return limit
 
 
-class FaintPresenceConfig(StrictModel):
-    """An object of ``classes`` whose place on the other date holds only faint detections
-    (below the detector's operating score) is not kept by them outright: it departs (or arrives)
-    when its own box's pixel evidence says so at these stricter limits. Why: a fighter gone from
-    its revetment leaves the walls and their shadows, which the detector scores 0.2-0.3 as a
-    fighter 7-9 m off."""
-
-    classes: list[str] = Field(default_factory=list)
-    min_fraction: float = Field(0.3, ge=0, le=1)
-    max_similarity: float = Field(0.3, ge=-1, le=1)
-
-
-class FaintStateTracksConfig(StrictModel):
-    """Objects of ``classes`` seen only faintly (below the detector's operating score) on both
-    dates at one place inside a zone of ``zone_kinds``, with no reported object of their class
-    group there: their state change is an event when the reading moves by ``min_shift`` (a
-    decisive change, since two faint sightings say less that something is there)."""
-
-    classes: list[str] = Field(default_factory=list)
-    zone_kinds: list[str] = Field(default_factory=list)
-    min_shift: float = Field(0.9, ge=0, le=1)
-
-
 class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -167,8 +144,6 @@ class PostureConfig(StrictModel):
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
-    faint_presence: FaintPresenceConfig = Field(default_factory=FaintPresenceConfig)
-    faint_state_tracks: FaintStateTracksConfig = Field(default_factory=FaintStateTracksConfig)
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
@@ -192,8 +167,7 @@ class PostureConfig(StrictModel):
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)
-                   | set(self.cross_read_classes) | set(self.faint_presence.classes)
-                   | set(self.faint_state_tracks.classes)) - set(CLASSES)
+                   | set(self.cross_read_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
