@@ -149,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--list", action="store_true", help="print every launcher event with its figures")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    phases = list(dict.fromkeys(args.grid_phase))
+    if not all(0 <= p < 32 for p in phases):
+        ap.error("--grid-phase must be 0-31")
 
     import yaml
     from posture_events import _phase_config, _run
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         opened = work / "launcher_gates_open.yaml"
         opened.write_text(yaml.safe_dump(open_gates(base).model_dump(mode="json"), sort_keys=False))
-    for phase in args.grid_phase if pairs else []:
+    for phase in phases if pairs else []:
         det_config = _phase_config(work, None, phase) if phase else None
         for scenario, seed in pairs:
             report, truth = _run(scenario, seed, work, str(opened), args.weights, det_config, phase)
