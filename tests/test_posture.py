@@ -246,30 +246,6 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["nose_raised"]
 
 
-def test_faint_helicopters_in_their_zone_are_tracked_as_reported_ones():
-    """A Ka-52 reported at 0.4 on date 1 and scored 0.27 on date 2 (a faint detection) where it
-    was dismantled: with ``faint_promotion`` its helipad makes the faint sighting a tracked one
-    and the dismantling an event; outside the helipads, or under the floor, it only says that
-    something is still there, as before."""
-    cfg = CFG.model_copy(update={"faint_promotion": CFG.faint_promotion.model_copy(
-        update={"classes": {"helicopter": 0.25}, "zone_kinds": ["helipad"]})})
-
-    def heli(oid, state, p, score, x):
-        g = dets([(oid, "helicopter", state, x, 100, 14, 7, 90, score)])
-        g["state_score"] = p
-        return g
-
-    def events(cfg, score=0.27, x=700):
-        return object_events(heli("h", None, 0.02, 0.4, x), None, cfg, zones=ZONES, evidence=_const(0.6),
-                             faint=(None, heli("f", "dismantled", 0.98, score, x + 1)))
-
-    (e,) = events(cfg)
-    assert (e.kind, e.before_id, e.after_id, e.zone) == ("dismantled", "h", "f", "helipad")
-    assert events(CFG) == []
-    assert events(cfg, score=0.22) == []
-    assert events(cfg, x=560) == []  # between the apron and the helipad
-
-
 def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():
     """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
     date, where the true centre reads intact on both: no event. A real dismantling reads at

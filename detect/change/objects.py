@@ -340,13 +340,12 @@ def object_events(
     ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
     the shadow of something taller than a packed element (``paired_states.packed_shadow_m2``)."""
     zones = zones or ZoneIndex()
-    faint_a, faint_b = faint if faint is not None else (None, None)
-    (a, dim_a), (b, dim_b) = (_promote(_objects(det, p), _objects(dim, f"f{p}"), zones, cfg)
-                              for det, dim, p in ((before, faint_a, "b"), (after, faint_b, "a")))
+    a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
     paired_cls = set(cfg.paired_states.classes) if state_reader is not None else set()
     all_lost, all_new = lost, new
-    everything_a, everything_b = a + dim_a, b + dim_b
+    faint_a, faint_b = faint if faint is not None else (None, None)
+    everything_a, everything_b = a + _objects(faint_a, "fb"), b + _objects(faint_b, "fa")
     if cfg.presence_check:
         lost = _unconfirmed(a, lost, everything_b, cfg)
         new = _unconfirmed(b, new, everything_a, cfg)
@@ -426,7 +425,7 @@ def object_events(
                                       state_similarity or similarity, cfg, tall_shadow, zones):
             add(*t)
         if cfg.paired_states.faint_tracks and faint is not None and tall_shadow is not None:
-            fa, fb, faint_pairs = _faint_tracks(a, b, dim_a, dim_b,
+            fa, fb, faint_pairs = _faint_tracks(a, b, _objects(faint_a, "fb"), _objects(faint_b, "fa"),
                                                 paired_cls, cfg, zones)
             if faint_pairs:
                 for t in _paired_state_events(fa, fb, [([i], [j]) for i, j in faint_pairs],
@@ -510,22 +509,6 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
         if j is not None and j not in g[1]:
             g[1].append(j)
     return list(groups.values())
-
-
-def _promote(reported: list[_Obj], faint: list[_Obj], zones: ZoneIndex, cfg: PostureConfig
-             ) -> tuple[list[_Obj], list[_Obj]]:
-    """(reported, faint) with the faint detections ``cfg.faint_promotion`` names (a class, a
-    score floor, zone kinds) moved to the reported: in those zones they are tracked as objects.
-    Why: the detector scores an intact Ka-52 0.21-0.35, and its dismantling went unseen where
-    one date fell below the operating score; reported everywhere from 0.25, helicopters found
-    more dismantlings but trees off the base became helicopters that changed state."""
-    fp = cfg.faint_promotion
-    if not fp.classes or not faint:
-        return reported, faint
-    up = [fp.classes.get(o.cls) is not None and o.score >= fp.classes[o.cls]
-          and zones.within_kinds(o.x, o.y, fp.zone_kinds) is True for o in faint]
-    return (reported + [o for o, u in zip(faint, up, strict=True) if u],
-            [o for o, u in zip(faint, up, strict=True) if not u])
 
 
 def _faint_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: list[_Obj],

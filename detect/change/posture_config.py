@@ -117,14 +117,6 @@ class PairedStatesConfig(StrictModel):
         return limit
 
 
-class FaintPromotionConfig(StrictModel):
-    """Faint detections (below the detector's operating score) tracked as reported ones: of a
-    class in ``classes`` (class -> score floor) inside a zone of ``zone_kinds``."""
-
-    classes: dict[str, float] = Field(default_factory=dict)
-    zone_kinds: list[str] = Field(default_factory=list)
-
-
 class PostureConfig(StrictModel):
     matching: MatchingConfig = MatchingConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -152,7 +144,6 @@ class PostureConfig(StrictModel):
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
-    faint_promotion: FaintPromotionConfig = Field(default_factory=FaintPromotionConfig)
     event_classes: list[str] = Field(default_factory=lambda: ["transport", "fighter", "helicopter", "sam",
                                                               "airliner"])
     event_weights: dict[str, float]
@@ -176,7 +167,7 @@ class PostureConfig(StrictModel):
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)
-                   | set(self.cross_read_classes) | set(self.faint_promotion.classes)) - set(CLASSES)
+                   | set(self.cross_read_classes)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
