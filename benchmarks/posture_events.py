@@ -4,32 +4,35 @@ nothing on steady pairs?
 For each seed it renders a Khmeimim withdrawal pair and a steady pair (``imagery.synth``), runs
 the whole pipeline (``detect.pipeline.run_pair``, shipped weights, CPU) and scores the reported
 events against the scenario's truth events (``detect.change.truth.score_events``: same kind
-within 30 m). Prints recall per event kind, precision, the false events and score on the steady
-pairs, how many true and false events a stricter ``min_confidence`` would keep, and the same
-figures with the presence safeguards switched off (``--ablate``), so that what the hysteresis
-and persistence checks buy is measured in the same run.
+within 30 m). Prints recall per event kind, the staged events missed by kind and type,
+precision, every false event, the events and score on the steady pairs, how many true and false
+events a stricter ``min_confidence`` would keep, and the same figures with the presence
+safeguards switched off (``--ablate``), so that what the hysteresis and persistence checks buy
+is measured in the same run.
 
     python benchmarks/posture_events.py --seeds 0 1 2 --steady-seeds 11 12 13 14 --ablate [--json out.json]
 
-Withdrawal seeds 0-10 and steady 11-22 were looked at while the posture thresholds were
-chosen; withdrawal 11-15 and steady 23-27 only for the shadow check (its false events there
-were among those it was designed on); the ``reinforcement`` scenario (launchers deployed,
-rotors refitted, noses lowered, aircraft arriving) never. Withdrawal 16-23 and steady 28-35
-were looked at in later rounds (launcher floors, Ka-52 misses); withdrawal 24-39 and steady
-36-51 were first rendered on 2026-12-06, after every threshold was chosen (steady 44 then
-shaped the launchers' lean-line search); withdrawal 40-47 and steady 52-59 later that day,
-before that search, which was checked on them (steady 57 and 58 then shaped the 3.5 m^2
-tall-shadow veto, and the trees of 56 and 58 the sure reading asked of a launcher outside the
-SAM site); withdrawal 60-67 and steady 68-75 later still, before that veto and the
-changed-box NCC limit, which were checked on them (``launcher_gates.py`` reads every
-launcher's gate figures). Every threshold up to 2026-12-06 evening was chosen on detections
-made at the site AOI's old grid phase; since that night the detector's grid sits on the image's
-32 px lattice, a fresh draw of its errors on the same scenes (RESULTS.md, grid-phase entry):
+Withdrawal seeds 0-10 and steady 11-22 were looked at while the posture thresholds were chosen;
+withdrawal 11-15 and steady 23-27 only for the shadow check (its false events there were among
+those it was designed on); the ``reinforcement`` scenario (launchers deployed, rotors refitted,
+noses lowered, aircraft arriving) never. Withdrawal 16-23 and steady 28-35 were looked at in
+later rounds (launcher floors, Ka-52 misses); withdrawal 24-39 and steady 36-51 were first
+rendered on 2026-12-06, after every threshold was chosen (steady 44 then shaped the launchers'
+lean-line search); withdrawal 40-47 and steady 52-59 later that day, before that search, which
+was checked on them (steady 57 and 58 then shaped the 3.5 m^2 tall-shadow veto, and the trees of
+56 and 58 the sure reading asked of a launcher outside the SAM site); withdrawal 60-67 and
+steady 68-75 later still, before that veto and the changed-box NCC limit, which were checked on
+them (``launcher_gates.py`` reads every launcher's gate figures); withdrawal 80-87 and steady
+88-95 on 2026-12-07, after every shipped threshold, to judge rules tried that day (none
+shipped). Every threshold up to 2026-12-06 evening was chosen on detections made at the site
+AOI's old grid phase; since that night the detector's grid sits on the image's 32 px lattice, a
+fresh draw of its errors on the same scenes (RESULTS.md, grid-phase entry):
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --seeds $(seq 24 39) --steady-seeds $(seq 36 51)
     python benchmarks/posture_events.py --seeds $(seq 40 47) --steady-seeds $(seq 52 59)
     python benchmarks/posture_events.py --seeds $(seq 60 67) --steady-seeds $(seq 68 75)
+    python benchmarks/posture_events.py --seeds $(seq 80 87) --steady-seeds $(seq 88 95)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
 
 How much of a difference between two runs is noise? ``--grid-phase P`` starts the detector's
@@ -91,6 +94,11 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     result = run_pair(before, after, out, opts)
     truth = load_truth_events(scene / manifest["transitions"][0]["events"])
     return result.report, truth
+
+
+def _label(pair: str, event: dict[str, Any]) -> str:
+    return (f"{pair}: {event['kind']} {event['class']} {event['confidence']:.2f}"
+            f" ({event.get('zone') or 'no zone'})")
 
 
 def run_prefix(phase: int) -> str:
@@ -252,6 +260,8 @@ def main(argv: list[str] | None = None) -> int:
         # confidences of the true and the false events (every steady event is false): what a
         # stricter min_confidence would keep
         conf: dict[bool, list[float]] = {True: [], False: []}
+        missed: Counter[str] = Counter()  # staged events not found, by kind and type
+        false_events: list[str] = []
         for seed in args.seeds:
             report, truth = _run(args.scenario, seed, work, posture, args.weights, det_config, phase)
             check = score_events(report["events"], truth)
@@ -260,6 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             per_kind_truth.update(t["kind"] for t in truth)
             per_kind_found.update(t["kind"] for t in truth if t not in check["missed"])
             spurious = {id(e) for e in check["spurious"]}
+            missed.update(f"{t['kind']} {t.get('type') or t.get('class')}" for t in check["missed"])
+            false_events += [_label(f"{args.scenario} {seed}", e) for e in check["spurious"]]
             for e in report["events"]:
                 conf[id(e) not in spurious].append(e["confidence"])
         steady = []
@@ -267,6 +279,7 @@ def main(argv: list[str] | None = None) -> int:
             report, _ = _run("steady", seed, work, posture, args.weights, det_config, phase)
             steady.append({"seed": seed, "events": len(report["events"]), "score": report["posture_score"]})
             conf[False] += [e["confidence"] for e in report["events"]]
+            false_events += [_label(f"steady {seed}", e) for e in report["events"]]
         total = sum(per_kind_truth.values())
         results[name] = {
             "variant": variant,
@@ -280,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
             "precision_interval": wilson(matched, found),
             "recall_by_kind": {k: f"{per_kind_found[k]}/{n}" for k, n in sorted(per_kind_truth.items())},
             "steady": steady,
+            "missed_by_type": dict(sorted(missed.items())),
+            "false_events": false_events,
             "kept_at_min_confidence": {f"{t:.2f}": [sum(c >= t for c in conf[True]),
                                                     sum(c >= t for c in conf[False])]
                                        for t in (0.35, 0.40, 0.45, 0.50)},
@@ -297,6 +312,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {k:<12} {v}")
         for s in r["steady"]:
             print(f"steady seed {s['seed']}: {s['events']} event(s), posture score {s['score']}")
+        if r["missed_by_type"]:
+            print("missed: " + ", ".join(f"{k} {n}" for k, n in r["missed_by_type"].items()))
+        for label in r["false_events"]:
+            print(f"false: {label}")
         print("true / false events (steady included) kept at a stricter min_confidence: "
               + ", ".join(f"{t}: {k[0]}/{k[1]}" for t, k in r["kept_at_min_confidence"].items()))
     if len(phases) > 1:
