@@ -96,9 +96,19 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     return result.report, truth
 
 
-def _label(pair: str, event: dict[str, Any]) -> str:
+def _label(pair: str, event: dict[str, Any], scene: Path) -> str:
+    """A false event, and the labelled object it sits on (the nearest within 15 m, either date):
+    what the pipeline took for a change."""
+    import geopandas as gpd
+    import numpy as np
+
+    truth = gpd.read_file(scene / "truth.gpkg")
+    centres = truth.geometry.centroid
+    d = np.hypot(centres.x.to_numpy() - event["x"], centres.y.to_numpy() - event["y"])
+    k = int(d.argmin()) if len(d) else -1
+    on = f"on a {truth['type'].iloc[k]} ({d[k]:.0f} m)" if k >= 0 and d[k] <= 15 else "on nothing labelled"
     return (f"{pair}: {event['kind']} {event['class']} {event['confidence']:.2f}"
-            f" ({event.get('zone') or 'no zone'})")
+            f" ({event.get('zone') or 'no zone'}), {on}")
 
 
 def run_prefix(phase: int) -> str:
@@ -271,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             per_kind_found.update(t["kind"] for t in truth if t not in check["missed"])
             spurious = {id(e) for e in check["spurious"]}
             missed.update(f"{t['kind']} {t.get('type') or t.get('class')}" for t in check["missed"])
-            false_events += [_label(f"{args.scenario} {seed}", e) for e in check["spurious"]]
+            false_events += [_label(f"{args.scenario} {seed}", e, scene_folder(work, args.scenario, seed))
+                             for e in check["spurious"]]
             for e in report["events"]:
                 conf[id(e) not in spurious].append(e["confidence"])
         steady = []
@@ -279,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
             report, _ = _run("steady", seed, work, posture, args.weights, det_config, phase)
             steady.append({"seed": seed, "events": len(report["events"]), "score": report["posture_score"]})
             conf[False] += [e["confidence"] for e in report["events"]]
-            false_events += [_label(f"steady {seed}", e) for e in report["events"]]
+            false_events += [_label(f"steady {seed}", e, scene_folder(work, "steady", seed))
+                             for e in report["events"]]
         total = sum(per_kind_truth.values())
         results[name] = {
             "variant": variant,
