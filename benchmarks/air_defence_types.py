@@ -36,33 +36,13 @@ def sam_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: An
                    copies: int) -> dict[str, np.ndarray]:
     """Box-aligned crops of one chip's air-defence objects, labelled by index into ``SAM_TYPES``
     (as ``detect.type_train.chip_type_crops`` does for aircraft kinds)."""
-    import torch
-
-    from detect.state_net import crop_sides, oriented_crops
-    from detect.state_train import _inside, jitter_boxes
-    from detect.type_net import size_inputs
+    from detect.type_train import labelled_crops
     from imagery.taxonomy import CLASSES
 
-    boxes = np.asarray(chip.boxes, np.float64).reshape(-1, 5)
-    classes = np.asarray(chip.classes, np.int64)
     sam = CLASSES.index("sam")
     rows = np.array([SAM_TYPES.index(t) if c == sam and t in SAM_TYPES else -1
-                     for c, t in zip(classes, chip.types, strict=True)], np.int64)
-    h, w = chip.image.shape[:2]
-    keep = (rows >= 0) & _inside(boxes, h, w) if len(rows) else np.zeros(0, bool)
-    boxes, classes, rows = boxes[keep], classes[keep], rows[keep]
-    size = net_cfg.crop_px
-    if not len(boxes):
-        return {"crops": np.zeros((0, 3, size, size), np.uint8), "labels": rows,
-                "sizes": np.zeros((0, 2), np.float32)}
-    image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
-    crops, sizes = [], []
-    for _ in range(copies):
-        jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter)).float()
-        sides = crop_sides(jb, float(chip.gsd), net_cfg)
-        crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
-        sizes.append(size_inputs(jb, float(chip.gsd)).numpy())
-    return {"crops": np.concatenate(crops), "labels": np.tile(rows, copies), "sizes": np.concatenate(sizes)}
+                     for c, t in zip(np.asarray(chip.classes), chip.types, strict=True)], np.int64)
+    return labelled_crops(chip, rows, rng, net_cfg, jitter, copies)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,12 +74,24 @@ def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: J
     (:func:`detect.type_net.size_inputs`)."""
     import torch
 
+    from detect.type_net import type_rows
+
+    classes = np.asarray(chip.classes, np.int64)
+    rows = type_rows(torch.from_numpy(classes)).numpy() if len(classes) else classes
+    return labelled_crops(chip, rows, rng, net_cfg, jitter, copies)
+
+
+def labelled_crops(chip: Any, rows: np.ndarray, rng: np.random.Generator, net_cfg: Any,
+                   jitter: JitterSection, copies: int) -> dict[str, np.ndarray]:
+    """Box-aligned crops of the chip's objects whose label ``rows`` (one per box) is not -1, with
+    those labels and the size inputs of their jittered boxes, ``copies`` jitters each."""
+    import torch
+
     from detect.state_net import crop_sides, oriented_crops
-    from detect.type_net import size_inputs, type_rows
+    from detect.type_net import size_inputs
 
     boxes = np.asarray(chip.boxes, np.float64).reshape(-1, 5)
     classes = np.asarray(chip.classes, np.int64)
-    rows = type_rows(torch.from_numpy(classes)).numpy() if len(classes) else classes
     h, w = chip.image.shape[:2]
     keep = (rows >= 0) & _inside(boxes, h, w)
     boxes, classes, rows = boxes[keep], classes[keep], rows[keep]
