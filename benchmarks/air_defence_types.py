@@ -56,12 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     import torch.nn.functional as F  # noqa: N812
 
     from detect.state_net import StateNet, StateNetConfig
-    from detect.state_train import JitterSection, NetSection, StreamSection, optimise, photometric
-    from detect.type_train import CropJob, _predict, render_crop_set
+    from detect.state_train import StreamSection, optimise, photometric
+    from detect.type_train import CropJob, _predict, load_type_train_config, render_crop_set
 
-    # the shipped type classifier's crop and network settings (configs/train_type.yaml)
-    net_cfg = NetSection(crop_px=80, side_scale=1.3, min_side_m=20.0, widths=[24, 48, 96, 128], hidden=96)
-    jitter = JitterSection(centre=0.05, size=0.08, heading_deg=6.0)
+    # the shipped type classifier's crop, network and box-jitter settings (configs/train_type.yaml)
+    type_cfg = load_type_train_config()
+    net_cfg, jitter = type_cfg.net, type_cfg.jitter
     sets = {}
     t0 = time.perf_counter()
     for name, seed, chips, copies in (("train", 7, args.chips, 2), ("val", 1_000_007, args.val_chips, 1)):
