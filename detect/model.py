@@ -236,12 +236,14 @@ def checksum_path(path: str | os.PathLike[str]) -> Path:
 def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: float,
                  target: dict, info: dict | None = None, state_net: dict | None = None,
                  state_pair: dict | None = None, type_net: dict | None = None,
-                 box_net: dict | None = None, ground_net: dict | None = None) -> Path:
+                 box_net: dict | None = None, ground_net: dict | None = None,
+                 air_defence_net: dict | None = None) -> Path:
     """Write weights (half-size float16 tensors would save little here: the model is ~1 MB)
     atomically, then the checksum file. ``state_net`` is the optional second-stage state
     classifier, ``state_pair`` the optional two-date one, ``type_net`` the optional aircraft type
     classifier, ``box_net`` the optional box centring of small objects, ``ground_net`` the
-    optional check of launcher and vehicle detections (each a
+    optional check of launcher and vehicle detections, ``air_defence_net`` the optional
+    air-defence equipment type classifier (each a
     :func:`detect.state_net.state_net_payload`)."""
     from imagery.atomic import atomic_path, atomic_write_text
 
@@ -260,6 +262,8 @@ def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: fl
         payload["box_net"] = box_net
     if ground_net is not None:
         payload["ground_net"] = ground_net
+    if air_defence_net is not None:
+        payload["air_defence_net"] = air_defence_net
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     atomic_write_text(checksum_path(path), f"{sha256_of(path)}  {path.name}\n")
@@ -279,6 +283,7 @@ class LoadedWeights:
     type_net: dict | None = None  # the aircraft type classifier's payload, when present
     box_net: dict | None = None  # the box centring network's payload, when present
     ground_net: dict | None = None  # the launcher/vehicle check's payload, when present
+    air_defence_net: dict | None = None  # the air-defence type classifier's payload, when present
 
     def second_stages(self) -> dict[str, dict | None]:
         """The second-stage payloads by ``save_weights`` keyword: a trainer that replaces one
@@ -288,7 +293,8 @@ class LoadedWeights:
 
 # Second-stage networks a weights file may carry, and what an error message calls each.
 SECOND_STAGES = {"state_net": "state", "state_pair": "two-date state", "type_net": "type",
-                 "box_net": "box centring", "ground_net": "ground check"}
+                 "box_net": "box centring", "ground_net": "ground check",
+                 "air_defence_net": "air-defence type"}
 
 
 def _upgrade_v1(state: dict) -> dict:

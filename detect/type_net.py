@@ -21,6 +21,7 @@ and 18-20 m business jets into fighters on the held-out chips and lowered the fi
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from detect.state_net import StateNet, StateNetConfig, crop_sides, oriented_crops
@@ -82,3 +83,27 @@ def refine_classes(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, clas
         p = type_probs(net, image, boxes[has], gsd_m)
         out[has] = TYPE_INDEX.to(classes.device)[p.argmax(1)].to(classes.dtype)
     return out
+
+
+# The air-defence equipment the detector reports as one class, `sam`. Why a name matters: a
+# launcher's state change leaves different evidence per type (an S-400 TEL's erect canisters
+# cast a long shadow and change most of its box; a 91N6E's folding antenna changes a small part
+# of a 20 m trailer but its shadow goes; a Pantsir-S1's radar hardly shows), so the posture
+# stage's launcher gates may be set per type (``paired_states.type_gates``), and the analyst
+# reads "a 91N6E packed" rather than "a sam packed".
+AIR_DEFENCE_CLASS = "sam"
+AIR_DEFENCE_TYPES: tuple[str, ...] = ("S-400 TEL", "S-400 TEL towed", "91N6E", "92N6E", "Pantsir-S1")
+
+
+def air_defence_net_config(**kw: object) -> StateNetConfig:
+    """As :func:`type_net_config`, with one output per ``AIR_DEFENCE_TYPES`` entry."""
+    return StateNetConfig(**{**kw, "num_states": len(AIR_DEFENCE_TYPES), "dates": 1, "fusion": "early",
+                             "extra_inputs": 2})
+
+
+def air_defence_rows(classes: object, types: object) -> np.ndarray:
+    """Index into ``AIR_DEFENCE_TYPES`` of each labelled object (class indices and type names),
+    -1 for objects of another class or type."""
+    sam = CLASSES.index(AIR_DEFENCE_CLASS)
+    return np.array([AIR_DEFENCE_TYPES.index(t) if int(c) == sam and t in AIR_DEFENCE_TYPES else -1
+                     for c, t in zip(np.asarray(classes), types, strict=True)], np.int64)

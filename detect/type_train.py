@@ -1,14 +1,17 @@
-"""Training the second-stage aircraft type classifier (:mod:`detect.type_net`) on synthetic chips.
+"""Training the second-stage type classifiers (:mod:`detect.type_net`) on synthetic chips: the
+aircraft kind (``family: aircraft``) and the air-defence equipment type (``family: air_defence``).
 
 ``posturewatch train-type --config configs/train_type.yaml --export detect/weights/detector.pt``
+``posturewatch train-type --config configs/train_air_defence_type.yaml --export detect/weights/detector.pt``
 
-1. Render chips of the aprons (civil and military, and the state study's rows of transports)
-   in parallel processes; each returns the box-aligned crops of the fixed-wing aircraft wholly
-   inside it, ``copies`` times each with the box jittered the way the detector's boxes err.
+1. Render chips of the aprons (civil and military, and the state study's rows of transports),
+   or of the SAM sites, in parallel processes; each returns the box-aligned crops of the
+   family's objects wholly inside it, ``copies`` times each with the box jittered the way the
+   detector's boxes err.
 2. Train the small network on the crops with class-balanced sampling, mirror and photometric
    augmentation; validate on crops of another chip stream.
-3. Write the detector's weights file again with the classifier inside (``type_net``), keeping
-   the state classifiers it already holds.
+3. Write the detector's weights file again with the classifier inside (``type_net`` or
+   ``air_defence_net``), keeping the other second stages it already holds.
 
 Crops are cached in ``OUT/crops.npz`` with the settings that made them, like the state
 classifier's (:mod:`detect.state_train`, whose rendering, optimiser and augmentation this reuses).
@@ -19,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -47,6 +50,9 @@ def _aprons(**kw: Any) -> StreamSection:
 
 
 class TypeTrainConfig(StrictModel):
+    family: Literal["aircraft", "air_defence"] = Field(
+        "aircraft", description="what the classifier names: the fixed-wing aircraft's kind, or the "
+                                "air-defence equipment's type")
     seed: int = 0
     out: str = "runs/type"
     detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
@@ -79,6 +85,26 @@ def chip_type_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: J
     classes = np.asarray(chip.classes, np.int64)
     rows = type_rows(torch.from_numpy(classes)).numpy() if len(classes) else classes
     return labelled_crops(chip, rows, rng, net_cfg, jitter, copies)
+
+
+def chip_air_defence_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: JitterSection,
+                           copies: int) -> dict[str, np.ndarray]:
+    """As :func:`chip_type_crops` for the chip's air-defence equipment, labelled by index into
+    ``AIR_DEFENCE_TYPES``."""
+    from detect.type_net import air_defence_rows
+
+    rows = air_defence_rows(chip.classes, chip.types) if len(chip.classes) else np.zeros(0, np.int64)
+    return labelled_crops(chip, rows, rng, net_cfg, jitter, copies)
+
+
+def family_parts(family: str) -> tuple[Any, tuple[str, ...], Any, str, int]:
+    """(crop function, output names, network config function, weights-file key, crop salt) of a
+    type-classifier family."""
+    from detect.type_net import AIR_DEFENCE_TYPES, TYPE_CLASSES, air_defence_net_config, type_net_config
+
+    if family == "air_defence":
+        return chip_air_defence_crops, AIR_DEFENCE_TYPES, air_defence_net_config, "air_defence_net", 0x5A
+    return chip_type_crops, TYPE_CLASSES, type_net_config, "type_net", 0x7E9E
 
 
 def labelled_crops(chip: Any, rows: np.ndarray, rng: np.random.Generator, net_cfg: Any,
@@ -150,25 +176,31 @@ def cached_crop_set(path: Path, key: dict, job: Any, fields: tuple[str, ...], *,
 
 
 def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
-                      progress: bool = True, label: str = "crops") -> dict[str, np.ndarray]:
-    return render_crop_set(CropJob(chip_type_crops, stream, net, jitter, copies, 0x7E9E), FIELDS,
+                      progress: bool = True, label: str = "crops", family: str = "aircraft"
+                      ) -> dict[str, np.ndarray]:
+    crop_fn, _, _, _, salt = family_parts(family)
+    return render_crop_set(CropJob(crop_fn, stream, net, jitter, copies, salt), FIELDS,
                            progress=progress, label=label)
 
 
-def type_metrics(probs: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy overall and per true class, and the confusion matrix (rows: true class)."""
+def type_metrics(probs: np.ndarray, labels: np.ndarray,
+                 names: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Accuracy overall and per true class, precision per named class, and the confusion matrix
+    (rows: true class) over ``names`` (default the aircraft kinds)."""
     from detect.type_net import TYPE_CLASSES
 
-    k = len(TYPE_CLASSES)
+    names = TYPE_CLASSES if names is None else names
+    k = len(names)
     pred = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
     conf = np.zeros((k, k), np.int64)
     np.add.at(conf, (labels, pred), 1)
     nan = float("nan")
-    total = conf.sum(1)
-    per = {c: {"n": int(total[i]), "accuracy": float(conf[i, i] / total[i]) if total[i] else nan}
-           for i, c in enumerate(TYPE_CLASSES)}
+    total, named = conf.sum(1), conf.sum(0)
+    per = {c: {"n": int(total[i]), "accuracy": float(conf[i, i] / total[i]) if total[i] else nan,
+               "precision": float(conf[i, i] / named[i]) if named[i] else nan}
+           for i, c in enumerate(names)}
     return {"n": int(len(labels)), "accuracy": float((pred == labels).mean()) if len(labels) else nan,
-            "per_class": per, "confusion": conf.tolist(), "classes": list(TYPE_CLASSES)}
+            "per_class": per, "confusion": conf.tolist(), "classes": list(names)}
 
 
 def _predict(net: Any, crops: np.ndarray, sizes: np.ndarray, batch: int = 512) -> np.ndarray:
@@ -195,7 +227,6 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
 
     from detect.model import load_weights
     from detect.state_net import StateNet
-    from detect.type_net import type_net_config
     from imagery.errors import InputError
 
     out = Path(cfg.out)
@@ -203,33 +234,38 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     base = load_weights(cfg.detector)  # fail early (missing / corrupt) before minutes of rendering
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    _, names, net_config, key_name, _ = family_parts(cfg.family)
     t0 = time.perf_counter()
     if crops is None:
         key = {"stream": cfg.stream.model_dump(), "net": cfg.net.model_dump(),
                "jitter": cfg.jitter.model_dump(), "copies": cfg.copies}
         crops = _cached_crops(out / "crops.npz", key,
                               lambda: render_type_crops(cfg.stream, cfg.net, cfg.jitter, cfg.copies,
-                                                        progress=progress, label="training crops"),
+                                                        progress=progress, label="training crops",
+                                                        family=cfg.family),
                               FIELDS)
     if val_crops is None:
         key = {"stream": cfg.val.model_dump(), "net": cfg.net.model_dump(),
                "jitter": cfg.jitter.model_dump(), "copies": 1}
         val_crops = _cached_crops(out / "val_crops.npz", key,
                                   lambda: render_type_crops(cfg.val, cfg.net, cfg.jitter, 1,
-                                                            progress=progress, label="validation crops"),
+                                                            progress=progress, label="validation crops",
+                                                            family=cfg.family),
                                   FIELDS)
     t_render = time.perf_counter() - t0
     if not len(crops["crops"]):
-        raise InputError("no fixed-wing aircraft in the training chips (check stream.themes)")
+        what = "air-defence equipment" if cfg.family == "air_defence" else "fixed-wing aircraft"
+        raise InputError(f"no {what} in the training chips (check stream.themes)")
 
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    net = StateNet(type_net_config(**cfg.net.model_dump()))
+    net = StateNet(net_config(**cfg.net.model_dump()))
     x_all = torch.from_numpy(crops["crops"])
     y_all = torch.from_numpy(crops["labels"]).long()
     s_all = torch.from_numpy(crops["sizes"]).float()
     _, inv, counts = np.unique(crops["labels"], return_inverse=True, return_counts=True)
-    weights = torch.from_numpy(1.0 / counts[inv])  # classes balanced: airliners outnumber fighters
+    # classes balanced: airliners outnumber fighters, S-400 TELs the radars
+    weights = torch.from_numpy(1.0 / counts[inv])
 
     def batch_loss() -> Any:
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
@@ -241,7 +277,7 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     log = (out / "log.jsonl").open("w", encoding="utf-8")
     t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
                        desc="train type", progress=progress)
-    metrics = type_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["labels"])
+    metrics = type_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["labels"], names)
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),
@@ -250,15 +286,16 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     log.close()
     info = {"steps": cfg.steps, "seed": cfg.seed, "val_accuracy": metrics["accuracy"],
             "train_crops": summary["train_crops"], "detector_sha256": base.sha256}
-    return write_second_stage(base, out, "type_net", net, {"steps": cfg.steps, "val": metrics}, info,
+    return write_second_stage(base, out, key_name, net, {"steps": cfg.steps, "val": metrics}, info,
                               summary, export)
 
 
 def format_type_metrics(metrics: dict[str, Any]) -> str:
     names = metrics["classes"]
     lines = [f"accuracy {metrics['accuracy']:.3f} on {metrics['n']} crops",
-             "true / named".ljust(14) + "".join(f"{c:>11}" for c in names) + f"{'accuracy':>10}"]
+             "true / named".ljust(16) + "".join(f"{c:>16}" for c in names) + f"{'recall':>9}{'precision':>10}"]
     for c, row in zip(names, metrics["confusion"], strict=True):
-        lines.append(f"{c:<14}" + "".join(f"{v:>11}" for v in row)
-                     + f"{metrics['per_class'][c]['accuracy']:>10.3f}")
+        per = metrics["per_class"][c]
+        lines.append(f"{c:<16}" + "".join(f"{v:>16}" for v in row)
+                     + f"{per['accuracy']:>9.3f}{per.get('precision', float('nan')):>10.3f}")
     return "\n".join(lines)
