@@ -48,7 +48,8 @@ def open_gates(cfg: Any) -> Any:
         "min_shift": 0.0, "backed_min_shift": 0.0, "min_fraction": 0.0, "backed_min_fraction": 0.0,
         "max_similarity": 1.0, "max_similarity_sure": 1.0, "backed_max_similarity": 1.0,
         "backed_max_similarity_sure": 1.0, "changed_fraction_sure": None, "packed_shadow_m2": 1e9,
-        "outside_zone_min_shift": 0.0, "faint_tracks": True, "faint_needs_shadow": False})
+        "outside_zone_min_shift": 0.0, "faint_tracks": True, "faint_needs_shadow": False,
+        "type_gates": {}})
     floors = {**cfg.min_confidence_by_class, **{c: 0.0 for c in pc.classes}}
     return cfg.model_copy(update={"paired_states": pc, "min_confidence_by_class": floors})
 
@@ -81,19 +82,41 @@ def launcher_rows(report: dict[str, Any], truth: list[dict[str, Any]], classes: 
                      "shadow_m2": [_nan(shadow[0]), _nan(shadow[1])],
                      "in_zone": e.get("in_zone"), "faint": bool(e.get("faint", False)),
                      "truth": None if hit is None else f"{pair}:{k}",
-                     "type": None if hit is None else hit.get("type")})
+                     "type": None if hit is None else hit.get("type"),
+                     "equipment": e.get("equipment"),
+                     "equipment_probability": e.get("equipment_probability")})
     answered = {r["truth"] for r in rows}
     rows += [{"pair": pair, "kind": t["kind"], "type": t.get("type"), "truth": f"{pair}:{k}",
               "missing": True} for k, t in enumerate(scripted) if f"{pair}:{k}" not in answered]
     return rows
 
 
+def label_false(rows: list[dict[str, Any]], scene: Path) -> None:
+    """The ``type`` of each false row: the labelled object it sits on (the nearest within 15 m,
+    either date; "nothing" if none), as posture_events.py's false lines say."""
+    import geopandas as gpd
+    import numpy as np
+
+    false = [r for r in rows if not r.get("missing") and not r["truth"]]
+    if not false:
+        return
+    truth = gpd.read_file(scene / "truth.gpkg")
+    cx, cy = truth.geometry.centroid.x.to_numpy(), truth.geometry.centroid.y.to_numpy()
+    for r in false:
+        d = np.hypot(cx - r["x"], cy - r["y"])
+        k = int(d.argmin()) if len(d) else -1
+        r["type"] = str(truth["type"].iloc[k]) if k >= 0 and d[k] <= 15 else "nothing"
+
+
 def verdict(row: dict[str, Any], cfg: Any) -> str:
-    """"pass", or the gate that stops the row's event under ``cfg``."""
-    from detect.change.objects import paired_state_gate
+    """"pass", or the gate that stops the row's event under ``cfg`` (with the gates of the
+    air-defence type the row's track was read as, ``paired_states.type_gates``)."""
+    from detect.change.objects import _typed, paired_state_gate
 
     if row.get("faint") and not cfg.paired_states.faint_tracks:
         return "faint"
+    p = row.get("equipment_probability")
+    cfg = _typed(cfg, row.get("equipment"), math.nan if p is None else float(p))
     stopped, confidence, _ = paired_state_gate(row["before"], row["after"], row["changed"],
                                                row["similarity"], tuple(row["shadow_m2"]), cfg,
                                                in_zone=row.get("in_zone"), faint=bool(row.get("faint")))
@@ -108,6 +131,7 @@ def summarise(rows: list[dict[str, Any]], cfg: Any) -> dict[str, Any]:
     verdicts = [verdict(r, cfg) for r in events]
     found = {r["truth"] for r, v in zip(events, verdicts, strict=True) if r["truth"] and v == "pass"}
     false = [r for r, v in zip(events, verdicts, strict=True) if not r["truth"] and v == "pass"]
+    named = [r for r in events if r["truth"] and r.get("equipment")]
     # why each scripted event not found was lost: the gate that stopped its event (the first,
     # where several answer it), or no event of its kind at all
     lost: dict[str, Counter[str]] = {}
@@ -120,15 +144,20 @@ def summarise(rows: list[dict[str, Any]], cfg: Any) -> dict[str, Any]:
             "found_by_type": dict(Counter(scripted[t] or "?" for t in found)),
             "scripted_by_type": dict(Counter(v or "?" for v in scripted.values())),
             "lost": {g: dict(c) for g, c in lost.items()},
+            "named": len(named), "named_right": sum(r["equipment"] == r["type"] for r in named),
             "false": [{k: r.get(k) for k in ("pair", "kind", "zone", "before", "after", "changed",
-                                             "similarity", "shadow_m2", "faint")} for r in false]}
+                                             "similarity", "shadow_m2", "faint", "type", "equipment",
+                                             "equipment_probability")} for r in false]}
 
 
 def _fmt(row: dict[str, Any]) -> str:
     b, a = row["shadow_m2"]
+    named = (f"  read {row['equipment']} {row['equipment_probability']:.2f}" if row.get("equipment")
+             else "")
     return (f"{row['pair']:>14} {row['kind']:9} {row['before']:.2f} -> {row['after']:.2f}"
             f"  changed {row['changed']:.2f}  NCC {row['similarity']:.3f}  shadow {b:.1f} / {a:.1f} m^2"
-            f"  {row.get('zone') or '-'}{'  faint' if row.get('faint') else ''}")
+            f"  {row.get('zone') or '-'}{'  faint' if row.get('faint') else ''}"
+            f"  on {row.get('type') or '?'}{named}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -175,12 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         for scenario, seed in pairs:
             report, truth = _run(scenario, seed, work, str(opened), args.weights, det_config, phase)
             pair = f"{scenario} {seed}" + (f"@p{phase}" if phase else "")
-            rows += launcher_rows(report, truth, base.paired_states.classes, pair)
+            mine = launcher_rows(report, truth, base.paired_states.classes, pair)
+            label_false(mine, work / f"{scenario}_{seed}")
+            rows += mine
             print(f"{pair}: {sum(1 for r in rows if r['pair'] == pair)} launcher rows", file=sys.stderr)
     if args.list:
         for r in rows:
             if not r.get("missing"):
-                print(f"{_fmt(r)}  {r['type'] or 'FALSE'}  " + "  ".join(verdict(r, c) for _, c in configs))
+                print(f"{_fmt(r)}  {'TRUE' if r['truth'] else 'FALSE'}  "
+                      + "  ".join(verdict(r, c) for _, c in configs))
     results = {}
     for name, cfg in configs:
         s = summarise(rows, cfg)
@@ -190,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
                             for t, n in sorted(s["scripted_by_type"].items()))
         print(f"scripted launcher events found {s['found']}/{s['scripted']} ({by_type}); "
               f"false {len(s['false'])}")
+        if s["named"]:
+            print(f"  air-defence type read right on {s['named_right']}/{s['named']} true launcher rows")
         for gate, c in sorted(s["lost"].items()):
             print(f"  lost to {gate}: " + ", ".join(f"{t} {n}" for t, n in sorted(c.items())))
         for f in s["false"]:

@@ -107,8 +107,10 @@ def _label(pair: str, event: dict[str, Any], scene: Path) -> str:
     d = np.hypot(centres.x.to_numpy() - event["x"], centres.y.to_numpy() - event["y"])
     k = int(d.argmin()) if len(d) else -1
     on = f"on a {truth['type'].iloc[k]} ({d[k]:.0f} m)" if k >= 0 and d[k] <= 15 else "on nothing labelled"
+    read = (f", read as a {event['equipment']} ({event['equipment_probability']:.2f})"
+            if event.get("equipment") else "")
     return (f"{pair}: {event['kind']} {event['class']} {event['confidence']:.2f}"
-            f" ({event.get('zone') or 'no zone'}), {on}")
+            f" ({event.get('zone') or 'no zone'}), {on}{read}")
 
 
 def run_prefix(phase: int) -> str:

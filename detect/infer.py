@@ -205,7 +205,7 @@ class Detector:
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
                  state_pair: Any = None, type_net: Any = None, box_net: Any = None,
-                 ground_net: Any = None, **overrides: Any) -> None:
+                 ground_net: Any = None, air_defence_net: Any = None, **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -222,6 +222,7 @@ class Detector:
             self.gsd_m = loaded.gsd_m
             self.weights_path: Path | None = loaded.path
             self.weights_sha256: str | None = loaded.sha256
+            self.detection_sha256: str | None = loaded.detection_sha256
             self.info = loaded.info
             from detect.state_net import state_net_from_payload
 
@@ -235,9 +236,12 @@ class Detector:
                 box_net = state_net_from_payload(loaded.box_net)
             if ground_net is None and loaded.ground_net is not None:
                 ground_net = state_net_from_payload(loaded.ground_net)
+            if air_defence_net is None and loaded.air_defence_net is not None:
+                air_defence_net = state_net_from_payload(loaded.air_defence_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
+            self.detection_sha256 = None
         self.stride = int(getattr(getattr(model, "config", None), "stride", 4))
         self.batch_size = int(batch_size or (cfg.batch_size_cuda if self.device.startswith("cuda")
                                              else cfg.batch_size_cpu))
@@ -253,6 +257,9 @@ class Detector:
                         if box_net is not None and cfg.box_centring else None)
         self.ground_net = (ground_net.eval().to(self.device)
                            if ground_net is not None and cfg.ground_check else None)
+        # read by the change stage only (read_air_defence_types), so no detector setting: the
+        # detections of a run do not depend on it
+        self.air_defence_net = air_defence_net.eval().to(self.device) if air_defence_net is not None else None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------------------------------
@@ -509,6 +516,36 @@ class Detector:
         gate = np.array(names)
         for d, r in enumerate((ra, rb)):
             out[:, d] = self._length_gate(out[:, d], r.lengths_m(boxes), gate)
+        return out
+
+    def read_air_defence_types(self, before: Scene | str | Path, after: Scene | str | Path,
+                               boxes: np.ndarray, *, crs: str | None = None) -> np.ndarray:
+        """``(N, len(AIR_DEFENCE_TYPES))`` type probabilities of air-defence equipment at given
+        map boxes (as in :meth:`read_states`), the mean of the readings on both dates (each
+        averaged with its mirror image); NaN rows where neither date could be read or the
+        weights carry no air-defence type classifier.
+
+        Read at one box on both dates, like the launchers' states: the type does not change
+        between the dates, and two views of one vehicle name it more surely than one."""
+        import torch
+
+        from detect.type_net import AIR_DEFENCE_TYPES, crop_probs
+
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
+        out = np.full((len(boxes), len(AIR_DEFENCE_TYPES)), np.nan)
+        if self.air_defence_net is None or not len(boxes):
+            return out
+        side = self.air_defence_net.config.min_side_m
+        readers = [_BoxWindows(self, before, side, crs), _BoxWindows(self, after, side, crs)]
+        for k in range(len(boxes)):
+            probs = []
+            for reader in readers:
+                win = reader.window(boxes[k])
+                if win is not None:
+                    with torch.inference_mode():
+                        probs.append(crop_probs(self.air_defence_net, win[0], win[1], reader.gsd_m)[0])
+            if probs:
+                out[k] = torch.stack(probs).mean(0).cpu().double().numpy()
         return out
 
     def run(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,

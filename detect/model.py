@@ -285,6 +285,14 @@ class LoadedWeights:
     ground_net: dict | None = None  # the launcher/vehicle check's payload, when present
     air_defence_net: dict | None = None  # the air-defence type classifier's payload, when present
 
+    @property
+    def detection_sha256(self) -> str:
+        """What the detections made with these weights are known by: the sha256 of the file
+        whose detection networks these are. A file that differs from it only by networks the
+        change stage alone reads (``CHANGE_STAGE_ONLY``) records that file's sha256 in its info
+        (``detection_sha256``), so runs made before it was written keep their detections."""
+        return str(self.info.get("detection_sha256") or self.sha256)
+
     def second_stages(self) -> dict[str, dict | None]:
         """The second-stage payloads by ``save_weights`` keyword: a trainer that replaces one
         writes the others back unchanged (each reads image crops, not the others' outputs)."""
@@ -295,6 +303,9 @@ class LoadedWeights:
 SECOND_STAGES = {"state_net": "state", "state_pair": "two-date state", "type_net": "type",
                  "box_net": "box centring", "ground_net": "ground check",
                  "air_defence_net": "air-defence type"}
+# The second stages that only the change stage reads (a launcher's state on two dates, its
+# air-defence type): replacing one leaves every detection as it was.
+CHANGE_STAGE_ONLY = frozenset({"state_pair", "air_defence_net"})
 
 
 def _upgrade_v1(state: dict) -> dict:

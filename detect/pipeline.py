@@ -121,11 +121,13 @@ def detect_scene_cached(scene: Scene, aoi: Any, out_path: Path, options: RunOpti
     # Weights are known by their content (sha256) and the detector's config by its settings, not
     # by where either file lies: the same weights or config in another checkout, or a copy of a
     # run folder's config, reuse the detections, while an edit in place redoes them.
+    # Weights that differ only by a network the change stage alone reads keep their detections
+    # (LoadedWeights.detection_sha256).
     inputs = [scene.path] if det.weights_sha256 else [scene.path, det.weights_path or ""]
     key = stage_key(inputs,
                     {**options.key_settings("pixel_gsd", "site", "aoi"),
                      "detector_settings": det.config.model_dump(mode="json"),
-                     "weights_sha256": det.weights_sha256, "layers": ["detections", "faint"],
+                     "weights_sha256": det.detection_sha256, "layers": ["detections", "faint"],
                      # detections made before AOI crops kept the 32 px lattice are redone
                      "aoi_lattice": 32})
     if record.done(stage, key):
@@ -245,13 +247,16 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
             return get_detector(options).read_state_pairs(pair.before, pair.after, boxes, classes,
                                                           crs=work_crs)
 
+        def read_types(boxes: np.ndarray) -> np.ndarray:
+            return get_detector(options).read_air_defence_types(pair.before, pair.after, boxes, crs=work_crs)
+
         to_lonlat = _lonlat_fn(work_crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,
                                    to_lonlat=to_lonlat, faint=(faint_a, faint_b),
                                    similarity=similarity, presence_similarity=presence_similarity,
                                    state_similarity=state_similarity,
                                    state_reader=read_states,
-                                   tall_shadow=tall_shadow) if options.detect else []
+                                   tall_shadow=tall_shadow, type_reader=read_types) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
         zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)

@@ -472,12 +472,15 @@ def write_second_stage(base: Any, out: Path, name: str, net: Any, meta: dict, in
     ``save_weights`` keyword) replaced by ``net`` and its ``info`` entry, the others kept except
     ``drop``; then ``OUT/metrics.json`` (``summary``), and a copy to ``export`` when given.
     Returns ``summary`` with the weights path added."""
-    from detect.model import save_weights
+    from detect.model import CHANGE_STAGE_ONLY, save_weights
     from detect.state_net import state_net_payload
 
     dst = out / "detector.pt"
     stages = {**base.second_stages(), **dict.fromkeys(drop), name: state_net_payload(net.eval(), meta)}
-    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info={**base.info, name: info},
+    kept = {k: v for k, v in base.info.items() if k != "detection_sha256"}
+    if {name, *drop} <= CHANGE_STAGE_ONLY:  # the detections stay those of the base weights
+        kept["detection_sha256"] = base.detection_sha256
+    save_weights(dst, base.model, gsd_m=base.gsd_m, target=base.target, info={**kept, name: info},
                  **stages)
     (out / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     if export:

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from detect.state_net import StateNet, StateNetConfig, crop_sides, oriented_crops
-from imagery.taxonomy import CLASSES
+from imagery.taxonomy import AIR_DEFENCE_TYPES, CLASSES
 
 # The aircraft classes the detector confuses among themselves. Helicopters are left out: the
 # detector rarely mistakes them (held-out helicopter AP does not move with their true class).
@@ -92,7 +92,6 @@ def refine_classes(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, clas
 # stage's launcher gates may be set per type (``paired_states.type_gates``), and the analyst
 # reads "a 91N6E packed" rather than "a sam packed".
 AIR_DEFENCE_CLASS = "sam"
-AIR_DEFENCE_TYPES: tuple[str, ...] = ("S-400 TEL", "S-400 TEL towed", "91N6E", "92N6E", "Pantsir-S1")
 
 
 def air_defence_net_config(**kw: object) -> StateNetConfig:

@@ -293,7 +293,8 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
 def format_type_metrics(metrics: dict[str, Any]) -> str:
     names = metrics["classes"]
     lines = [f"accuracy {metrics['accuracy']:.3f} on {metrics['n']} crops",
-             "true / named".ljust(16) + "".join(f"{c:>16}" for c in names) + f"{'recall':>9}{'precision':>10}"]
+             "true / named".ljust(16) + "".join(f"{c:>16}" for c in names)
+             + f"{'recall':>9}{'precision':>10}"]
     for c, row in zip(names, metrics["confusion"], strict=True):
         per = metrics["per_class"][c]
         lines.append(f"{c:<16}" + "".join(f"{v:>16}" for v in row)

@@ -21,6 +21,11 @@ AIRCRAFT_CLASSES: frozenset[str] = frozenset({"transport", "fighter", "helicopte
 # A launcher is a truck seen from above: the detector's commonest confusion on the ground.
 GROUND_CLASSES: frozenset[str] = frozenset({"sam", "vehicle"})
 
+# The air-defence equipment the detector reports as the one class ``sam``, which the second-stage
+# air-defence type classifier names (detect/type_net.py) and the posture stage's launcher gates
+# may be set for (configs/posture.yaml ``paired_states.type_gates``).
+AIR_DEFENCE_TYPES: tuple[str, ...] = ("S-400 TEL", "S-400 TEL towed", "91N6E", "92N6E", "Pantsir-S1")
+
 
 def class_index(name: str) -> int:
     """Index of a class in :data:`CLASSES`; raises ``KeyError`` with the known names."""

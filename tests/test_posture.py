@@ -432,6 +432,50 @@ def test_a_box_changed_throughout_may_still_correlate():
     assert pc.similarity_limit(0.5, changed=float("nan")) == pc.max_similarity
 
 
+def _types(name, p):
+    """A type reader naming every box ``name`` with probability ``p`` (the rest spread evenly)."""
+    from imagery.taxonomy import AIR_DEFENCE_TYPES
+
+    row = np.full(len(AIR_DEFENCE_TYPES), (1.0 - p) / (len(AIR_DEFENCE_TYPES) - 1))
+    row[AIR_DEFENCE_TYPES.index(name)] = p
+    return lambda boxes: np.tile(row, (len(boxes), 1))
+
+
+def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
+    """A 91N6E's folding antenna changes little of its trailer and its raised array casts a
+    small shadow: with the type read surely, its own gates (here: a smaller shadow gone backs
+    the change, no changed fraction asked) decide; read unsurely, or as another type, the
+    common gates do. The event names the type it was read as."""
+    from pydantic import ValidationError
+
+    from detect.change.posture_config import PairedStatesConfig
+
+    before = dets([("s", "sam", None, 0, 0, 20, 3, 90, 0.5)])
+    after = dets([("a", "sam", None, 1, 1, 20, 3, 90, 0.5)])
+    gates = {"shadow_backed_m2": 2.0, "backed_min_shift": 0.2, "backed_min_fraction": 0.0}
+    pc = CFG.paired_states.model_copy(update={"type_gates": {"91N6E": gates}, "type_min_probability": 0.8})
+    cfg = CFG.model_copy(update={"paired_states": pc})
+    weak = _reader({(0, 0): (0.05, 0.33)})  # below the common min_shift, changed fraction 0.15
+
+    def events(types):
+        return object_events(before, after, cfg, evidence=_const(0.15), similarity=_const(0.5),
+                             state_reader=weak, type_reader=types,
+                             tall_shadow=lambda polys: np.tile((4.0, 0.0), (len(polys), 1)))
+
+    typed = events(_types("91N6E", 0.9))
+    assert [e.kind for e in typed] == ["packed"]
+    assert typed[0].to_json_dict()["equipment"] == "91N6E" and "91N6E" in typed[0].explanation
+    assert events(_types("91N6E", 0.6)) == []
+    assert events(_types("S-400 TEL", 0.95)) == []
+    assert events(None) == []
+    assert pc.min_shift_floor(shadows=True) == pytest.approx(0.2)
+    assert pc.min_shift_floor(shadows=False) == pytest.approx(pc.min_shift)
+    with pytest.raises(ValidationError, match="unknown air-defence types"):
+        PairedStatesConfig(type_gates={"SA-2": {"min_shift": 0.1}})
+    with pytest.raises(ValidationError, match="may set only"):
+        PairedStatesConfig(type_gates={"91N6E": {"lean_line_height_m": 5.0}})
+
+
 def test_the_launcher_gate_names_what_stops_a_change():
     """benchmarks/launcher_gates.py re-applies these gates to figures read with all of them open."""
     from detect.change.objects import paired_state_gate

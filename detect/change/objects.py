@@ -62,6 +62,9 @@ Evidence = Callable[[Sequence[BaseGeometry]], np.ndarray]
 # (x, y, length, width, heading in degrees; y up) on the before and the after date, both read at
 # that box; NaN where unknown (Detector.read_state_pairs).
 StateReader = Callable[[np.ndarray, list[str]], np.ndarray]
+# Reads the air-defence type at given map boxes (N, 5) on both dates: (N, len(AIR_DEFENCE_TYPES))
+# probabilities, NaN rows where unread (Detector.read_air_defence_types).
+TypeReader = Callable[[np.ndarray], np.ndarray]
 # tall_shadow(polygons) -> (N, 2) shadow area (m^2) that only parts taller than a packed
 # element can cast, on the before and the after date; NaN where unknown
 # (detect.change.shadows.tall_shadow_areas).
@@ -323,6 +326,7 @@ def object_events(
     state_similarity: Evidence | None = None,
     state_reader: StateReader | None = None,
     tall_shadow: ShadowReader | None = None,
+    type_reader: TypeReader | None = None,
 ) -> list[ObjectEvent]:
     """Events between two dates' detections (GeoDataFrames in the same map CRS). ``faint``:
     each date's detections below the operating threshold (``Detector.run_with_faint``); an
@@ -338,7 +342,9 @@ def object_events(
     ``state_reader``: reads states at given boxes on both dates; with it the classes of
     ``cfg.paired_states`` have their state changes read at one box on both dates.
     ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
-    the shadow of something taller than a packed element (``paired_states.packed_shadow_m2``)."""
+    the shadow of something taller than a packed element (``paired_states.packed_shadow_m2``).
+    ``type_reader``: names the air-defence type of each launcher track, which the event carries
+    (``equipment``) and whose ``paired_states.type_gates`` it is gated with."""
     zones = zones or ZoneIndex()
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
@@ -375,6 +381,8 @@ def object_events(
             notes.append("it stands outside the site's air-defence zones")
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
+        if extra.get("equipment"):
+            notes.append(f"its shape reads as a {extra['equipment']} ({extra['equipment_probability']:.2f})")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
@@ -422,7 +430,8 @@ def object_events(
         tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
-                                      state_similarity or similarity, cfg, tall_shadow, zones):
+                                      state_similarity or similarity, cfg, tall_shadow, zones,
+                                      type_reader=type_reader):
             add(*t)
         if cfg.paired_states.faint_tracks and faint is not None and tall_shadow is not None:
             fa, fb, faint_pairs = _faint_tracks(a, b, _objects(faint_a, "fb"), _objects(faint_b, "fa"),
@@ -432,7 +441,7 @@ def object_events(
                                               _figures(evidence, [o.geometry for o in fa]),
                                               _figures(evidence, [o.geometry for o in fb]),
                                               state_reader, state_similarity or similarity, cfg,
-                                              tall_shadow, zones, faint=True):
+                                              tall_shadow, zones, faint=True, type_reader=type_reader):
                     add(*t)
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
@@ -556,17 +565,19 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
                          ev_a: np.ndarray, ev_b: np.ndarray, reader: StateReader,
                          similarity: Evidence | None, cfg: PostureConfig,
                          tall_shadow: ShadowReader | None = None,
-                         zones: ZoneIndex | None = None, faint: bool = False) -> list[tuple[Any, ...]]:
+                         zones: ZoneIndex | None = None, faint: bool = False,
+                         type_reader: TypeReader | None = None) -> list[tuple[Any, ...]]:
     """Arguments of ``add`` for the state events of ``tracks`` ((before indices, after
     indices)): every box of a track is read on both dates, and the track's state on each date
     is the mean over its boxes. The tall shadow is read at each of a track's boxes (the largest
     counts): it vetoes a packing the shadows contradict, and one that went away backs one; the
-    gates themselves are :func:`paired_state_gate` (``faint``: tracks of faint sightings)."""
+    gates themselves are :func:`paired_state_gate` (``faint``: tracks of faint sightings), with
+    the ``type_gates`` of the type ``type_reader`` names at the track's boxes."""
     pc = cfg.paired_states
     groups = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj in tracks]
     readings = _mean_readings(reader, groups, [[o.cls for o in g] for g in groups])
     shadows = tall_shadow is not None and pc.packed_shadow_m2 is not None
-    floor = min(pc.min_shift, pc.backed_min_shift) if shadows else pc.min_shift
+    floor = pc.min_shift_floor(shadows=shadows)
     candidates = [(ii, jj, *read) for (ii, jj), read in zip(tracks, readings, strict=True)
                   if read is not None and abs(read[1] - read[0]) >= floor]
     if not candidates:
@@ -575,6 +586,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
     areas = _track_shadows(objs, tall_shadow) if shadows else np.full((len(candidates), 2), np.nan)
     flat = _figures(similarity, [o.geometry for m in objs for o in m])
     bounds = np.cumsum([0] + [len(m) for m in objs])
+    types = _track_types(type_reader, objs)
     out = []
     for k, ((ii, jj, pa_, pb_), mine_objs) in enumerate(zip(candidates, objs, strict=True)):
         figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
@@ -584,8 +596,10 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         before_m2, after_m2 = (float(v) for v in areas[k])
         ref = mine_objs[0]
         in_zone = zones.within_kinds(ref.x, ref.y, pc.zone_kinds) if zones and pc.zone_kinds else None
-        stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2), cfg,
-                                                   in_zone=in_zone, faint=faint)
+        equipment, p_type = types[k]
+        stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2),
+                                                   _typed(cfg, equipment, p_type), in_zone=in_zone,
+                                                   faint=faint)
         if stopped:
             continue
         shift = pb_ - pa_
@@ -603,9 +617,41 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
             extra["in_zone"] = in_zone
         if faint:
             extra["faint"] = True
+        if equipment is not None:
+            extra["equipment"], extra["equipment_probability"] = equipment, round(p_type, 3)
         out.append((kind, ref, None if math.isnan(ev) else ev, confidence,
                     ",".join(a[i].oid for i in ii) or None, ",".join(b[j].oid for j in jj) or None, extra))
     return out
+
+
+def _track_types(reader: TypeReader | None, objs: list[list[_Obj]]) -> list[tuple[str | None, float]]:
+    """(type name, probability) of each track: the type probabilities read at its boxes (both
+    dates each), averaged; (None, nan) without a reader or where none was read."""
+    from imagery.taxonomy import AIR_DEFENCE_TYPES
+
+    none = (None, math.nan)
+    if reader is None or not objs:
+        return [none] * len(objs)
+    boxes = np.array([[o.x, o.y, o.length, o.width, o.heading] for m in objs for o in m], np.float64)
+    probs = np.asarray(reader(boxes), np.float64).reshape(len(boxes), -1)
+    bounds = np.cumsum([0] + [len(m) for m in objs])
+    out: list[tuple[str | None, float]] = []
+    for k in range(len(objs)):
+        mine = probs[bounds[k]:bounds[k + 1]]
+        mine = mine[~np.isnan(mine).any(axis=1)]
+        if not len(mine):
+            out.append(none)
+            continue
+        mean = mine.mean(0)
+        out.append((AIR_DEFENCE_TYPES[int(mean.argmax())], float(mean.max())))
+    return out
+
+
+def _typed(cfg: PostureConfig, equipment: str | None, probability: float) -> PostureConfig:
+    """``cfg`` with the paired-state gates of the named air-defence type (``type_gates``)."""
+    pc = cfg.paired_states
+    typed = pc.for_type(equipment, probability) if equipment is not None else pc
+    return cfg if typed is pc else cfg.model_copy(update={"paired_states": typed})
 
 
 def paired_state_gate(before: float, after: float, changed: float, similarity: float,

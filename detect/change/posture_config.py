@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from imagery.config import StrictModel, load_config
-from imagery.taxonomy import CLASSES, STATES
+from imagery.taxonomy import AIR_DEFENCE_TYPES, CLASSES, STATES
 
 EVENT_KINDS = ("departed", "arrived", "nose_raised", "nose_lowered", "dismantled", "reassembled",
                "packed", "deployed")
@@ -40,6 +40,14 @@ class EvidenceConfig(StrictModel):
 
     def min_fraction_for(self, state: str) -> float:
         return self.min_fraction_by_state.get(state, self.min_fraction_state)
+
+
+# The paired-state gates an air-defence type may set for itself (PairedStatesConfig.type_gates):
+# thresholds on figures read once per track, never what changes the figures.
+TYPE_GATE_FIELDS = ("min_shift", "min_fraction", "max_similarity", "max_similarity_sure",
+                    "changed_fraction_sure", "max_similarity_changed", "packed_shadow_m2",
+                    "shadow_backed_m2", "shadow_clear_m2", "backed_min_shift", "backed_min_fraction",
+                    "backed_max_similarity", "backed_max_similarity_sure", "outside_zone_min_shift")
 
 
 class PairedStatesConfig(StrictModel):
@@ -98,6 +106,39 @@ class PairedStatesConfig(StrictModel):
     # with the gates open).
     faint_tracks: bool = False
     faint_needs_shadow: bool = True
+
+    # Per air-defence type, the gates above that differ for it: a launcher track whose type the
+    # second-stage classifier (read on both dates, detect/type_net.py) names with at least
+    # type_min_probability is gated with them. Why: each type's state change leaves its own
+    # evidence (a 91N6E's folding antenna changes little of its 20 m trailer, but the shadow of
+    # its raised array goes). Only thresholds may differ: the figures are read once per track.
+    type_gates: dict[str, dict[str, float]] = Field(default_factory=dict)
+    type_min_probability: float = Field(0.8, ge=0, le=1)
+
+    @field_validator("type_gates")
+    @classmethod
+    def _known_types_and_gates(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        unknown = set(v) - set(AIR_DEFENCE_TYPES)
+        if unknown:
+            raise ValueError(f"unknown air-defence types {sorted(unknown)}; "
+                             f"known: {', '.join(AIR_DEFENCE_TYPES)}")
+        bad = {g for gates in v.values() for g in gates} - set(TYPE_GATE_FIELDS)
+        if bad:
+            raise ValueError(f"type_gates may set only {', '.join(TYPE_GATE_FIELDS)}; not {sorted(bad)}")
+        return v
+
+    def for_type(self, name: str | None, probability: float = 1.0) -> PairedStatesConfig:
+        """These gates for a track the type classifier names ``name`` with ``probability``:
+        that type's ``type_gates`` over the others, or these unchanged."""
+        gates = self.type_gates.get(name or "") if probability >= self.type_min_probability else None
+        return self.model_copy(update=gates) if gates else self
+
+    def min_shift_floor(self, *, shadows: bool) -> float:
+        """The smallest reading move any gate lets through (a type's; with ``shadows`` read, the
+        shadow-backed ones too): tracks that moved less are not examined further."""
+        keys = ("min_shift", "backed_min_shift") if shadows else ("min_shift",)
+        typed = [g[k] for g in self.type_gates.values() for k in keys if k in g]
+        return min([getattr(self, k) for k in keys] + typed)
 
     def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
         """A tall shadow on one date and none on the date the element is packed on."""
