@@ -49,14 +49,14 @@ def test_a_tiny_training_run_learns_and_keeps_the_detections(tmp_path):
     base, loaded = load_weights(base_path), load_weights(tmp_path / "run" / "detector.pt")
     assert loaded.air_defence_net is not None and loaded.type_net is not None and loaded.state_net is not None
     # a network only the change stage reads: the file is new, its detections are the base's
-    assert loaded.sha256 != base.sha256 and loaded.detection_sha256 == base.sha256
+    assert loaded.sha256 != base.sha256 and loaded.detection_sha256 == base.detection_sha256
     # a second stage the detections depend on makes them the new file's own again
     from detect.state_train import write_second_stage
 
     again = write_second_stage(loaded, tmp_path / "again", "type_net",
                                StateNet(air_defence_net_config(crop_px=32)), {}, {}, {}, None)
     redone = load_weights(again["weights"])
-    assert redone.detection_sha256 == redone.sha256 != base.sha256
+    assert redone.detection_sha256 == redone.sha256 != base.detection_sha256
 
 
 def _scene(path, image):
