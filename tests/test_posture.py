@@ -465,6 +465,10 @@ def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
     typed = events(_types("91N6E", 0.9))
     assert [e.kind for e in typed] == ["packed"]
     assert typed[0].to_json_dict()["equipment"] == "91N6E" and "91N6E" in typed[0].explanation
+    assert "reads as a 91N6E (0.90)" in typed[0].explanation
+    from detect.change.objects import _article
+
+    assert [_article(n) for n in ("S-400 TEL", "91N6E", "Pantsir-S1", "An-124")] == ["an", "a", "a", "an"]
     assert events(_types("91N6E", 0.6)) == []
     assert events(_types("S-400 TEL", 0.95)) == []
     assert events(None) == []

@@ -256,6 +256,13 @@ def explain(kind: str, cls: str, size_name: str, zone: str | None, span: str) ->
     return f"{subject}{where} {_VERBS[kind]} {span}."
 
 
+def _article(name: str) -> str:
+    """"a" or "an" for an equipment name as it is read aloud: an S-400, a 91N6E, a Pantsir."""
+    spelled = len(name) > 1 and (name[1] == "-" or name[1].isupper())  # an initialism: "ess-400"
+    vowel_sound = name[:1] in ("AEFHILMNORSX" if spelled else "AEIOU")
+    return "an" if vowel_sound else "a"
+
+
 def _shadow_note(kind: str, areas: Any, cfg: PostureConfig) -> str:
     """The sun-geometry evidence of a launcher's state change in words, when it speaks clearly:
     the shadow only its raised parts can cast went away (packed) or came (deployed)."""
@@ -382,7 +389,8 @@ def object_events(
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
         if extra.get("equipment"):
-            notes.append(f"its shape reads as a {extra['equipment']} ({extra['equipment_probability']:.2f})")
+            name = extra["equipment"]
+            notes.append(f"its shape reads as {_article(name)} {name} ({extra['equipment_probability']:.2f})")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
