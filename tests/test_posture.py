@@ -465,7 +465,12 @@ def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
     typed = events(_types("91N6E", 0.9))
     assert [e.kind for e in typed] == ["packed"]
     assert typed[0].to_json_dict()["equipment"] == "91N6E" and "91N6E" in typed[0].explanation
-    assert "reads as a 91N6E (0.90)" in typed[0].explanation
+    assert typed[0].explanation.startswith("91N6E acquisition radar was packed")
+    assert "named from its shape (0.90)" in typed[0].explanation
+    unsure = object_events(before, after, cfg, evidence=_const(0.8), similarity=_const(0.3),
+                           state_reader=_reader({(0, 0): (0.05, 0.9)}), type_reader=_types("S-400 TEL", 0.45))
+    assert unsure[0].explanation.startswith("Air-defence launcher was packed")
+    assert "reads most like an S-400 TEL (0.45)" in unsure[0].explanation
     from detect.change.objects import _article
 
     assert [_article(n) for n in ("S-400 TEL", "91N6E", "Pantsir-S1", "An-124")] == ["an", "a", "a", "an"]

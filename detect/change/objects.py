@@ -79,6 +79,12 @@ _STATE_EVENTS = {
 _NOUNS = {"transport": "transport", "fighter": "combat jet", "helicopter": "helicopter",
           "sam": "air-defence launcher", "vehicle": "vehicle", "airliner": "airliner"}
 
+# What an analyst calls each air-defence type the type classifier names (the event's subject
+# when it names it surely; detect/type_net.py).
+_EQUIPMENT_NOUNS = {"S-400 TEL": "S-400 launcher", "S-400 TEL towed": "towed S-400 launcher",
+                    "91N6E": "91N6E acquisition radar", "92N6E": "92N6E fire-control radar",
+                    "Pantsir-S1": "Pantsir-S1 air-defence system"}
+
 _VERBS = {
     "departed": "left",
     "arrived": "appeared",
@@ -249,8 +255,11 @@ def date_span(d1: datetime | None, d2: datetime | None) -> str:
     return f"between {d1.day} {d1:%b} and {d2.day} {d2:%b}"
 
 
-def explain(kind: str, cls: str, size_name: str, zone: str | None, span: str) -> str:
-    subject = " ".join(w for w in (size_name, _NOUNS.get(cls, cls)) if w)
+def explain(kind: str, cls: str, size_name: str, zone: str | None, span: str,
+            equipment: str | None = None) -> str:
+    """The event in one sentence; ``equipment``: the air-defence type, named instead of the class."""
+    subject = (_EQUIPMENT_NOUNS.get(equipment or "")
+               or " ".join(w for w in (size_name, _NOUNS.get(cls, cls)) if w))
     subject = subject[0].upper() + subject[1:]
     where = f" on the {zone.replace('_', ' ')}" if zone else ""
     return f"{subject}{where} {_VERBS[kind]} {span}."
@@ -382,15 +391,17 @@ def object_events(
             return
         size = cfg.size_name(ref.cls, ref.length)
         lon, lat = to_lonlat(ref.x, ref.y) if to_lonlat else (None, None)
-        text = explain(kind, ref.cls, size, zone, span)
+        surely = (extra.get("equipment_probability") or 0.0) >= cfg.paired_states.type_min_probability
+        text = explain(kind, ref.cls, size, zone, span, extra.get("equipment") if surely else None)
         notes = [_shadow_note(kind, extra.get("tall_shadow_m2"), cfg)]
         if extra.get("in_zone") is False:  # rare and worth a look: a launcher off the mapped site
             notes.append("it stands outside the site's air-defence zones")
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
         if extra.get("equipment"):
-            name = extra["equipment"]
-            notes.append(f"its shape reads as {_article(name)} {name} ({extra['equipment_probability']:.2f})")
+            name, p = extra["equipment"], extra["equipment_probability"]
+            notes.append(f"named from its shape ({p:.2f})" if surely
+                         else f"its shape reads most like {_article(name)} {name} ({p:.2f})")
         note = "; ".join(n for n in notes if n)
         if note:
             text = f"{text[:-1]}; {note}."
