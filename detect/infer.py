@@ -518,12 +518,12 @@ class Detector:
             out[:, d] = self._length_gate(out[:, d], r.lengths_m(boxes), gate)
         return out
 
-    def read_air_defence_types(self, before: Scene | str | Path, after: Scene | str | Path,
+    def read_air_defence_types(self, before: Scene | str | Path, after: Scene | str | Path | None,
                                boxes: np.ndarray, *, crs: str | None = None) -> np.ndarray:
         """``(N, len(AIR_DEFENCE_TYPES))`` type probabilities of air-defence equipment at given
         map boxes (as in :meth:`read_states`), the mean of the readings on both dates (each
-        averaged with its mirror image); NaN rows where neither date could be read or the
-        weights carry no air-defence type classifier.
+        averaged with its mirror image; ``after`` None: one date); NaN rows where no date could
+        be read or the weights carry no air-defence type classifier.
 
         Read at one box on both dates, like the launchers' states: the type does not change
         between the dates, and two views of one vehicle name it more surely than one."""
@@ -536,7 +536,7 @@ class Detector:
         if self.air_defence_net is None or not len(boxes):
             return out
         side = self.air_defence_net.config.min_side_m
-        readers = [_BoxWindows(self, before, side, crs), _BoxWindows(self, after, side, crs)]
+        readers = [_BoxWindows(self, scene, side, crs) for scene in (before, after) if scene is not None]
         for k in range(len(boxes)):
             probs = []
             for reader in readers:
@@ -547,6 +547,35 @@ class Detector:
             if probs:
                 out[k] = torch.stack(probs).mean(0).cpu().double().numpy()
         return out
+
+    def name_air_defence(self, gdf: Any, before: Scene | str | Path, after: Scene | str | Path | None = None,
+                         *, crs: str | None = None) -> Any:
+        """``gdf`` (detections, map CRS) with columns ``equipment`` and ``equipment_probability``:
+        the air-defence type of each ``sam`` detection read at its box (on both dates when
+        ``after`` is given), empty for the other classes; ``gdf`` unchanged when the weights
+        carry no air-defence type classifier. What an analyst filters the launchers by."""
+        from imagery.taxonomy import AIR_DEFENCE_TYPES
+
+        if self.air_defence_net is None or gdf is None or not len(gdf) or "class" not in gdf:
+            return gdf
+        gdf = gdf.copy()
+        sam = (gdf["class"] == "sam").to_numpy()
+        names: list[str | None] = [None] * len(gdf)
+        probs = np.full(len(gdf), np.nan)
+        if sam.any():
+            rows = gdf[sam]
+            if crs is None and rows.crs is not None:
+                if rows.crs.is_geographic:  # boxes in metres need a metric CRS
+                    rows = rows.to_crs(rows.estimate_utm_crs())
+                crs = rows.crs.to_string()
+            c = rows.geometry.centroid
+            boxes = np.column_stack([c.x, c.y, rows["length_m"], rows["width_m"], rows["heading_deg"]])
+            p = self.read_air_defence_types(before, after, boxes, crs=crs)
+            for k, i in enumerate(np.flatnonzero(sam)):
+                if not np.isnan(p[k]).any():
+                    names[i], probs[i] = AIR_DEFENCE_TYPES[int(p[k].argmax())], round(float(p[k].max()), 3)
+        gdf["equipment"], gdf["equipment_probability"] = names, probs
+        return gdf
 
     def run(self, scene: Scene | str | Path, aoi: Any = None, *, progress: bool = False,
             gsd: float | None = None) -> Any:

@@ -261,6 +261,10 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)
         event_dicts = [e.to_json_dict() for e in events]
+        if options.detect:  # each date's launchers named from that date's image
+            det = get_detector(options)
+            det_a = det.name_air_defence(det_a, pair.before, crs=work_crs)
+            det_b = det.name_air_defence(det_b, pair.after, crs=work_crs)
         _write_detections(out / "detections.gpkg", det_a, det_b, event_dicts, work_crs)
 
     report = {

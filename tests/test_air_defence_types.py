@@ -91,10 +91,26 @@ def test_the_change_stage_reader_averages_both_dates(tmp_path):
     assert not np.allclose(one_a, one_b)
     np.testing.assert_allclose(pair[:1], (one_a + one_b) / 2, atol=1e-6)
     assert np.isnan(pair[1]).all()
+    np.testing.assert_allclose(det.read_air_defence_types(a, None, boxes[:1]), one_a, atol=1e-6)
+    # detections: each launcher named from its own date, other classes left empty
+    import geopandas as gpd
+    import shapely
+
+    gdf = gpd.GeoDataFrame({"class": ["sam", "transport"], "length_m": [13.0, 40.0], "width_m": [3.1, 40.0],
+                            "heading_deg": [30.0, 0.0]},
+                           geometry=[shapely.Point(boxes[0, 0], boxes[0, 1]).buffer(3.0),
+                                     shapely.Point(boxes[0, 0] + 40, boxes[0, 1]).buffer(3.0)], crs="EPSG:32636")
+    named = det.name_air_defence(gdf, a)
+    assert named["equipment"].iloc[0] == AIR_DEFENCE_TYPES[int(one_a[0].argmax())]
+    assert named["equipment_probability"].iloc[0] == pytest.approx(one_a[0].max(), abs=1e-3)
+    assert named[["equipment", "equipment_probability"]].iloc[1].isna().all()
+    assert "equipment" not in gdf  # a copy
     without = tmp_path / "without.pt"
     save_weights(without, base.model, gsd_m=base.gsd_m, target=base.target, info=base.info,
                  **{**base.second_stages(), "air_defence_net": None})
-    assert np.isnan(Detector(without, device="cpu").read_air_defence_types(a, b, boxes[:1])).all()
+    plain = Detector(without, device="cpu")
+    assert np.isnan(plain.read_air_defence_types(a, b, boxes[:1])).all()
+    assert "equipment" not in plain.name_air_defence(gdf, a)
 
 
 def test_crops_are_labelled_by_air_defence_type():

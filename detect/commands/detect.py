@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     frames = {}
     for image in args.images:
         scene = open_scene(image, gsd=args.gsd)
-        gdf = detector.run(scene, aoi=args.aoi, progress=not quiet)
+        gdf = detector.name_air_defence(detector.run(scene, aoi=args.aoi, progress=not quiet), scene)
         name = Path(image).stem
         base, k = name, 1
         while name in frames:
