@@ -124,3 +124,14 @@ def test_crops_are_labelled_by_air_defence_type():
     n_sam = int((np.asarray(chip.classes) == SAM).sum())
     assert 0 < len(out["labels"]) <= 2 * n_sam and out["crops"].shape[1:] == (3, 40, 40)
     assert set(out["labels"].tolist()) <= set(range(len(AIR_DEFENCE_TYPES)))
+
+
+def test_chips_without_air_defence_equipment_are_one_clear_error(tmp_path):
+    from imagery.errors import InputError
+
+    empty = {"crops": np.zeros((0, 3, 32, 32), np.uint8), "labels": np.zeros(0, np.int64),
+             "sizes": np.zeros((0, 2), np.float32)}
+    cfg = TypeTrainConfig(family="air_defence", out=str(tmp_path / "run"), detector=str(_copy_shipped(tmp_path)),
+                          steps=1, net={"crop_px": 32})
+    with pytest.raises(InputError, match="no air-defence equipment in the training chips"):
+        train_type(cfg, progress=False, crops=empty, val_crops=empty)
