@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,16 @@ def minibase_steady(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("minibase_steady")
     manifest = generate("steady", 4, out, dates=2, site="minibase")
     return {"dir": out, "images": [out / d["image"] for d in manifest["dates"]], "manifest": manifest}
+
+
+@pytest.fixture()
+def shipped_copy(tmp_path: Path) -> Path:
+    """The shipped weights copied to ``tmp_path/base.pt`` with their checksum file: the base a
+    second-stage trainer extends in a test."""
+    from detect.infer import SHIPPED_WEIGHTS
+    from detect.model import checksum_path
+
+    dst = tmp_path / "base.pt"
+    shutil.copy(SHIPPED_WEIGHTS, dst)
+    checksum_path(dst).write_text(checksum_path(SHIPPED_WEIGHTS).read_text().replace(SHIPPED_WEIGHTS.name, dst.name))
+    return dst

@@ -4,8 +4,6 @@ change stage's reader averages both dates, and crops are labelled by type."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -30,15 +28,8 @@ def _toy(n, rng, size):
     return {"crops": crops, "labels": labels, "sizes": rng.normal(0, 0.1, (n, 2)).astype(np.float32)}
 
 
-def _copy_shipped(tmp_path):
-    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "base.pt")
-    (tmp_path / "base.pt.sha256").write_text(
-        (SHIPPED_WEIGHTS.parent / (SHIPPED_WEIGHTS.name + ".sha256")).read_text().replace("detector.pt", "base.pt"))
-    return tmp_path / "base.pt"
-
-
-def test_a_tiny_training_run_learns_and_keeps_the_detections(tmp_path):
-    base_path = _copy_shipped(tmp_path)
+def test_a_tiny_training_run_learns_and_keeps_the_detections(tmp_path, shipped_copy):
+    base_path = shipped_copy
     rng = np.random.default_rng(0)
     cfg = TypeTrainConfig(family="air_defence", out=str(tmp_path / "run"), detector=str(base_path),
                           steps=200, batch_size=32, net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
@@ -128,12 +119,12 @@ def test_crops_are_labelled_by_air_defence_type():
     assert set(out["labels"].tolist()) <= set(range(len(AIR_DEFENCE_TYPES)))
 
 
-def test_chips_without_air_defence_equipment_are_one_clear_error(tmp_path):
+def test_chips_without_air_defence_equipment_are_one_clear_error(tmp_path, shipped_copy):
     from imagery.errors import InputError
 
     empty = {"crops": np.zeros((0, 3, 32, 32), np.uint8), "labels": np.zeros(0, np.int64),
              "sizes": np.zeros((0, 2), np.float32)}
-    cfg = TypeTrainConfig(family="air_defence", out=str(tmp_path / "run"), detector=str(_copy_shipped(tmp_path)),
+    cfg = TypeTrainConfig(family="air_defence", out=str(tmp_path / "run"), detector=str(shipped_copy),
                           steps=1, net={"crop_px": 32})
     with pytest.raises(InputError, match="no air-defence equipment in the training chips"):
         train_type(cfg, progress=False, crops=empty, val_crops=empty)

@@ -4,8 +4,6 @@ tiny training run learns."""
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -80,10 +78,7 @@ def _toy(n, rng, size):
             "classes": np.full(n, SAM)}
 
 
-def test_a_tiny_training_run_learns_where_the_object_is(tmp_path):
-    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "base.pt")
-    (tmp_path / "base.pt.sha256").write_text(
-        (SHIPPED_WEIGHTS.parent / (SHIPPED_WEIGHTS.name + ".sha256")).read_text().replace("detector.pt", "base.pt"))
+def test_a_tiny_training_run_learns_where_the_object_is(tmp_path, shipped_copy):
     rng = np.random.default_rng(0)
     cfg = BoxTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=150, batch_size=32,
                          net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})

@@ -4,8 +4,6 @@ untouched), the weights carry it and the Detector applies it, and a tiny trainin
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import torch
@@ -95,10 +93,7 @@ def _toy(n, rng, size):
             "source": np.ones(n, np.int8)}
 
 
-def test_a_tiny_training_run_learns_and_keeps_the_other_stages(tmp_path):
-    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "base.pt")
-    (tmp_path / "base.pt.sha256").write_text(
-        (SHIPPED_WEIGHTS.parent / (SHIPPED_WEIGHTS.name + ".sha256")).read_text().replace("detector.pt", "base.pt"))
+def test_a_tiny_training_run_learns_and_keeps_the_other_stages(tmp_path, shipped_copy):
     rng = np.random.default_rng(0)
     cfg = GroundTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=120,
                             batch_size=32, net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})

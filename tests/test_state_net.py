@@ -4,7 +4,6 @@ a tiny training run that learns, and the chip theme that feeds it."""
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pytest
@@ -170,11 +169,7 @@ def _toy_crops(n, rng, size):
     return {"crops": crops, "classes": classes, "states": states, "an124": np.ones(n, bool), "source": classes}
 
 
-def test_a_tiny_training_run_learns_and_writes_loadable_weights(tmp_path):
-    shutil.copy(SHIPPED, tmp_path / "base.pt")
-    shutil.copy(str(SHIPPED) + ".sha256", tmp_path / "base.pt.sha256")
-    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
-        "detector.pt", "base.pt"))
+def test_a_tiny_training_run_learns_and_writes_loadable_weights(tmp_path, shipped_copy):
     rng = np.random.default_rng(0)
     cfg = StateTrainConfig(out=str(tmp_path / "run"), detector=str(tmp_path / "base.pt"), steps=60,
                            batch_size=32, net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
@@ -223,14 +218,10 @@ def test_a_state_network_per_class_reads_each_class_with_its_own_member():
         combine_by_class(base, _constant_net(0.0, min_side_m=40.0), ["sam"])
 
 
-def test_training_one_class_keeps_the_base_classifier_for_the_others(tmp_path):
+def test_training_one_class_keeps_the_base_classifier_for_the_others(tmp_path, shipped_copy):
     from detect.state_net import StateNetByClass, state_net_from_payload
     from detect.targets import STATE_CLASSES
 
-    for suffix in ("", ".sha256"):
-        shutil.copy(f"{SHIPPED}{suffix}", tmp_path / f"base.pt{suffix}")
-    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
-        "detector.pt", "base.pt"))
     base = state_net_from_payload(load_weights(tmp_path / "base.pt").state_net)
     rng = np.random.default_rng(0)
     small = {"widths": (8, 16, 24, 32), "hidden": 16}
@@ -383,11 +374,7 @@ def test_the_crop_jitter_can_be_set_per_class():
         JitterSection(centre_by_class={"helicopters": 0.1})
 
 
-def test_training_only_on_the_replaced_class_drops_the_other_crops(tmp_path):
-    for suffix in ("", ".sha256"):
-        shutil.copy(f"{SHIPPED}{suffix}", tmp_path / f"base.pt{suffix}")
-    (tmp_path / "base.pt.sha256").write_text((tmp_path / "base.pt.sha256").read_text().replace(
-        "detector.pt", "base.pt"))
+def test_training_only_on_the_replaced_class_drops_the_other_crops(tmp_path, shipped_copy):
     rng = np.random.default_rng(1)
     small = {"widths": (8, 16, 24, 32), "hidden": 16}
     mixed = _toy_crops(256, rng, 80)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 import rasterio
@@ -79,15 +77,8 @@ def _toy_pairs(n, rng, size=32):
     return {"crops": np.concatenate([a, b], 1), "classes": cls, "states_a": sa, "states_b": sb, "source": cls}
 
 
-def _copy_shipped(tmp_path):
-    shutil.copy(SHIPPED_WEIGHTS, tmp_path / "base.pt")
-    (tmp_path / "base.pt.sha256").write_text(
-        (SHIPPED_WEIGHTS.parent / (SHIPPED_WEIGHTS.name + ".sha256")).read_text().replace("detector.pt", "base.pt"))
-    return tmp_path / "base.pt"
-
-
-def test_a_tiny_pair_training_run_learns_and_keeps_the_single_date_classifier(tmp_path):
-    base = _copy_shipped(tmp_path)
+def test_a_tiny_pair_training_run_learns_and_keeps_the_single_date_classifier(tmp_path, shipped_copy):
+    base = shipped_copy
     rng = np.random.default_rng(0)
     cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(base), steps=80, batch_size=32,
                                net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16},
@@ -117,8 +108,8 @@ def test_late_fusion_starts_out_reading_as_the_single_date_classifier():
     torch.testing.assert_close(pair(x), torch.cat([single(x[:, :3]), single(x[:, 3:])], dim=1))
 
 
-def test_starting_from_a_single_date_classifier_of_other_widths_is_refused(tmp_path):
-    cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(_copy_shipped(tmp_path)), steps=2,
+def test_starting_from_a_single_date_classifier_of_other_widths_is_refused(tmp_path, shipped_copy):
+    cfg = StatePairTrainConfig(out=str(tmp_path / "run"), detector=str(shipped_copy), steps=2,
                                net={"crop_px": 32, "widths": (8, 16, 24, 32), "hidden": 16})
     rng = np.random.default_rng(0)
     with pytest.raises(InputError, match="must match"):
@@ -191,13 +182,13 @@ def test_pair_probabilities_agree_on_cpu_and_cuda():
     torch.testing.assert_close(gpu, cpu, atol=2e-3, rtol=0)
 
 
-def test_a_pair_classifier_starts_from_the_launchers_network_of_a_classifier_by_class(tmp_path):
+def test_a_pair_classifier_starts_from_the_launchers_network_of_a_classifier_by_class(tmp_path, shipped_copy):
     """Shipped weights may read each class with its own network (StateNetByClass): the pair
     classifier, which is for launchers, starts from the network that reads them."""
     from detect.state_net import combine_by_class, state_net_from_payload
     from detect.targets import STATE_CLASSES
 
-    base = _copy_shipped(tmp_path)
+    base = shipped_copy
     loaded = load_weights(base)
     single = state_net_from_payload(loaded.state_net)
     torch.manual_seed(0)
