@@ -248,8 +248,7 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
                                                           crs=work_crs)
 
         def read_types(boxes: np.ndarray) -> np.ndarray:
-            return get_detector(options).read_air_defence_types(
-                pair.before, pair.after, boxes, crs=work_crs, combine=posture_cfg.paired_states.type_dates)
+            return get_detector(options).read_air_defence_types(pair.before, pair.after, boxes, crs=work_crs)
 
         to_lonlat = _lonlat_fn(work_crs)
         all_events = object_events(det_a, det_b, posture_cfg, evidence=evidence, zones=zones, dates=dates,

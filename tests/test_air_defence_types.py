@@ -81,8 +81,6 @@ def test_the_change_stage_reader_averages_both_dates(tmp_path):
     one_a, one_b = det.read_air_defence_types(a, a, boxes[:1]), det.read_air_defence_types(b, b, boxes[:1])
     assert not np.allclose(one_a, one_b)
     np.testing.assert_allclose(pair[:1], (one_a + one_b) / 2, atol=1e-6)
-    joint = det.read_air_defence_types(a, b, boxes[:1], combine="product")
-    np.testing.assert_allclose(joint, one_a * one_b / (one_a * one_b).sum(), atol=1e-4)
     assert np.isnan(pair[1]).all()
     np.testing.assert_allclose(det.read_air_defence_types(a, None, boxes[:1]), one_a, atol=1e-6)
     # detections: each launcher named from its own date, other classes left empty

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -115,9 +114,6 @@ class PairedStatesConfig(StrictModel):
     # its raised array goes). Only thresholds may differ: the figures are read once per track.
     type_gates: dict[str, dict[str, float]] = Field(default_factory=dict)
     type_min_probability: float = Field(0.8, ge=0, le=1)
-    # how the two dates' type readings of a track combine: their mean, or their normalised
-    # product (two independent views of one object)
-    type_dates: Literal["mean", "product"] = "mean"
 
     @field_validator("type_gates")
     @classmethod
