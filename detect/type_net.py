@@ -33,10 +33,10 @@ TYPE_CLASSES: tuple[str, ...] = ("transport", "fighter", "airliner")
 TYPE_INDEX = torch.tensor([CLASSES.index(c) for c in TYPE_CLASSES])
 
 
-def type_net_config(**kw: object) -> StateNetConfig:
-    """A :class:`StateNetConfig` with one output per ``TYPE_CLASSES`` entry and the box size as
-    two extra inputs."""
-    return StateNetConfig(**{**kw, "num_states": len(TYPE_CLASSES), "dates": 1, "fusion": "early",
+def type_net_config(names: tuple[str, ...] = TYPE_CLASSES, **kw: object) -> StateNetConfig:
+    """A :class:`StateNetConfig` with one output per entry of ``names`` (default the aircraft
+    kinds) and the box size as two extra inputs."""
+    return StateNetConfig(**{**kw, "num_states": len(names), "dates": 1, "fusion": "early",
                              "extra_inputs": 2})
 
 
@@ -95,9 +95,8 @@ AIR_DEFENCE_CLASS = "sam"
 
 
 def air_defence_net_config(**kw: object) -> StateNetConfig:
-    """As :func:`type_net_config`, with one output per ``AIR_DEFENCE_TYPES`` entry."""
-    return StateNetConfig(**{**kw, "num_states": len(AIR_DEFENCE_TYPES), "dates": 1, "fusion": "early",
-                             "extra_inputs": 2})
+    """:func:`type_net_config` with one output per ``AIR_DEFENCE_TYPES`` entry."""
+    return type_net_config(AIR_DEFENCE_TYPES, **kw)
 
 
 def air_defence_rows(classes: object, types: object) -> np.ndarray:
