@@ -282,6 +282,8 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         "change": {k: v for k, v in change.items() if k not in ("zones",)},
         "detections": {"before": None if det_a is None else len(det_a),
                        "after": None if det_b is None else len(det_b)},
+        "inventory": {"before": inventory(det_a, posture_cfg.paired_states.type_min_probability),
+                      "after": inventory(det_b, posture_cfg.paired_states.type_min_probability)},
         "settings": asdict(options),
         "versions": _versions(options),
         "generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -326,6 +328,22 @@ def _change_summary(stats: dict[str, Any], out: Path) -> dict[str, Any]:
     keep["change_path"] = str(out / stats.get("outputs", {}).get("change", "change.tif"))
     keep["mask_path"] = str(out / stats.get("outputs", {}).get("mask", "change_mask.tif"))
     return keep
+
+
+def inventory(gdf: Any, sure: float) -> dict[str, int] | None:
+    """What the detector counts on one date: detections by class, the air-defence ones by the
+    equipment named with at least ``sure`` (the rest as "sam, type unsure"). None: no detection
+    run. An analyst compares the two dates' columns before reading the events."""
+    if gdf is None:
+        return None
+    if not len(gdf):
+        return {}
+    names = gdf["class"].astype(str)
+    if "equipment" in gdf:
+        p = gdf["equipment_probability"].astype(float).fillna(0.0)
+        named = (names == "sam") & (p >= sure) & gdf["equipment"].notna()
+        names = names.where(names != "sam", "sam, type unsure").where(~named, gdf["equipment"].astype(str))
+    return {str(k): int(v) for k, v in names.value_counts().sort_index().items()}
 
 
 def _write_detections(path: Path, det_a: Any, det_b: Any, events: list[dict[str, Any]],

@@ -112,6 +112,18 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, bytes | None],
     zone_rows = "".join(
         f"<tr><td>{html.escape(str(z['name']))}</td><td>{_pct(z.get('change_fraction'))}</td>"
         f"<td>{float(z.get('score', 0)):.0f}</td><td>{z.get('events', '')}</td></tr>" for z in zones)
+    inv = report.get("inventory") or {}
+    inv_b, inv_a = inv.get("before") or {}, inv.get("after") or {}
+    inv_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td><td>{inv_b.get(k, 0)}</td><td>{inv_a.get(k, 0)}</td></tr>"
+        for k in sorted(set(inv_b) | set(inv_a)))
+    inventory_html = (f'<section><h2>What the detector counts</h2><p class="muted">Detections at its '
+                      f'operating score on each date, air-defence equipment by the type named from its '
+                      f'shape. A count that differs is not an event by itself: the events above are '
+                      f'what was matched and checked (a launcher is detected more surely packed than '
+                      f'erect, a fighter in a revetment not at all).</p><table id="inventory"><tr><th>class '
+                      f'or equipment</th><th>before</th><th>after</th></tr>{inv_rows}</table></section>'
+                      if inv_rows else "")
     timings = report.get("timings", {})
     timing_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f} s</td></tr>" for k, v in timings.items()
                           if isinstance(v, (int, float)))
@@ -134,6 +146,7 @@ def render_html(report: Mapping[str, Any], images: Mapping[str, bytes | None],
 <section><h2>Change heat map</h2>{_img(images.get("change"), "change heat map", "change-map")}</section>
 {f'<section><h2>Timeline</h2>{_img(timeline, "timeline", "timeline")}</section>' if timeline else ""}
 <section><h2>Event chips</h2><div class="chips" id="event-chips">{"".join(chips) or '<p class="muted">No events.</p>'}</div></section>
+{inventory_html}
 <section><h2>Zones</h2><table id="zones"><tr><th>zone</th><th>changed pixels</th><th>score</th><th>events</th></tr>{zone_rows}</table></section>
 <section id="run-metadata"><h2>Run</h2><table>{timing_rows}</table>
 <pre>{html.escape(json.dumps(meta, indent=2, default=str))}</pre></section>

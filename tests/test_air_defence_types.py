@@ -126,3 +126,21 @@ def test_chips_without_air_defence_equipment_are_one_clear_error(tmp_path, shipp
                           steps=1, net={"crop_px": 32})
     with pytest.raises(InputError, match="no air-defence equipment in the training chips"):
         train_type(cfg, progress=False, crops=empty, val_crops=empty)
+
+
+def test_the_report_counts_each_class_and_the_surely_named_equipment():
+    import geopandas as gpd
+
+    from detect.pipeline import inventory
+    from detect.report import render_html
+
+    gdf = gpd.GeoDataFrame({"class": ["sam", "sam", "sam", "transport"],
+                            "equipment": ["91N6E", "91N6E", "S-400 TEL", None],
+                            "equipment_probability": [0.9, 0.4, 0.7, np.nan]}, geometry=[None] * 4)
+    counts = inventory(gdf, 0.5)
+    assert counts == {"91N6E": 1, "S-400 TEL": 1, "sam, type unsure": 1, "transport": 1}
+    assert inventory(gdf.drop(columns=["equipment", "equipment_probability"]), 0.5) == {"sam": 3, "transport": 1}
+    assert inventory(None, 0.5) is None and inventory(gdf.iloc[:0], 0.5) == {}
+    page = render_html({"inventory": {"before": counts, "after": {"transport": 2}}}, {})
+    assert 'id="inventory"' in page and "<td>91N6E</td><td>1</td><td>0</td>" in page
+    assert 'id="inventory"' not in render_html({}, {})
