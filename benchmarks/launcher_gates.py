@@ -92,20 +92,13 @@ def launcher_rows(report: dict[str, Any], truth: list[dict[str, Any]], classes: 
 
 
 def label_false(rows: list[dict[str, Any]], scene: Path) -> None:
-    """The ``type`` of each false row: the labelled object it sits on (the nearest within 15 m,
-    either date; "nothing" if none), as posture_events.py's false lines say."""
-    import geopandas as gpd
-    import numpy as np
+    """The ``type`` of each false row: the labelled object it sits on ("nothing" if none), as
+    posture_events.py's false lines say."""
+    from posture_events import sits_on
 
     false = [r for r in rows if not r.get("missing") and not r["truth"]]
-    if not false:
-        return
-    truth = gpd.read_file(scene / "truth.gpkg")
-    cx, cy = truth.geometry.centroid.x.to_numpy(), truth.geometry.centroid.y.to_numpy()
-    for r in false:
-        d = np.hypot(cx - r["x"], cy - r["y"])
-        k = int(d.argmin()) if len(d) else -1
-        r["type"] = str(truth["type"].iloc[k]) if k >= 0 and d[k] <= 15 else "nothing"
+    for r, hit in zip(false, sits_on(scene, [(r["x"], r["y"]) for r in false]), strict=True):
+        r["type"] = hit[0] if hit else "nothing"
 
 
 def verdict(row: dict[str, Any], cfg: Any) -> str:

@@ -24,15 +24,18 @@ was checked on them (steady 57 and 58 then shaped the 3.5 m^2 tall-shadow veto, 
 steady 68-75 later still, before that veto and the changed-box NCC limit, which were checked on
 them (``launcher_gates.py`` reads every launcher's gate figures); withdrawal 80-87 and steady
 88-95 on 2026-12-07, after every shipped threshold, to judge rules tried that day (none
-shipped). Every threshold up to 2026-12-06 evening was chosen on detections made at the site
-AOI's old grid phase; since that night the detector's grid sits on the image's 32 px lattice, a
-fresh draw of its errors on the same scenes (RESULTS.md, grid-phase entry):
+shipped); withdrawal 96-103 and steady 104-111 that afternoon, after the air-defence type
+classifier and the 91N6E's gates were shipped. Every threshold up to 2026-12-06 evening was
+chosen on detections made at the site AOI's old grid phase; since that night the detector's
+grid sits on the image's 32 px lattice, a fresh draw of its errors on the same scenes
+(RESULTS.md, grid-phase entry):
 
     python benchmarks/posture_events.py --seeds $(seq 0 15) --steady-seeds $(seq 11 27)
     python benchmarks/posture_events.py --seeds $(seq 24 39) --steady-seeds $(seq 36 51)
     python benchmarks/posture_events.py --seeds $(seq 40 47) --steady-seeds $(seq 52 59)
     python benchmarks/posture_events.py --seeds $(seq 60 67) --steady-seeds $(seq 68 75)
     python benchmarks/posture_events.py --seeds $(seq 80 87) --steady-seeds $(seq 88 95)
+    python benchmarks/posture_events.py --seeds $(seq 96 103) --steady-seeds $(seq 104 111)
     python benchmarks/posture_events.py --scenario reinforcement --seeds 0 1 2 3 --steady-seeds
 
 How much of a difference between two runs is noise? ``--grid-phase P`` starts the detector's
@@ -96,18 +99,29 @@ def _run(scenario: str, seed: int, work: Path, posture: str | None, weights: str
     return result.report, truth
 
 
-def _label(pair: str, event: dict[str, Any], scene: Path) -> str:
-    """A false event, and the labelled object it sits on (the nearest within 15 m, either date):
-    what the pipeline took for a change."""
+def sits_on(scene: Path, points: list[tuple[float, float]]) -> list[tuple[str, float] | None]:
+    """For each map point, the labelled object it sits on (type, distance): the nearest within
+    15 m on either date of the scene's truth, else None. What the pipeline took for a change."""
     import geopandas as gpd
     import numpy as np
 
+    if not points:
+        return []
     truth = gpd.read_file(scene / "truth.gpkg")
-    centres = truth.geometry.centroid
-    d = np.hypot(centres.x.to_numpy() - event["x"], centres.y.to_numpy() - event["y"])
-    k = int(d.argmin()) if len(d) else -1
-    on = f"on a {truth['type'].iloc[k]} ({d[k]:.0f} m)" if k >= 0 and d[k] <= 15 else "on nothing labelled"
-    read = (f", read as a {event['equipment']} ({event['equipment_probability']:.2f})"
+    cx, cy = truth.geometry.centroid.x.to_numpy(), truth.geometry.centroid.y.to_numpy()
+    out: list[tuple[str, float] | None] = []
+    for x, y in points:
+        d = np.hypot(cx - x, cy - y)
+        k = int(d.argmin()) if len(d) else -1
+        out.append((str(truth["type"].iloc[k]), float(d[k])) if k >= 0 and d[k] <= 15 else None)
+    return out
+
+
+def _label(pair: str, event: dict[str, Any], scene: Path) -> str:
+    """A false event, and the labelled object it sits on (:func:`sits_on`)."""
+    hit = sits_on(scene, [(event["x"], event["y"])])[0]
+    on = f"on a {hit[0]} ({hit[1]:.0f} m)" if hit else "on nothing labelled"
+    read = (f", read as {event['equipment']} ({event['equipment_probability']:.2f})"
             if event.get("equipment") else "")
     return (f"{pair}: {event['kind']} {event['class']} {event['confidence']:.2f}"
             f" ({event.get('zone') or 'no zone'}), {on}{read}")
