@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -398,6 +398,8 @@ def object_events(
             notes.append("it stands outside the site's air-defence zones")
         if extra.get("faint"):
             notes.append("the detector saw it only faintly on both dates")
+        if extra.get("zone_read"):
+            notes.append(f"read as a {ref.cls} where the detector reported none on either date")
         if extra.get("equipment"):
             name, p = extra["equipment"], extra["equipment_probability"]
             notes.append(f"named from its shape ({p:.2f})" if surely
@@ -465,6 +467,10 @@ def object_events(
     if state_reader is not None and cfg.reread_classes:
         for t in _reread_events(a, b, pairs, kept_a, kept_b, (everything_a, everything_b),
                                 ev_a, ev_b, state_reader, similarity, cfg):
+            add(*t)
+    if state_reader is not None and cfg.zone_rereads:
+        for t in _zone_reread_events(a, b, (everything_a, everything_b), evidence, state_reader,
+                                     similarity, zones, cfg):
             add(*t)
     presence = presence_similarity or similarity
     for kind, objs, ids, evs, same_date in (("departed", a, lost, ev_a, everything_a),
@@ -732,10 +738,10 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
     of its class group on its own date is a second peak on that one: it is skipped."""
     matched_a = [a[i] for i, _ in pairs]
     matched_b = [b[j] for _, j in pairs]
-    tracks: list[tuple[str, list[_Obj], int | None, int | None, float]] = []
+    tracks: list[_RereadTrack] = []
     for cls in cfg.reread_classes:
-        tracks += [(cls, [a[i], b[j]], i, j, 0.0) for i, j in pairs
-                   if a[i].cls != b[j].cls and cls in (a[i].cls, b[j].cls)]
+        tracks += [_RereadTrack(cls, [a[i], b[j]], a[i], b[j], 0.0, _nanmax(ev_a[i], ev_b[j]))
+                   for i, j in pairs if a[i].cls != b[j].cls and cls in (a[i].cls, b[j].cls)]
         for lone, own, other, on_a in ((kept_a, a, everything[1], True), (kept_b, b, everything[0], False)):
             same_date = matched_a if on_a else matched_b
             for k in lone:
@@ -744,32 +750,90 @@ def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], k
                     continue
                 support = _supporters(o, other, cfg)
                 best = max((p.score for p, s_ in zip(other, support, strict=True) if s_), default=0.0)
-                tracks.append((cls, [o], k if on_a else None, None if on_a else k, best))
-    readings = _mean_readings(reader, [m for _, m, _, _, _ in tracks],
-                              [[cls] * len(m) for cls, m, _, _, _ in tracks])
+                tracks.append(_RereadTrack(cls, [o], o if on_a else None, None if on_a else o, best,
+                                           float((ev_a if on_a else ev_b)[k])))
+    return _reread_track_events(tracks, reader, similarity, cfg)
+
+
+def _zone_reread_events(a: list[_Obj], b: list[_Obj], everything: tuple[list[_Obj], list[_Obj]],
+                        evidence: Evidence | None, reader: StateReader, similarity: Evidence | None,
+                        zones: ZoneIndex, cfg: PostureConfig) -> list[tuple[Any, ...]]:
+    """State events of ``cfg.zone_rereads`` classes at places in their zones where no date
+    reports one: a sighting on each date (reported as another class, or faint), matched as if
+    both were of that class, is read as it on both dates with the gates of :func:`_reread_events`.
+    Why: the Ka-52 on Khmeimim's helicopter pad is scored 0.20-0.27 (faint, as a fighter or a
+    helicopter) on one or both dates of most withdrawal pairs, so its dismantling had no track;
+    it is still seen on both dates, and the rotor state reads plainly at its boxes."""
+    out: list[tuple[Any, ...]] = []
+    for cls, kinds in cfg.zone_rereads.items():
+        reported = [o for o in a + b if o.cls == cls]
+        fa, fb = (_unreported_as(cls, objs, reported, kinds, zones, cfg) for objs in everything)
+        pairs, _, _ = match_objects(fa, fb, cfg)
+        if not pairs:
+            continue
+        figures = _figures(evidence, [o.geometry for i, j in pairs for o in (fa[i], fb[j])]).reshape(-1, 2)
+        tracks = [_RereadTrack(cls, [fa[i], fb[j]], fa[i], fb[j], 0.0, _nanmax(*f))
+                  for (i, j), f in zip(pairs, figures, strict=True)]
+        out += _reread_track_events(tracks, reader, similarity, cfg, zone_read=True)
+    return out
+
+
+def _unreported_as(cls: str, objs: list[_Obj], reported: list[_Obj], kinds: list[str], zones: ZoneIndex,
+                   cfg: PostureConfig) -> list[_Obj]:
+    """``objs`` in a zone of ``kinds``, relabelled ``cls``, but those where a ``reported`` one
+    stands (each date's own tracks read those)."""
+    relabelled = [replace(o, cls=cls) for o in objs if zones.within_kinds(o.x, o.y, kinds) is True]
+    return [o for o in relabelled if not _second_peak(o, reported, cfg)]
+
+
+@dataclass
+class _RereadTrack:
+    """Sightings read again as ``cls`` on both dates: the before and after one (None where a
+    date has none), the best other sighting that kept a lone one, and the box evidence."""
+
+    cls: str
+    members: list[_Obj]
+    before: _Obj | None
+    after: _Obj | None
+    support: float
+    evidence: float
+
+
+def _nanmax(*values: float) -> float:
+    known = [float(v) for v in values if not math.isnan(v)]
+    return max(known) if known else math.nan
+
+
+def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, similarity: Evidence | None,
+                         cfg: PostureConfig, *, zone_read: bool = False) -> list[tuple[Any, ...]]:
+    """``add``'s arguments for the tracks whose state, read as their class at each member's box
+    on both dates (the mean per date), moved by the state's ``min_shift`` with enough of the box
+    changed; confidence as for a matched pair (sightings' noisy-or times the move)."""
+    readings = _mean_readings(reader, [t.members for t in tracks], [[t.cls] * len(t.members) for t in tracks])
     out = []
-    for (cls, members, i, j, support), read in zip(tracks, readings, strict=True):
+    for t, read in zip(tracks, readings, strict=True):
         if read is None:
             continue
         pa_, pb_ = read
-        state = STATES[cls][0]
+        state = STATES[t.cls][0]
         if abs(pb_ - pa_) < cfg.min_shift_for(state):
             continue
-        figures = ((ev_a[i] if i is not None else math.nan), (ev_b[j] if j is not None else math.nan))
-        known = [float(v) for v in figures if not math.isnan(v)]
-        ev = max(known) if known else math.nan
+        ev = t.evidence
         if not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
             continue
-        seen = 1.0 - float(np.prod([1.0 - o.score for o in members])) * (1.0 - support)
-        kinds = _STATE_EVENTS[(cls, state)]
-        ref = next(o for o in members if o.cls == cls)
-        sim = _nanmean(list(_figures(similarity, [o.geometry for o in members])))
+        seen = 1.0 - float(np.prod([1.0 - o.score for o in t.members])) * (1.0 - t.support)
+        kinds = _STATE_EVENTS[(t.cls, state)]
+        ref = next(o for o in t.members if o.cls == t.cls)
+        sim = _nanmean(list(_figures(similarity, [o.geometry for o in t.members])))
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
-                 "read_as": cls, **_sim(sim)}
+                 "read_as": t.cls, **_sim(sim)}
+        if zone_read:
+            extra["zone_read"] = True
         out.append((kinds[0] if pb_ > pa_ else kinds[1], ref, None if math.isnan(ev) else ev,
-                    _confidence(seen * abs(pb_ - pa_), ev, cfg), a[i].oid if i is not None else None,
-                    b[j].oid if j is not None else None, extra))
+                    _confidence(seen * abs(pb_ - pa_), ev, cfg),
+                    t.before.oid if t.before is not None else None,
+                    t.after.oid if t.after is not None else None, extra))
     return out
 
 
