@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 import numpy as np
 from affine import Affine
-from pydantic import Field, field_validator
+from pydantic import Field
 from rasterio.enums import Resampling
 
 from detect.boxes import corners, output_y_up, reproject_boxes, rotated_nms, transform_boxes
@@ -77,11 +77,6 @@ class DetectorConfig(StrictModel):
                     "class heat maps: slower by one model call per flip, more accurate (model card)")
     state_tta: bool = Field(True, description="average the second-stage classifier over nudged boxes and "
                                               "mirror images (detect.state_net.classify)")
-    state_heading_turns_deg: dict[str, list[float]] = Field(
-        default_factory=dict,
-        description="class -> heading offsets (degrees) at which the second-stage classifier reads "
-                    "that class's boxes too, keeping the surest read (detect.state_net.classify): "
-                    "for helicopters, whose detector headings are loose")
     state_classifier: bool = Field(True, description="read states with the second-stage classifier "
                                                      "when the weights carry one (detect/state_net.py)")
     state_pair_classifier: bool = Field(True, description="read state changes with the two-date "
@@ -114,18 +109,6 @@ class DetectorConfig(StrictModel):
     read_workers: int | None = Field(
         None, ge=1, description="tile-reading threads; empty = 2 on the CPU (the model needs the "
                                 "cores) and up to 8 beside a GPU (reading is then the bottleneck)")
-
-    @field_validator("state_heading_turns_deg")
-    @classmethod
-    def _turned_classes_have_states(cls, v: dict[str, list[float]]) -> dict[str, list[float]]:
-        for name in v:
-            if state_of(name) is None:
-                raise ValueError(f"state_heading_turns_deg: {name!r} is not a class with a state")
-        return v
-
-    def state_turns(self) -> dict[int, list[float]]:
-        """``state_heading_turns_deg`` by class index, as :func:`detect.state_net.classify` takes it."""
-        return {CLASSES.index(name): offsets for name, offsets in self.state_heading_turns_deg.items()}
 
 
 def load_detector_config(name_or_path: str | Path | None = None) -> DetectorConfig:
@@ -334,7 +317,7 @@ class Detector:
                         d.classes[op] = classes.cpu().numpy()
                     if self.state_net is not None:
                         prob = classify(self.state_net, image, boxes, classes, self.gsd_m,
-                                        tta=self.config.state_tta, turns=self.config.state_turns())
+                                        tta=self.config.state_tta)
                         d.state_prob = d.state_prob.copy()
                         d.state_prob[op] = prob.cpu().double().numpy()
             for d in decoded:
@@ -496,8 +479,7 @@ class Detector:
                 cls = torch.tensor([c], device=self.device)
                 with torch.inference_mode():
                     out[k] = float(classify(self.state_net, image, local, cls, reader.gsd_m,
-                                            tta=self.config.state_tta,
-                                            turns=self.config.state_turns())[0])
+                                            tta=self.config.state_tta)[0])
         return self._length_gate(out, reader.lengths_m(boxes), np.array(names))
 
     def read_state_pairs(self, before: Scene | str | Path, after: Scene | str | Path, boxes: np.ndarray,

@@ -18,7 +18,6 @@ whatever device it runs, for all detections of a tile in one call. Training
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import torch
@@ -236,39 +235,9 @@ def state_channels(classes: torch.Tensor) -> torch.Tensor:
 
 @torch.no_grad()
 def classify(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
-             gsd_m: float, tta: bool = False,
-             turns: Mapping[int, Sequence[float]] | None = None) -> torch.Tensor:
+             gsd_m: float, tta: bool = False) -> torch.Tensor:
     """Probability of the non-nominal state for each box of ``image`` (3, H, W); NaN for
     classes without a state.
-
-    ``turns``: class index -> heading offsets (degrees) at which boxes of that class are read
-    too; each box keeps the read farthest from 0.5 (its own heading on a tie). The classifier
-    was trained on crops aligned within a few degrees, and an aligned crop reads surest: a
-    helicopter's round rotor disc leaves the detector's heading loose (a Ka-52's boxes are
-    turned a median 15 degrees, a quarter of them more than 23), and a dismantled Ka-52 read
-    0.54-0.59 at its detector boxes turned 24-34 degrees against 0.99 at 12 degrees closer;
-    misaligned nominal ones are what read falsely high (detect/weights/MODEL_CARD.md, "A
-    helicopter's state read at the heading it reads surest")."""
-    prob = _classify_aligned(net, image, boxes, classes, gsd_m, tta)
-    for cls, offsets in (turns or {}).items():
-        sel = classes == cls
-        n = int(sel.sum())
-        if not n or not offsets:
-            continue
-        turned = boxes[sel].repeat(len(offsets), 1)
-        turned[:, 4] += torch.as_tensor(offsets, dtype=turned.dtype,
-                                        device=turned.device).repeat_interleave(n)
-        reads = torch.cat([prob[sel][None],
-                           _classify_aligned(net, image, turned, classes[sel].repeat(len(offsets)),
-                                             gsd_m, tta).reshape(len(offsets), n)])
-        surest = (reads - 0.5).abs().argmax(0)
-        prob[sel] = reads.gather(0, surest[None])[0]
-    return prob
-
-
-def _classify_aligned(net: StateNet, image: torch.Tensor, boxes: torch.Tensor, classes: torch.Tensor,
-                      gsd_m: float, tta: bool) -> torch.Tensor:
-    """:func:`classify` at the boxes as given.
 
     ``tta``: average the probability over the box nudged the way detections err (``tta_boxes``)
     and over each crop's mirror image (8 reads per box). The classifier's reading of one box

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from detect.infer import SHIPPED_WEIGHTS
 from detect.model import load_weights, save_weights
@@ -30,7 +29,7 @@ from detect.state_train import (
     state_metrics,
     train_state,
 )
-from detect.targets import NUM_STATES, STATE_CHANNEL
+from detect.targets import STATE_CHANNEL
 from imagery.errors import InputError
 from imagery.taxonomy import CLASSES
 
@@ -109,43 +108,6 @@ def test_test_time_augmentation_is_the_mean_of_the_eight_single_reads():
     assert math.isnan(float(p[1]))
     assert float(p[0]) == pytest.approx(sum(reads) / 8, abs=1e-5)
     assert max(reads) - min(reads) > 0.01  # eight different reads
-
-
-class _SideContrast(nn.Module):
-    """A state 'classifier' whose logit is the crop's left half minus its right half: its read
-    depends on the box's heading over a ramp, as a real one's does over an aircraft."""
-
-    config = StateNetConfig(crop_px=16)
-
-    def forward(self, crops):
-        v = (crops[:, 0, :, :8].mean((1, 2)) - crops[:, 0, :, 8:].mean((1, 2))) / 20.0
-        return v[:, None].repeat(1, NUM_STATES)
-
-
-def test_turned_reads_keep_the_surest_heading_for_the_turned_class_only():
-    net = _SideContrast()
-    img = torch.arange(128.0).repeat(3, 128, 1) * 2.0  # brighter eastwards
-    boxes = torch.tensor([[60.0, 60.0, 30.0, 12.0, 80.0], [64.0, 58.0, 30.0, 12.0, 80.0]])
-    heli, sam = CLASSES.index("helicopter"), CLASSES.index("sam")
-    classes = torch.tensor([heli, sam])
-    offsets = [-24.0, 12.0]
-    turned = classify(net, img, boxes, classes, 0.5, turns={heli: offsets})
-    plain = classify(net, img, boxes, classes, 0.5)
-    reads = [float(plain[0])] + [float(classify(net, img, boxes[:1] + torch.tensor([0, 0, 0, 0, o]),
-                                                classes[:1], 0.5)[0]) for o in offsets]
-    assert max(reads) - min(reads) > 0.05  # the turns read something else
-    assert abs(reads[0] - 0.5) < max(abs(r - 0.5) for r in reads)  # a turn reads surer
-    assert float(turned[0]) == pytest.approx(max(reads, key=lambda r: abs(r - 0.5)), abs=1e-6)
-    assert float(turned[1]) == pytest.approx(float(plain[1]), abs=1e-6)  # launchers are not turned
-
-
-def test_turns_are_only_for_classes_with_a_state():
-    from detect.infer import DetectorConfig
-
-    cfg = DetectorConfig(state_heading_turns_deg={"helicopter": [-12.0, 12.0]})
-    assert cfg.state_turns() == {CLASSES.index("helicopter"): [-12.0, 12.0]}
-    with pytest.raises(ValueError, match="vehicle"):
-        DetectorConfig(state_heading_turns_deg={"vehicle": [12.0]})
 
 
 def _with_state_net(tmp_path, net):
