@@ -276,6 +276,37 @@ def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres
         type(CFG)(**{**CFG.model_dump(), "cross_read_classes": ["fighter"]})
 
 
+def test_a_helicopter_on_its_pad_is_read_where_the_detector_reports_none():
+    """The helicopter pad's Ka-52, seen as a faint fighter before and a reported truck after,
+    has its rotor state read as a helicopter's at both sightings with `zone_rereads`: dismantled.
+    Not outside the pad's zone kind, not where a helicopter is reported on either date (its own
+    track reads it), not without a move of the state's min_shift, and not without the option."""
+    before = dets([("su", "fighter", None, 300, 400, 23, 17, 0, 0.9)])
+    faint_before = dets([("f", "fighter", None, 700, 100, 15, 13, 80, 0.24)])
+    after = dets([("su2", "fighter", None, 300, 400, 23, 17, 0, 0.9),
+                  ("v", "vehicle", None, 701, 101, 9, 3, 100, 0.45)])
+    faint_after = dets([])
+    cfg = CFG.model_copy(update={"zone_rereads": {"helicopter": ["helipad"]}})
+    common = dict(evidence=_const(0.6), similarity=_const(0.4), zones=ZONES, dates=(D1, D2),
+                  faint=(faint_before, faint_after))
+    gone = _reader({(700, 100): (0.02, 0.98), (300, 400): (0.0, 0.0)})
+
+    def helicopter_events(cfg, reader, after=after):
+        return [e for e in object_events(before, after, cfg, state_reader=reader, **common) if e.cls == "helicopter"]
+
+    (e,) = helicopter_events(cfg, gone)
+    assert (e.kind, e.before_id, e.after_id, e.zone) == ("dismantled", "f", "v", "helipad")
+    assert e.extra["zone_read"] and "where the detector reported none" in e.explanation
+    assert helicopter_events(CFG, gone) == []
+    assert helicopter_events(cfg, _reader({(700, 100): (0.1, 0.7)})) == []
+    assert helicopter_events(cfg.model_copy(update={"zone_rereads": {"helicopter": ["apron"]}}), gone) == []
+    reported = dets([("su2", "fighter", None, 300, 400, 23, 17, 0, 0.9),
+                     ("h", "helicopter", None, 701, 101, 15, 13, 100, 0.45)])
+    assert all(not e.extra.get("zone_read") for e in helicopter_events(cfg, gone, after=reported))
+    with pytest.raises(ValueError, match="zone_rereads without a state"):
+        type(CFG)(**{**CFG.model_dump(), "zone_rereads": {"fighter": ["helipad"]}})
+
+
 def test_boxes_of_one_launcher_are_read_as_one_track():
     """A second peak on one launcher next to its matched pair, and two lone boxes of one
     launcher that the assignment left apart (sizes too different), each make one event."""
