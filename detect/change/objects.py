@@ -362,8 +362,6 @@ def object_events(
     ``type_reader``: names the air-defence type of each launcher track, which the event carries
     (``equipment``) and whose ``paired_states.type_gates`` it is gated with."""
     zones = zones or ZoneIndex()
-    if state_reader is not None and cfg.heading_turns:
-        state_reader = turned_reader(state_reader, cfg.heading_turns)
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
     paired_cls = set(cfg.paired_states.classes) if state_reader is not None else set()
@@ -425,10 +423,7 @@ def object_events(
         state = STATES[cls][0]
         kinds = _STATE_EVENTS[(cls, state)]
         kind = kinds[0] if ob.state == state else kinds[1]
-        # a class whose boxes the reader turns has its move judged by the cross-read below, at
-        # the turn both dates read surest, not by the per-date reads at the detector's heading
-        judged_later = state_reader is not None and cls in cfg.heading_turns and cls in cfg.cross_read_classes
-        if (not judged_later and oa.state_score is not None and ob.state_score is not None
+        if (oa.state_score is not None and ob.state_score is not None
                 and abs(ob.state_score - oa.state_score) < cfg.min_shift_for(state)):
             continue
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
@@ -867,60 +862,17 @@ def _cross_read_holds(candidates: list[tuple[tuple[Any, ...], _Obj]], reader: St
         classes += [oa.cls] * 4
     probs = np.asarray(reader(np.array(boxes, np.float64), classes), np.float64).reshape(-1, 4, 2)
     dropped = set()
-    out = list(candidates)
     for k, p in zip(checked, probs, strict=True):
-        (kind, oa, ev, _, *ids, extra), ob = candidates[k]
-        state = STATES[oa.cls][0]
-        turned = oa.cls in cfg.heading_turns
         pa_, pb_ = float(np.nanmean(p[:2, 0])), float(np.nanmean(p[2:, 1]))
         if math.isnan(pa_) or math.isnan(pb_):
-            # off the image on a date: the per-date states decide (their move was not yet
-            # checked for a turned class)
-            if turned and oa.state_score is not None and ob.state_score is not None \
-                    and abs(ob.state_score - oa.state_score) < cfg.min_shift_for(state):
-                dropped.add(k)
-            continue
+            continue  # off the image on a date: the per-date states decide
+        (_, oa, *_, extra), _ = candidates[k]
         extra["state_score_both_centres"] = [round(pa_, 3), round(pb_, 3)]
+        state = STATES[oa.cls][0]
         went_on = extra["state_after"] == state
-        move = pb_ - pa_ if went_on else pa_ - pb_
-        if move < cfg.min_shift_for(state):
+        if (pb_ - pa_ if went_on else pa_ - pb_) < cfg.min_shift_for(state):
             dropped.add(k)
-        elif turned:  # the reads at the surest turn measure the move, not the detector's heading
-            seen = 1.0 - (1.0 - oa.score) * (1.0 - ob.score)
-            ev_known = None if ev is None or math.isnan(ev) else ev
-            out[k] = ((kind, oa, ev, _confidence(seen * move, ev_known, cfg), *ids, extra), ob)
-    return [c for k, c in enumerate(out) if k not in dropped]
-
-
-def turned_reader(reader: StateReader, turns: dict[str, list[float]]) -> StateReader:
-    """``reader`` that also reads each box of a class in ``turns`` turned by those offsets
-    (degrees), on both dates, and answers for each box the turn at which the less decisive of
-    its two dates' reads is most decisive (farthest from 0.5; its own heading on a tie).
-
-    Why: the state classifier reads surest on a crop aligned with the object, and a
-    helicopter's round rotor disc leaves the detector's heading loose (the Ka-52's boxes sit a
-    median 15 degrees off, a quarter of them more than 23). At a box turned 24-34 degrees a
-    dismantled Ka-52 read 0.54-0.59, at 12 degrees closer 0.99, and the dismantling was missed.
-    Keeping each date's own surest turn found those but made false events of nominal Ka-52s
-    whose reads are middling at every turn (0.3-0.85; MODEL_CARD.md); one turn for both dates,
-    chosen for the date that reads it worse, does not pick a date's stray high read."""
-    def read(boxes: np.ndarray, classes: list[str]) -> np.ndarray:
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 5)
-        out = np.asarray(reader(boxes, classes), np.float64).reshape(-1, 2).copy()
-        for cls, offsets in turns.items():
-            sel = np.flatnonzero(np.array([c == cls for c in classes], bool))
-            if not len(sel) or not offsets:
-                continue
-            turned = np.repeat(boxes[sel][None], len(offsets), axis=0)
-            turned[..., 4] += np.asarray(offsets, np.float64)[:, None]
-            reads = np.asarray(reader(turned.reshape(-1, 5), [cls] * turned.shape[0] * turned.shape[1]),
-                               np.float64).reshape(len(offsets), len(sel), 2)
-            reads = np.concatenate([out[sel][None], reads])  # own heading first: it wins ties
-            sureness = np.abs(reads - 0.5).min(axis=2)
-            best = np.nanargmax(np.where(np.isnan(sureness), -1.0, sureness), axis=0)
-            out[sel] = reads[best, np.arange(len(sel))]
-        return out
-    return read
+    return [c for k, c in enumerate(candidates) if k not in dropped]
 
 
 def _mean_readings(reader: StateReader, groups: list[list[_Obj]], classes: list[list[str]]

@@ -186,9 +186,6 @@ class PostureConfig(StrictModel):
     # class and reported or faint, is read as that class on both dates when neither date
     # reports one there (detect/change/objects.py _zone_reread_events)
     zone_rereads: dict[str, list[str]] = Field(default_factory=dict)
-    # class -> heading offsets (degrees) at which the change stage also reads that class's boxes,
-    # keeping for each box the turn both dates read surest (detect/change/objects.py turned_reader)
-    heading_turns: dict[str, list[float]] = Field(default_factory=dict)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
@@ -207,8 +204,7 @@ class PostureConfig(StrictModel):
             raise ValueError(f"unknown event kinds in event_weights: {sorted(unknown)}")
         for name, classes in (("reread_classes", self.reread_classes),
                               ("cross_read_classes", self.cross_read_classes),
-                              ("zone_rereads", list(self.zone_rereads)),
-                              ("heading_turns", list(self.heading_turns))):
+                              ("zone_rereads", list(self.zone_rereads))):
             stateless = set(classes) - set(STATES)
             if stateless:
                 raise ValueError(f"{name} without a state: {sorted(stateless)}")
@@ -217,8 +213,7 @@ class PostureConfig(StrictModel):
             raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)
-                   | set(self.cross_read_classes) | set(self.zone_rereads)
-                   | set(self.heading_turns)) - set(CLASSES)
+                   | set(self.cross_read_classes) | set(self.zone_rereads)) - set(CLASSES)
         if unknown:
             raise ValueError(f"unknown classes: {sorted(unknown)}")
 
