@@ -545,6 +545,14 @@ def _merge_tracks(a: list[_Obj], b: list[_Obj], tracks: list[tuple[int | None, i
     return list(groups.values())
 
 
+def _unreported(objs: list[_Obj], reported: list[_Obj], kinds: list[str], zones: ZoneIndex,
+                cfg: PostureConfig) -> list[_Obj]:
+    """``objs`` in a zone of ``kinds``, but those where a ``reported`` one of their class group
+    stands (the reported objects' own tracks read those)."""
+    return [o for o in objs if zones.within_kinds(o.x, o.y, kinds) is True
+            and not _second_peak(o, reported, cfg)]
+
+
 def _faint_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: list[_Obj],
                   classes: set[str], cfg: PostureConfig, zones: ZoneIndex
                   ) -> tuple[list[_Obj], list[_Obj], list[tuple[int, int]]]:
@@ -554,14 +562,9 @@ def _faint_tracks(a: list[_Obj], b: list[_Obj], faint_a: list[_Obj], faint_b: li
     a 91N6E acquisition radar, its array a thin plate on a semi-trailer, scores 0.22-0.30 as a
     launcher on both dates (withdrawal 0-15: 10 of 16), below the operating score, so it had no
     track and its packing no event; its 7.4 m mast's shadow still says when it was lowered."""
-    kinds = cfg.paired_states.zone_kinds
     reported = [o for o in a + b if o.cls in GROUND_CLASSES]
-
-    def keep(objs: list[_Obj]) -> list[_Obj]:
-        return [o for o in objs if o.cls in classes and zones.within_kinds(o.x, o.y, kinds) is True
-                and not _second_peak(o, reported, cfg)]
-
-    fa, fb = keep(faint_a), keep(faint_b)
+    fa, fb = (_unreported([o for o in objs if o.cls in classes], reported, cfg.paired_states.zone_kinds,
+                          zones, cfg) for objs in (faint_a, faint_b))
     pairs, _, _ = match_objects(fa, fb, cfg)
     return fa, fb, pairs
 
@@ -614,9 +617,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
     types = _track_types(type_reader, objs)
     out = []
     for k, ((ii, jj, pa_, pb_), mine_objs) in enumerate(zip(candidates, objs, strict=True)):
-        figures = [ev_a[i] for i in ii] + [ev_b[j] for j in jj]
-        known = [float(v) for v in figures if not math.isnan(v)]
-        ev = max(known) if known else math.nan
+        ev = _nanmax(*[ev_a[i] for i in ii], *[ev_b[j] for j in jj])
         sim = _nanmean(list(flat[bounds[k]:bounds[k + 1]]))
         before_m2, after_m2 = (float(v) for v in areas[k])
         ref = mine_objs[0]
@@ -724,6 +725,24 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     return None, confidence, backed
 
 
+@dataclass
+class _RereadTrack:
+    """Sightings read again as ``cls`` on both dates: the before and after one (None where a
+    date has none), the best other sighting that kept a lone one, and the box evidence."""
+
+    cls: str
+    members: list[_Obj]
+    before: _Obj | None
+    after: _Obj | None
+    support: float
+    evidence: float
+
+
+def _nanmax(*values: float) -> float:
+    known = [float(v) for v in values if not math.isnan(v)]
+    return max(known) if known else math.nan
+
+
 def _reread_events(a: list[_Obj], b: list[_Obj], pairs: list[tuple[int, int]], kept_a: list[int],
                    kept_b: list[int], everything: tuple[list[_Obj], list[_Obj]], ev_a: np.ndarray,
                    ev_b: np.ndarray, reader: StateReader, similarity: Evidence | None,
@@ -767,7 +786,8 @@ def _zone_reread_events(a: list[_Obj], b: list[_Obj], everything: tuple[list[_Ob
     out: list[tuple[Any, ...]] = []
     for cls, kinds in cfg.zone_rereads.items():
         reported = [o for o in a + b if o.cls == cls]
-        fa, fb = (_unreported_as(cls, objs, reported, kinds, zones, cfg) for objs in everything)
+        fa, fb = (_unreported([replace(o, cls=cls) for o in objs], reported, kinds, zones, cfg)
+                  for objs in everything)
         pairs, _, _ = match_objects(fa, fb, cfg)
         if not pairs:
             continue
@@ -776,32 +796,6 @@ def _zone_reread_events(a: list[_Obj], b: list[_Obj], everything: tuple[list[_Ob
                   for (i, j), f in zip(pairs, figures, strict=True)]
         out += _reread_track_events(tracks, reader, similarity, cfg, zone_read=True)
     return out
-
-
-def _unreported_as(cls: str, objs: list[_Obj], reported: list[_Obj], kinds: list[str], zones: ZoneIndex,
-                   cfg: PostureConfig) -> list[_Obj]:
-    """``objs`` in a zone of ``kinds``, relabelled ``cls``, but those where a ``reported`` one
-    stands (each date's own tracks read those)."""
-    relabelled = [replace(o, cls=cls) for o in objs if zones.within_kinds(o.x, o.y, kinds) is True]
-    return [o for o in relabelled if not _second_peak(o, reported, cfg)]
-
-
-@dataclass
-class _RereadTrack:
-    """Sightings read again as ``cls`` on both dates: the before and after one (None where a
-    date has none), the best other sighting that kept a lone one, and the box evidence."""
-
-    cls: str
-    members: list[_Obj]
-    before: _Obj | None
-    after: _Obj | None
-    support: float
-    evidence: float
-
-
-def _nanmax(*values: float) -> float:
-    known = [float(v) for v in values if not math.isnan(v)]
-    return max(known) if known else math.nan
 
 
 def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, similarity: Evidence | None,
