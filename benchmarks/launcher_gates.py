@@ -112,7 +112,8 @@ def verdict(row: dict[str, Any], cfg: Any) -> str:
     cfg = _typed(cfg, row.get("equipment"), math.nan if p is None else float(p))
     stopped, confidence, _ = paired_state_gate(row["before"], row["after"], row["changed"],
                                                row["similarity"], tuple(row["shadow_m2"]), cfg,
-                                               in_zone=row.get("in_zone"), faint=bool(row.get("faint")))
+                                               in_zone=row.get("in_zone"), faint=bool(row.get("faint")),
+                                               equipment=row.get("equipment"))
     if stopped:
         return stopped
     return "floor" if confidence < cfg.min_confidence_for(row["class"]) else "pass"

@@ -625,7 +625,7 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         equipment, p_type = types[k]
         stopped, confidence, _ = paired_state_gate(pa_, pb_, ev, sim, (before_m2, after_m2),
                                                    _typed(cfg, equipment, p_type), in_zone=in_zone,
-                                                   faint=faint)
+                                                   faint=faint, equipment=equipment)
         if stopped:
             continue
         shift = pb_ - pa_
@@ -682,14 +682,16 @@ def _typed(cfg: PostureConfig, equipment: str | None, probability: float) -> Pos
 
 def paired_state_gate(before: float, after: float, changed: float, similarity: float,
                       shadow_m2: tuple[float, float], cfg: PostureConfig, *,
-                      in_zone: bool | None = None, faint: bool = False) -> tuple[str | None, float, bool]:
+                      in_zone: bool | None = None, faint: bool = False,
+                      equipment: str | None = None) -> tuple[str | None, float, bool]:
     """(the gate that stops it or None, confidence, backed by a tall shadow) for a launcher whose
     state read ``before`` -> ``after`` at one box. ``changed``: the largest changed fraction of
     its boxes; ``similarity``: their mean before/after NCC; ``shadow_m2``: the tall-shadow area
     on each date. NaN: unknown (no veto). ``in_zone``: whether it stands in a zone of
     ``paired_states.zone_kinds`` (None: the site has no such zone, no zone rule). ``faint``: a
     track of sightings below the detector's operating score, which only a zone of the site and
-    a tall shadow that came or went make a launcher's state change. Apart from
+    a tall shadow that came or went make a launcher's state change. ``equipment``: the
+    air-defence type the classifier reads likeliest (``paired_states.deployed_shadow_m2``). Apart from
     the track bookkeeping so that benchmarks/launcher_gates.py applies exactly these gates to
     figures read once with all of them open."""
     pc = cfg.paired_states
@@ -702,6 +704,11 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     # (an erect launcher seen along its axis looks like a packed one).
     if shadows and packed_m2 > pc.packed_shadow_m2:
         return "shadow", 0.0, False
+    # Deployed without the shadow its raised parts cast: an unchanged element of another type
+    # (a 92N6E read likeliest as an S-400 TEL) whose reading wandered.
+    needed = pc.deployed_shadow_m2.get(equipment or "") if shadows else None
+    if needed is not None and shift < 0 and other_m2 < needed:
+        return "deployed_shadow", 0.0, False
     outside = in_zone is False
     if (outside and abs(shift) < pc.outside_zone_min_shift) or (faint and in_zone is not True):
         return "zone", 0.0, False

@@ -114,6 +114,19 @@ class PairedStatesConfig(StrictModel):
     # its raised array goes). Only thresholds may differ: the figures are read once per track.
     type_gates: dict[str, dict[str, float]] = Field(default_factory=dict)
     type_min_probability: float = Field(0.8, ge=0, le=1)
+    # Per air-defence type, the tall shadow (m^2, as packed_shadow_m2) a `deployed` one shows on
+    # the date it is read deployed, where the type classifier reads that type likeliest (at any
+    # probability: this only vetoes). Its raised parts cast it; an unchanged radar read as such
+    # a launcher has less (detect/change/objects.py paired_state_gate).
+    deployed_shadow_m2: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("deployed_shadow_m2")
+    @classmethod
+    def _known_deployed_types(cls, v: dict[str, float]) -> dict[str, float]:
+        unknown = set(v) - set(AIR_DEFENCE_TYPES)
+        if unknown:
+            raise ValueError(f"deployed_shadow_m2: unknown air-defence types {sorted(unknown)}")
+        return v
 
     @field_validator("type_gates")
     @classmethod
