@@ -614,6 +614,30 @@ def test_a_launcher_seen_only_faintly_on_both_dates_needs_its_zone_and_its_tall_
     assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 0.0), on, in_zone=None, faint=True)[0] == "zone"
 
 
+def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
+    """With ``deployed_shadow_m2`` an S-400 TEL read deployed needs that much tall shadow on its
+    deployed date, whatever the probability its type was read with; other types, packings and
+    unknown shadows are not held to it."""
+    from detect.change.objects import paired_state_gate
+
+    pc = CFG.paired_states.model_copy(update={"deployed_shadow_m2": {"S-400 TEL": 10.0}})
+    cfg = CFG.model_copy(update={"paired_states": pc})
+    deployed = (0.9, 0.1, 0.8, 0.4)  # before, after, changed fraction, NCC
+
+    def gate(shadows, equipment="S-400 TEL", figures=deployed, cfg=cfg):
+        return paired_state_gate(*figures, shadows, cfg, in_zone=True, equipment=equipment)[0]
+
+    assert gate((0.0, 3.2)) == "deployed_shadow"
+    assert gate((0.0, 15.0)) is None
+    assert gate((0.0, 3.2), equipment="92N6E") is None
+    assert gate((0.0, 3.2), equipment=None) is None
+    assert gate((0.0, float("nan"))) is None
+    assert gate((3.2, 0.0), figures=(0.1, 0.9, 0.8, 0.4)) is None  # a packing
+    assert gate((0.0, 3.2), cfg=CFG) is None
+    with pytest.raises(ValueError, match="unknown air-defence types"):
+        CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "deployed_shadow_m2": {"S-300": 5.0}})
+
+
 def test_launcher_states_are_gated_on_their_own_similarity():
     """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
     line (``state_similarity``): no state event; departures keep their own figure."""
