@@ -633,7 +633,8 @@ def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
     assert gate((0.0, 3.2), equipment=None) is None
     assert gate((0.0, float("nan"))) is None
     assert gate((3.2, 0.0), figures=(0.1, 0.9, 0.8, 0.4)) is None  # a packing
-    assert gate((0.0, 3.2), cfg=CFG) is None
+    off = CFG.model_copy(update={"paired_states": pc.model_copy(update={"deployed_shadow_m2": {}})})
+    assert gate((0.0, 3.2), cfg=off) is None
     with pytest.raises(ValueError, match="unknown air-defence types"):
         CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "deployed_shadow_m2": {"S-300": 5.0}})
 
