@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 
@@ -120,21 +121,18 @@ class PairedStatesConfig(StrictModel):
     # a launcher has less (detect/change/objects.py paired_state_gate).
     deployed_shadow_m2: dict[str, float] = Field(default_factory=dict)
 
-    @field_validator("deployed_shadow_m2")
+    @field_validator("deployed_shadow_m2", "type_gates")
     @classmethod
-    def _known_deployed_types(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = set(v) - set(AIR_DEFENCE_TYPES)
-        if unknown:
-            raise ValueError(f"deployed_shadow_m2: unknown air-defence types {sorted(unknown)}")
-        return v
-
-    @field_validator("type_gates")
-    @classmethod
-    def _known_types_and_gates(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    def _known_types(cls, v: dict[str, Any]) -> dict[str, Any]:
         unknown = set(v) - set(AIR_DEFENCE_TYPES)
         if unknown:
             raise ValueError(f"unknown air-defence types {sorted(unknown)}; "
                              f"known: {', '.join(AIR_DEFENCE_TYPES)}")
+        return v
+
+    @field_validator("type_gates")
+    @classmethod
+    def _known_gates(cls, v: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
         bad = {g for gates in v.values() for g in gates} - set(TYPE_GATE_FIELDS)
         if bad:
             raise ValueError(f"type_gates may set only {', '.join(TYPE_GATE_FIELDS)}; not {sorted(bad)}")
