@@ -720,6 +720,10 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
         return "faint", 0.0, False
     min_shift, min_fraction = ((pc.backed_min_shift, pc.backed_min_fraction) if backed
                                else (pc.min_shift, pc.min_fraction))
+    # The sun alone decides: the reading need only agree in direction (it does, or the date
+    # read packed would hold the long shadow and the veto above would have stopped it).
+    if backed and not faint and pc.shadow_decides(packed_m2, other_m2, changed):
+        min_shift = 0.0
     if abs(shift) < min_shift:
         return "shift", 0.0, backed
     if not math.isnan(changed) and changed < min_fraction:

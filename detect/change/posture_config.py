@@ -92,6 +92,13 @@ class PairedStatesConfig(StrictModel):
     # what the shadow alone says for the event: its confidence is the noisy-or of this and the
     # classifier's move, so a weak reading the shadow backs is still reported
     shadow_confidence: float = Field(0.5, ge=0, le=1)
+    # A tall shadow of at least sure_shadow_m2 on one date gone entirely (shadow_clear_m2) on
+    # the other, in a box that changed by sure_shadow_min_fraction: the sun says the launcher
+    # was raised on one date and lowered on the other, whatever the classifier reads, so its
+    # reading need only move the same way (any amount; the similarity limit stays the backed
+    # one). Not for faint tracks or outside the zones. None: off.
+    sure_shadow_m2: float | None = Field(None, ge=0)
+    sure_shadow_min_fraction: float = Field(0.5, ge=0, le=1)
 
     # Where the site says these classes stand: zones of these kinds (configs/sites, e.g. [sam]).
     # A launcher-like object outside all of them, on a site that has such zones, is more often
@@ -147,6 +154,8 @@ class PairedStatesConfig(StrictModel):
     def min_shift_floor(self, *, shadows: bool) -> float:
         """The smallest reading move any gate lets through (a type's; with ``shadows`` read, the
         shadow-backed ones too): tracks that moved less are not examined further."""
+        if shadows and self.sure_shadow_m2 is not None:
+            return 0.0
         keys = ("min_shift", "backed_min_shift") if shadows else ("min_shift",)
         typed = [g[k] for g in self.type_gates.values() for k in keys if k in g]
         return min([getattr(self, k) for k in keys] + typed)
@@ -154,6 +163,12 @@ class PairedStatesConfig(StrictModel):
     def shadow_backs(self, packed_m2: float, other_m2: float) -> bool:
         """A tall shadow on one date and none on the date the element is packed on."""
         return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
+
+    def shadow_decides(self, packed_m2: float, other_m2: float, changed: float) -> bool:
+        """A long tall shadow on one date, none on the date the element is packed on, and a box
+        that changed by ``sure_shadow_min_fraction`` (NaN: unknown, not enough)."""
+        return (self.sure_shadow_m2 is not None and packed_m2 <= self.shadow_clear_m2
+                and other_m2 >= self.sure_shadow_m2 and changed >= self.sure_shadow_min_fraction)
 
     def similarity_limit(self, shift: float, *, backed: bool = False, changed: float = float("nan")) -> float:
         """The most a box may still look alike on both dates (NCC) for a state change whose
