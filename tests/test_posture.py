@@ -280,7 +280,8 @@ def test_a_helicopter_on_its_pad_is_read_where_the_detector_reports_none():
     """The helicopter pad's Ka-52, seen as a faint fighter before and a reported truck after,
     has its rotor state read as a helicopter's at both sightings with `zone_rereads`: dismantled.
     Not outside the pad's zone kind, not where a helicopter is reported on either date (its own
-    track reads it), not without a move of the state's min_shift, and not without the option."""
+    track reads it), not without a move of the state's min_shift, and not without the option;
+    with ``zone_reread_min_similarity``, not unless the two boxes still look alike."""
     before = dets([("su", "fighter", None, 300, 400, 23, 17, 0, 0.9)])
     faint_before = dets([("f", "fighter", None, 700, 100, 15, 13, 80, 0.24)])
     after = dets([("su2", "fighter", None, 300, 400, 23, 17, 0, 0.9),
@@ -303,6 +304,14 @@ def test_a_helicopter_on_its_pad_is_read_where_the_detector_reports_none():
     reported = dets([("su2", "fighter", None, 300, 400, 23, 17, 0, 0.9),
                      ("h", "helicopter", None, 701, 101, 15, 13, 100, 0.45)])
     assert all(not e.extra.get("zone_read") for e in helicopter_events(cfg, gone, after=reported))
+    # with zone_reread_min_similarity the two boxes must still look alike: the fuselage stays
+    alike = cfg.model_copy(update={"zone_reread_min_similarity": 0.5})
+    assert helicopter_events(alike, gone) == []  # NCC 0.4: something else stands there
+    common["similarity"] = _const(0.6)
+    assert [e.kind for e in helicopter_events(alike, gone)] == ["dismantled"]
+    common["similarity"] = None
+    assert helicopter_events(alike, gone) == []  # unknown: not reported
+    assert [e.kind for e in helicopter_events(cfg, gone)] == ["dismantled"]
     with pytest.raises(ValueError, match="zone_rereads without a state"):
         type(CFG)(**{**CFG.model_dump(), "zone_rereads": {"fighter": ["helipad"]}})
 
@@ -637,6 +646,49 @@ def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
     assert gate((0.0, 3.2), cfg=off) is None
     with pytest.raises(ValueError, match="unknown air-defence types"):
         CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "deployed_shadow_m2": {"S-300": 5.0}})
+
+
+def test_a_long_tall_shadow_gone_decides_a_launchers_state_whatever_the_reading():
+    """An erect S-400's 10 m^2 or more of tall shadow gone entirely, in a box that changed by
+    half: a packing even though the classifier barely moved (``sure_shadow_m2``). Not with a
+    shorter shadow, a box that hardly changed, a reading that moved the other way, a faint
+    track, outside the zones, or with the option off."""
+    from detect.change.objects import paired_state_gate
+
+    pc = CFG.paired_states.model_copy(update={"sure_shadow_m2": 10.0, "sure_shadow_min_fraction": 0.5,
+                                              "zone_kinds": ["sam"]})
+    on = CFG.model_copy(update={"paired_states": pc})
+    off = CFG.model_copy(update={"paired_states": pc.model_copy(update={"sure_shadow_m2": None})})
+
+    def gate(before=0.50, after=0.56, changed=0.8, shadows=(20.0, 0.0), cfg=on, **kw):
+        return paired_state_gate(before, after, changed, 0.5, shadows, cfg, **{"in_zone": True, **kw})[0]
+
+    assert gate() is None
+    assert gate(cfg=off) == "shift"
+    assert gate(shadows=(8.0, 0.0)) == "shift"           # backed, not decided
+    assert gate(shadows=(20.0, 1.5)) == "shift"          # not gone entirely
+    assert gate(changed=0.4) == "shift"
+    assert gate(changed=float("nan")) == "shift"
+    assert gate(before=0.56, after=0.50) == "shadow"     # read the other way: packed in its shadow
+    assert gate(in_zone=False) == "zone"
+    assert gate(faint=True) == "shift"
+    assert gate(shadows=(0.0, 20.0), before=0.56, after=0.50) is None  # a deployment likewise
+    assert pc.min_shift_floor(shadows=True) == 0.0
+    assert off.paired_states.min_shift_floor(shadows=True) > 0.0
+
+    before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.6)])
+    after = dets([("s2", "sam", None, 1, 0, 13, 3, 90, 0.6)])
+    sam_here = ZoneIndex([("sam_site", "sam", 1.0, shapely.box(-100, -100, 100, 100))])
+
+    def events(cfg, shadow):
+        return [e.kind for e in object_events(
+            before, after, cfg, zones=sam_here, evidence=_const(0.8), similarity=_const(0.5),
+            state_reader=_reader({(0, 0): (0.50, 0.56)}),
+            tall_shadow=lambda polys: np.tile(shadow, (len(polys), 1)))]
+
+    assert events(on, [20.0, 0.0]) == ["packed"]
+    assert events(off, [20.0, 0.0]) == []
+    assert events(on, [20.0, 18.0]) == []
 
 
 def test_launcher_states_are_gated_on_their_own_similarity():

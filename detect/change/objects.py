@@ -793,7 +793,9 @@ def _zone_reread_events(a: list[_Obj], b: list[_Obj], everything: tuple[list[_Ob
     both were of that class, is read as it on both dates with the gates of :func:`_reread_events`.
     Why: the Ka-52 on Khmeimim's helicopter pad is scored 0.20-0.27 (faint, as a fighter or a
     helicopter) on one or both dates of most withdrawal pairs, so its dismantling had no track;
-    it is still seen on both dates, and the rotor state reads plainly at its boxes."""
+    it is still seen on both dates, and the rotor state reads plainly at its boxes. With
+    ``zone_reread_min_similarity`` its two boxes must also still look alike: a helicopter that
+    landed where something faint stood reads `reassembled` there too, but its box changed."""
     out: list[tuple[Any, ...]] = []
     for cls, kinds in cfg.zone_rereads.items():
         reported = [o for o in a + b if o.cls == cls]
@@ -830,6 +832,9 @@ def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, simila
         kinds = _STATE_EVENTS[(t.cls, state)]
         ref = next(o for o in t.members if o.cls == t.cls)
         sim = _nanmean(list(_figures(similarity, [o.geometry for o in t.members])))
+        floor = cfg.zone_reread_min_similarity
+        if zone_read and floor is not None and not sim >= floor:
+            continue  # not the same thing on both dates (NaN: unknown, not reported)
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
                  "read_as": t.cls, **_sim(sim)}

@@ -212,6 +212,10 @@ class PostureConfig(StrictModel):
     # class and reported or faint, is read as that class on both dates when neither date
     # reports one there (detect/change/objects.py _zone_reread_events)
     zone_rereads: dict[str, list[str]] = Field(default_factory=dict)
+    # ... and such a re-read's two boxes must still look alike (their NCC, as the launchers'
+    # similarity; unknown: not reported): a helicopter whose blades came off keeps its fuselage
+    # where it stood, while a helicopter that arrived where something faint stood does not.
+    zone_reread_min_similarity: float | None = Field(None, ge=-1, le=1)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
