@@ -246,6 +246,37 @@ def test_a_dismantling_needs_a_sharp_state_change():
                                           CFG)] == ["nose_raised"]
 
 
+def test_a_rotor_state_change_needs_a_box_that_changed_its_look():
+    """With ``state_max_similarity_by_state: {dismantled: 0.88}`` a helicopter whose two boxes
+    still correlate above 0.88 was not dismantled, matched or read again on one date; below,
+    and with the similarity unknown, it was; other states are not held to it."""
+    limit = CFG.model_copy(update={"state_max_similarity_by_state": {"dismantled": 0.88}})
+
+    def pair(cls, length, width, state):
+        b, a = (dets([("o", cls, st, 0, 0, length, width, 0, 0.9)]) for st in (None, state))
+        b["state_score"], a["state_score"] = [0.02], [0.98]
+        return b, a
+
+    def kinds(cfg, sim, objs=None, **kw):
+        return [e.kind for e in object_events(*(objs or pair("helicopter", 16, 14.5, "dismantled")), cfg,
+                                              evidence=_const(0.8), similarity=sim, **kw)]
+
+    assert kinds(limit, _const(0.92)) == []
+    off = CFG.model_copy(update={"state_max_similarity_by_state": {}})
+    assert kinds(off, _const(0.92)) == ["dismantled"]
+    assert kinds(limit, _const(0.80)) == ["dismantled"]
+    assert kinds(limit, None) == ["dismantled"]
+    assert kinds(limit, _const(0.92), pair("transport", 69, 73, "nose_raised")) == ["nose_raised"]
+    # a helicopter seen on date 1 only, read again on both: the same limit
+    lone = (dets([("k", "helicopter", None, 100, 0, 14, 13, 90, 0.4)]), dets([]))
+    faint = dets([("f", "fighter", None, 101, 0, 15, 12, 90, 0.3)])
+    reread = dict(faint=(None, faint), state_reader=_reader({(100, 0): (0.02, 0.98)}))
+    assert kinds(limit, _const(0.92), lone, **reread) == []
+    assert kinds(limit, _const(0.80), lone, **reread) == ["dismantled"]
+    with pytest.raises(ValueError, match="unknown states in state_max_similarity_by_state"):
+        type(CFG)(**{**CFG.model_dump(), "state_max_similarity_by_state": {"folded": 0.9}})
+
+
 def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():
     """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
     date, where the true centre reads intact on both: no event. A real dismantling reads at
@@ -287,7 +318,7 @@ def test_a_helicopter_on_its_pad_is_read_where_the_detector_reports_none():
     after = dets([("su2", "fighter", None, 300, 400, 23, 17, 0, 0.9),
                   ("v", "vehicle", None, 701, 101, 9, 3, 100, 0.45)])
     faint_after = dets([])
-    cfg = CFG.model_copy(update={"zone_rereads": {"helicopter": ["helipad"]}})  # as shipped
+    cfg = CFG.model_copy(update={"zone_rereads": {"helicopter": ["helipad"]}, "zone_reread_min_similarity": None})
     common = dict(evidence=_const(0.6), similarity=_const(0.4), zones=ZONES, dates=(D1, D2),
                   faint=(faint_before, faint_after))
     gone = _reader({(700, 100): (0.02, 0.98), (300, 400): (0.0, 0.0)})
@@ -305,7 +336,7 @@ def test_a_helicopter_on_its_pad_is_read_where_the_detector_reports_none():
                      ("h", "helicopter", None, 701, 101, 15, 13, 100, 0.45)])
     assert all(not e.extra.get("zone_read") for e in helicopter_events(cfg, gone, after=reported))
     # with zone_reread_min_similarity the two boxes must still look alike: the fuselage stays
-    alike = cfg.model_copy(update={"zone_reread_min_similarity": 0.5})
+    alike = cfg.model_copy(update={"zone_reread_min_similarity": 0.5})  # as shipped
     assert helicopter_events(alike, gone) == []  # NCC 0.4: something else stands there
     common["similarity"] = _const(0.6)
     assert [e.kind for e in helicopter_events(alike, gone)] == ["dismantled"]
@@ -390,7 +421,8 @@ def test_no_packing_where_a_tall_shadow_stays():
     assert backed((0.3, 0.6), 0.5, (float("nan"), float("nan"))) == []
     (event,) = backed((0.3, 0.6), 0.5)
     assert event.kind == "packed" and event.confidence == pytest.approx(0.65)
-    assert backed((0.4, 0.6), 0.5) == []  # a move of 0.2 stays flicker
+    assert backed((0.4, 0.6), 0.5, (8.0, 0.0)) == []  # a move of 0.2 stays flicker...
+    assert [e.kind for e in backed((0.4, 0.6), 0.5)] == ["packed"]  # ...unless 10 m^2 went (sure_shadow_m2)
     # a sure move and the shadow: the box may look alike up to NCC 0.85, not beyond
     assert [e.kind for e in backed((0.1, 0.85), 0.8)] == ["packed"]
     assert backed((0.1, 0.85), 0.9) == []
@@ -517,7 +549,8 @@ def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
     assert events(_types("91N6E", 0.6)) == []
     assert events(_types("S-400 TEL", 0.95)) == []
     assert events(None) == []
-    assert pc.min_shift_floor(shadows=True) == pytest.approx(0.2)
+    no_sure = pc.model_copy(update={"sure_shadow_m2": None})
+    assert no_sure.min_shift_floor(shadows=True) == pytest.approx(0.2)
     assert pc.min_shift_floor(shadows=False) == pytest.approx(pc.min_shift)
     with pytest.raises(ValidationError, match="unknown air-defence types"):
         PairedStatesConfig(type_gates={"SA-2": {"min_shift": 0.1}})

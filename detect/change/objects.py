@@ -438,6 +438,8 @@ def object_events(
                  if oa.state_score is not None and ob.state_score is not None else 1.0)
         conf = _confidence(seen * moved, ev, cfg)
         sim = _nanmean(list(_figures(similarity, [oa.geometry, ob.geometry])))
+        if cfg.too_alike_for(state, sim):
+            continue
         candidates.append(((kind, oa, ev, conf, oa.oid, ob.oid,
                             {"state_before": oa.state, "state_after": ob.state, **_sim(sim)}), ob))
     for args, _after in _cross_read_holds(candidates, state_reader, cfg):
@@ -835,6 +837,8 @@ def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, simila
         floor = cfg.zone_reread_min_similarity
         if zone_read and floor is not None and not sim >= floor:
             continue  # not the same thing on both dates (NaN: unknown, not reported)
+        if cfg.too_alike_for(state, sim):
+            continue
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
                  "read_as": t.cls, **_sim(sim)}

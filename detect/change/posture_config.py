@@ -201,6 +201,10 @@ class PostureConfig(StrictModel):
     # per state, overriding state_min_shift: a classifier that reads its state sharply (rotor
     # blades off or on) makes a middling reading a doubtful one
     state_min_shift_by_state: dict[str, float] = Field(default_factory=dict)
+    # per state, the most the two dates' boxes of an object may still look alike (their NCC, as
+    # the launchers' similarity; unknown: no limit) for a change of that state to be reported:
+    # a helicopter whose rotor blades came off (or went back on) changed much of its box
+    state_max_similarity_by_state: dict[str, float] = Field(default_factory=dict)
     # classes whose state is read again, as that class, at both boxes of a cross-class match and
     # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
     reread_classes: list[str] = Field(default_factory=list)
@@ -238,9 +242,12 @@ class PostureConfig(StrictModel):
             stateless = set(classes) - set(STATES)
             if stateless:
                 raise ValueError(f"{name} without a state: {sorted(stateless)}")
-        unknown_states = set(self.state_min_shift_by_state) - {s for v in STATES.values() for s in v}
-        if unknown_states:
-            raise ValueError(f"unknown states in state_min_shift_by_state: {sorted(unknown_states)}")
+        known_states = {s for v in STATES.values() for s in v}
+        for name, by_state in (("state_min_shift_by_state", self.state_min_shift_by_state),
+                               ("state_max_similarity_by_state", self.state_max_similarity_by_state)):
+            unknown_states = set(by_state) - known_states
+            if unknown_states:
+                raise ValueError(f"unknown states in {name}: {sorted(unknown_states)}")
         unknown = (set(self.class_weights) | set(self.event_classes) | set(self.min_confidence_by_class)
                    | set(self.paired_states.classes) | set(self.reread_classes)
                    | set(self.cross_read_classes) | set(self.zone_rereads)) - set(CLASSES)
@@ -249,6 +256,12 @@ class PostureConfig(StrictModel):
 
     def min_shift_for(self, state: str) -> float:
         return self.state_min_shift_by_state.get(state, self.state_min_shift)
+
+    def too_alike_for(self, state: str, similarity: float) -> bool:
+        """Whether boxes that correlate ``similarity`` on both dates look too alike for a change
+        of ``state`` (NaN: unknown, never)."""
+        limit = self.state_max_similarity_by_state.get(state)
+        return limit is not None and similarity > limit
 
     def min_confidence_for(self, cls: str) -> float:
         return self.min_confidence_by_class.get(cls, self.min_confidence)
