@@ -614,6 +614,19 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         return []
     objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
     areas = _track_shadows(objs, tall_shadow) if shadows else np.full((len(candidates), 2), np.nan)
+    if floor < pc.min_shift_floor(shadows=shadows, decided=False):
+        # Below every other gate's floor only a shadow that decides carries a track: drop the
+        # others before the type classifier and the box figures are read for them.
+        usual = pc.min_shift_floor(shadows=shadows, decided=False)
+        keep = []
+        for k, (ii, jj, pa_, pb_) in enumerate(candidates):
+            ev = _nanmax(*[ev_a[i] for i in ii], *[ev_b[j] for j in jj])
+            packed_m2, other_m2 = areas[k] if pb_ <= pa_ else areas[k][::-1]
+            if abs(pb_ - pa_) >= usual or pc.shadow_decides(packed_m2, other_m2, ev, any_type=True):
+                keep.append(k)
+        candidates, objs, areas = [candidates[k] for k in keep], [objs[k] for k in keep], areas[keep]
+        if not candidates:
+            return []
     flat = _figures(similarity, [o.geometry for m in objs for o in m])
     bounds = np.cumsum([0] + [len(m) for m in objs])
     types = _track_types(type_reader, objs)
@@ -817,28 +830,36 @@ def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, simila
                          cfg: PostureConfig, *, zone_read: bool = False) -> list[tuple[Any, ...]]:
     """``add``'s arguments for the tracks whose state, read as their class at each member's box
     on both dates (the mean per date), moved by the state's ``min_shift`` with enough of the box
-    changed; confidence as for a matched pair (sightings' noisy-or times the move)."""
-    readings = _mean_readings(reader, [t.members for t in tracks], [[t.cls] * len(t.members) for t in tracks])
-    out = []
-    for t, read in zip(tracks, readings, strict=True):
-        if read is None:
-            continue
-        pa_, pb_ = read
+    changed; confidence as for a matched pair (sightings' noisy-or times the move). The gates
+    that need no reading (the changed fraction, the boxes' similarity) go first: a helipad's
+    sightings of every class are many, and each read costs the state network two crops."""
+    floor = cfg.zone_reread_min_similarity if zone_read else None
+    bounds = np.cumsum([0] + [len(t.members) for t in tracks])
+    flat = _figures(similarity, [o.geometry for t in tracks for o in t.members])
+    kept = []
+    for k, t in enumerate(tracks):
         state = STATES[t.cls][0]
-        if abs(pb_ - pa_) < cfg.min_shift_for(state):
+        if not math.isnan(t.evidence) and t.evidence < cfg.evidence.min_fraction_for(state):
             continue
-        ev = t.evidence
-        if not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
-            continue
-        seen = 1.0 - float(np.prod([1.0 - o.score for o in t.members])) * (1.0 - t.support)
-        kinds = _STATE_EVENTS[(t.cls, state)]
-        ref = next(o for o in t.members if o.cls == t.cls)
-        sim = _nanmean(list(_figures(similarity, [o.geometry for o in t.members])))
-        floor = cfg.zone_reread_min_similarity
-        if zone_read and floor is not None and not sim >= floor:
+        sim = _nanmean(list(flat[bounds[k]:bounds[k + 1]]))
+        if floor is not None and not sim >= floor:
             continue  # not the same thing on both dates (NaN: unknown, not reported)
         if cfg.too_alike_for(state, sim):
             continue
+        kept.append((t, state, sim))
+    readings = _mean_readings(reader, [t.members for t, _, _ in kept],
+                              [[t.cls] * len(t.members) for t, _, _ in kept])
+    out = []
+    for (t, state, sim), read in zip(kept, readings, strict=True):
+        if read is None:
+            continue
+        pa_, pb_ = read
+        if abs(pb_ - pa_) < cfg.min_shift_for(state):
+            continue
+        ev = t.evidence
+        seen = 1.0 - float(np.prod([1.0 - o.score for o in t.members])) * (1.0 - t.support)
+        kinds = _STATE_EVENTS[(t.cls, state)]
+        ref = next(o for o in t.members if o.cls == t.cls)
         extra = {"state_before": state if pa_ >= 0.5 else None, "state_after": state if pb_ >= 0.5 else None,
                  "state_score_before": round(pa_, 3), "state_score_after": round(pb_, 3),
                  "read_as": t.cls, **_sim(sim)}

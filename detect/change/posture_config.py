@@ -151,10 +151,11 @@ class PairedStatesConfig(StrictModel):
         gates = self.type_gates.get(name or "") if probability >= self.type_min_probability else None
         return self.model_copy(update=gates) if gates else self
 
-    def min_shift_floor(self, *, shadows: bool) -> float:
+    def min_shift_floor(self, *, shadows: bool, decided: bool = True) -> float:
         """The smallest reading move any gate lets through (a type's; with ``shadows`` read, the
-        shadow-backed ones too): tracks that moved less are not examined further."""
-        if shadows and self.sure_shadow_m2 is not None:
+        shadow-backed ones too, and with ``decided`` a shadow that decides, which asks for none):
+        tracks that moved less are not examined further."""
+        if shadows and decided and self.sure_shadow_m2 is not None:
             return 0.0
         keys = ("min_shift", "backed_min_shift") if shadows else ("min_shift",)
         typed = [g[k] for g in self.type_gates.values() for k in keys if k in g]
@@ -164,10 +165,16 @@ class PairedStatesConfig(StrictModel):
         """A tall shadow on one date and none on the date the element is packed on."""
         return packed_m2 <= self.shadow_clear_m2 and other_m2 >= self.shadow_backed_m2
 
-    def shadow_decides(self, packed_m2: float, other_m2: float, changed: float) -> bool:
+    def shadow_decides(self, packed_m2: float, other_m2: float, changed: float, *,
+                       any_type: bool = False) -> bool:
         """A long tall shadow on one date, none on the date the element is packed on, and a box
-        that changed by ``sure_shadow_min_fraction`` (NaN: unknown, not enough)."""
-        return (self.sure_shadow_m2 is not None and packed_m2 <= self.shadow_clear_m2
+        that changed by ``sure_shadow_min_fraction`` (NaN: unknown, not enough); ``any_type``:
+        with the loosest ``shadow_clear_m2`` of any type's gates (before the type is read)."""
+        clear = self.shadow_clear_m2
+        if any_type:
+            clear = max([clear] + [g["shadow_clear_m2"] for g in self.type_gates.values()
+                                   if "shadow_clear_m2" in g])
+        return (self.sure_shadow_m2 is not None and packed_m2 <= clear
                 and other_m2 >= self.sure_shadow_m2 and changed >= self.sure_shadow_min_fraction)
 
     def similarity_limit(self, shift: float, *, backed: bool = False, changed: float = float("nan")) -> float:
