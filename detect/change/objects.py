@@ -614,14 +614,14 @@ def _paired_state_events(a: list[_Obj], b: list[_Obj], tracks: list[Track],
         return []
     objs = [[a[i] for i in ii] + [b[j] for j in jj] for ii, jj, _, _ in candidates]
     areas = _track_shadows(objs, tall_shadow) if shadows else np.full((len(candidates), 2), np.nan)
-    if floor < pc.min_shift_floor(shadows=shadows, decided=False):
+    usual = pc.min_shift_floor(shadows=shadows, decided=False)
+    if floor < usual:
         # Below every other gate's floor only a shadow that decides carries a track: drop the
         # others before the type classifier and the box figures are read for them.
-        usual = pc.min_shift_floor(shadows=shadows, decided=False)
         keep = []
         for k, (ii, jj, pa_, pb_) in enumerate(candidates):
             ev = _nanmax(*[ev_a[i] for i in ii], *[ev_b[j] for j in jj])
-            packed_m2, other_m2 = areas[k] if pb_ <= pa_ else areas[k][::-1]
+            packed_m2, other_m2 = _packed_first(pb_ - pa_, *areas[k])
             if abs(pb_ - pa_) >= usual or pc.shadow_decides(packed_m2, other_m2, ev, any_type=True):
                 keep.append(k)
         candidates, objs, areas = [candidates[k] for k in keep], [objs[k] for k in keep], areas[keep]
@@ -695,6 +695,12 @@ def _typed(cfg: PostureConfig, equipment: str | None, probability: float) -> Pos
     return cfg if typed is pc else cfg.model_copy(update={"paired_states": typed})
 
 
+def _packed_first(shift: float, before_m2: float, after_m2: float) -> tuple[float, float]:
+    """The tall shadow on the date a launcher whose reading moved by ``shift`` (after - before,
+    towards packed) is said to be packed on, and on the other date."""
+    return (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
+
+
 def paired_state_gate(before: float, after: float, changed: float, similarity: float,
                       shadow_m2: tuple[float, float], cfg: PostureConfig, *,
                       in_zone: bool | None = None, faint: bool = False,
@@ -712,8 +718,7 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     pc = cfg.paired_states
     shift = after - before
     before_m2, after_m2 = shadow_m2
-    # the date the event says the launcher is packed on, and the other one
-    packed_m2, other_m2 = (after_m2, before_m2) if shift > 0 else (before_m2, after_m2)
+    packed_m2, other_m2 = _packed_first(shift, before_m2, after_m2)
     shadows = pc.packed_shadow_m2 is not None
     # Packed on a date that still shows a tall part's shadow: the classifier misread the view
     # (an erect launcher seen along its axis looks like a packed one).
