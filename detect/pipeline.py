@@ -256,7 +256,8 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
                                    similarity=similarity, presence_similarity=presence_similarity,
                                    state_similarity=state_similarity,
                                    state_reader=read_states,
-                                   tall_shadow=tall_shadow, type_reader=read_types) if options.detect else []
+                                   tall_shadow=tall_shadow, type_reader=read_types,
+                                   lean_per_metre=lines[0] if lines else None) if options.detect else []
         events, activity = split_activity(all_events, posture_cfg)
         zone_change = pixel_fractions(change)
         score, zone_scores = posture_score(events, zone_change, posture_cfg, zones, activity)

@@ -343,6 +343,7 @@ def object_events(
     state_reader: StateReader | None = None,
     tall_shadow: ShadowReader | None = None,
     type_reader: TypeReader | None = None,
+    lean_per_metre: tuple[float, float] | None = None,
 ) -> list[ObjectEvent]:
     """Events between two dates' detections (GeoDataFrames in the same map CRS). ``faint``:
     each date's detections below the operating threshold (``Detector.run_with_faint``); an
@@ -449,8 +450,11 @@ def object_events(
         # from departing or arriving (something of their size is there on the other date).
         tracks = [(i if a[i].cls in paired_cls else None, j if b[j].cls in paired_cls else None)
                   for i, j in pairs if paired_cls & {a[i].cls, b[j].cls}]
-        tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls]
-        tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
+        up = cfg.paired_states.lone_elevated_m if lean_per_metre is not None else None
+        tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls
+                   and not (up and _up_the_lean_line(a[i], everything_b, lean_per_metre, up))]
+        tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls
+                   and not (up and _up_the_lean_line(b[j], everything_a, _minus(lean_per_metre), up))]
         merged = _merge_tracks(a, b, tracks, cfg)
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
                                       state_similarity or similarity, cfg, tall_shadow, zones,
@@ -693,6 +697,29 @@ def _typed(cfg: PostureConfig, equipment: str | None, probability: float) -> Pos
     pc = cfg.paired_states
     typed = pc.for_type(equipment, probability) if equipment is not None else pc
     return cfg if typed is pc else cfg.model_copy(update={"paired_states": typed})
+
+
+def _minus(v: tuple[float, float]) -> tuple[float, float]:
+    return -v[0], -v[1]
+
+
+def _up_the_lean_line(o: _Obj, others: list[_Obj], step: tuple[float, float],
+                      heights_m: tuple[float, float], *, off_m: float = 2.0, min_m: float = 3.0) -> bool:
+    """Whether one of ``others`` (the other date's sightings) lies where ``o``'s image falls on
+    that date if ``o`` stands ``heights_m`` up: ``step`` is how far (east, north, metres) the
+    image of a point 1 m up moves from ``o``'s date to the other; within ``off_m`` of that
+    line and at least ``min_m`` from ``o`` (nearer, it is ``o`` on the ground)."""
+    n = math.hypot(*step)
+    if n < 1e-6:
+        return False
+    ux, uy = step[0] / n, step[1] / n
+    for p in others:
+        dx, dy = p.x - o.x, p.y - o.y
+        along = dx * ux + dy * uy
+        if (abs(dy * ux - dx * uy) < off_m and along >= min_m
+                and heights_m[0] <= along / n <= heights_m[1]):
+            return True
+    return False
 
 
 def _packed_first(shift: float, before_m2: float, after_m2: float) -> tuple[float, float]:

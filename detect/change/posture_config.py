@@ -99,6 +99,12 @@ class PairedStatesConfig(StrictModel):
     # one). Not for faint tracks or outside the zones. None: off.
     sure_shadow_m2: float | None = Field(None, ge=0)
     sure_shadow_min_fraction: float = Field(0.5, ge=0, le=1)
+    # A launcher seen on one date only whose other date holds a sighting where its image would
+    # be if it stood this many metres up (on the line along which the two views lean a tall
+    # point, within 2 m of it): something on a roof, seen on both dates in two places, whose
+    # state read on the other date at this date's box reads ground. Its state is not compared.
+    # None: off (the pair's lean must be known: object_events' ``lean_per_metre``).
+    lone_elevated_m: tuple[float, float] | None = None
 
     # Where the site says these classes stand: zones of these kinds (configs/sites, e.g. [sam]).
     # A launcher-like object outside all of them, on a site that has such zones, is more often
