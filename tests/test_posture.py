@@ -724,6 +724,28 @@ def test_a_long_tall_shadow_gone_decides_a_launchers_state_whatever_the_reading(
     assert events(on, [20.0, 18.0]) == []
 
 
+def test_a_launcher_seen_once_with_its_other_sighting_up_the_lean_line_is_on_a_roof():
+    """Roof plant read as a launcher on date 2 only, kept by a `vehicle` on date 1 8.4 m away
+    where the two views put a point 9.6 m up (``lone_elevated_m``): its state, read on date 1 at
+    the date-2 box, where it is not, is not compared. Without the pair's lean, or with the other
+    sighting off that line, it is."""
+    after = dets([("r", "sam", None, 0, 0, 10.7, 3.0, 173, 0.38)])
+    before = dets([("v", "vehicle", None, 8.4, 0.6, 11.6, 2.9, 172, 0.34)])
+    elsewhere = dets([("v", "vehicle", None, 0.6, 8.4, 11.6, 2.9, 172, 0.34)])
+    lean = (-0.865, 0.084)  # after - before, per metre of height
+    cfg = CFG.model_copy(update={"paired_states": CFG.paired_states.model_copy(
+        update={"lone_elevated_m": (4.0, 30.0)})})
+
+    def kinds(before, lean):
+        return [e.kind for e in object_events(before, after, cfg, evidence=_const(0.99), similarity=_const(0.47),
+                                              state_reader=_reader({(0, 0): (0.94, 0.15)}), lean_per_metre=lean)]
+
+    assert kinds(before, lean) == []
+    assert kinds(before, None) == ["deployed"]
+    assert kinds(elsewhere, lean) == ["deployed"]
+    assert kinds(before, (0.865, -0.084)) == ["deployed"]  # the other way: below the ground
+
+
 def test_launcher_states_are_gated_on_their_own_similarity():
     """Roof plant read as a launcher looks different in the 4 m disc but realigns along the lean
     line (``state_similarity``): no state event; departures keep their own figure."""
