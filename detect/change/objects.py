@@ -450,12 +450,17 @@ def object_events(
         # from departing or arriving (something of their size is there on the other date).
         tracks = [(i if a[i].cls in paired_cls else None, j if b[j].cls in paired_cls else None)
                   for i, j in pairs if paired_cls & {a[i].cls, b[j].cls}]
-        up = cfg.paired_states.lone_elevated_m if lean_per_metre is not None else None
-        tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls
-                   and not (up and _up_the_lean_line(a[i], everything_b, lean_per_metre, up))]
-        tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls
-                   and not (up and _up_the_lean_line(b[j], everything_a, _minus(lean_per_metre), up))]
+        tracks += [(i, None) for i in kept_a if a[i].cls in paired_cls]
+        tracks += [(None, j) for j in kept_b if b[j].cls in paired_cls]
         merged = _merge_tracks(a, b, tracks, cfg)
+        up = cfg.paired_states.lone_elevated_m if lean_per_metre is not None else None
+        if up:
+            # still one date only after merging (an erect launcher's own two boxes, each lone,
+            # lie up the lean line from each other too: merged, each date reads its own box)
+            merged = [(ii, jj) for ii, jj in merged
+                      if not (not jj and any(_up_the_lean_line(a[i], everything_b, lean_per_metre, up) for i in ii))
+                      and not (not ii and any(_up_the_lean_line(b[j], everything_a, _minus(lean_per_metre), up)
+                                                for j in jj))]
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
                                       state_similarity or similarity, cfg, tall_shadow, zones,
                                       type_reader=type_reader):
