@@ -457,10 +457,8 @@ def object_events(
         if up:
             # still one date only after merging (an erect launcher's own two boxes, each lone,
             # lie up the lean line from each other too: merged, each date reads its own box)
-            merged = [(ii, jj) for ii, jj in merged
-                      if not (not jj and any(_up_the_lean_line(a[i], everything_b, lean_per_metre, up) for i in ii))
-                      and not (not ii and any(_up_the_lean_line(b[j], everything_a, _minus(lean_per_metre), up)
-                                                for j in jj))]
+            everything = (everything_a, everything_b)
+            merged = [t for t in merged if not _seen_up_the_lean_line(t, a, b, everything, lean_per_metre, up)]
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
                                       state_similarity or similarity, cfg, tall_shadow, zones,
                                       type_reader=type_reader):
@@ -704,8 +702,17 @@ def _typed(cfg: PostureConfig, equipment: str | None, probability: float) -> Pos
     return cfg if typed is pc else cfg.model_copy(update={"paired_states": typed})
 
 
-def _minus(v: tuple[float, float]) -> tuple[float, float]:
-    return -v[0], -v[1]
+def _seen_up_the_lean_line(track: Track, a: list[_Obj], b: list[_Obj],
+                           everything: tuple[list[_Obj], list[_Obj]], step: tuple[float, float],
+                           heights_m: tuple[float, float]) -> bool:
+    """Whether a track of one date only has a sighting on the other date up the lean line from
+    one of its boxes (:func:`_up_the_lean_line`; ``step``: before -> after, per metre up)."""
+    ii, jj = track
+    if not jj:
+        return any(_up_the_lean_line(a[i], everything[1], step, heights_m) for i in ii)
+    if not ii:
+        return any(_up_the_lean_line(b[j], everything[0], (-step[0], -step[1]), heights_m) for j in jj)
+    return False
 
 
 def _up_the_lean_line(o: _Obj, others: list[_Obj], step: tuple[float, float],
