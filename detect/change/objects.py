@@ -458,7 +458,8 @@ def object_events(
             # still one date only after merging (an erect launcher's own two boxes, each lone,
             # lie up the lean line from each other too: merged, each date reads its own box)
             everything = (everything_a, everything_b)
-            merged = [t for t in merged if not _seen_up_the_lean_line(t, a, b, everything, lean_per_metre, up)]
+            merged = [t for t in merged
+                      if not _seen_up_the_lean_line(t, a, b, everything, lean_per_metre, up)]
         for t in _paired_state_events(a, b, merged, ev_a, ev_b, state_reader,
                                       state_similarity or similarity, cfg, tall_shadow, zones,
                                       type_reader=type_reader):
