@@ -361,7 +361,11 @@ def object_events(
     ``tall_shadow``: with it a launcher is not reported packed on a date where it still casts
     the shadow of something taller than a packed element (``paired_states.packed_shadow_m2``).
     ``type_reader``: names the air-defence type of each launcher track, which the event carries
-    (``equipment``) and whose ``paired_states.type_gates`` it is gated with."""
+    (``equipment``) and whose ``paired_states.type_gates`` it is gated with.
+    ``lean_per_metre``: how far (east, north, metres) the image of a point 1 m up moves from the
+    before to the after view (``detect.change.persistence.geometry_lines``); with
+    ``paired_states.lone_elevated_m`` a launcher seen on one date only whose other date has a
+    sighting up that line (something on a roof) has no state compared."""
     zones = zones or ZoneIndex()
     a, b = _objects(before, "b"), _objects(after, "a")
     pairs, lost, new = match_objects(a, b, cfg)
