@@ -17,7 +17,8 @@ import warnings
 from collections.abc import Sequence
 
 COMMANDS = ("demo", "run", "series", "batch", "info", "align", "detect", "change", "synth", "train",
-            "train-state", "train-state-pair", "train-type", "train-box", "train-ground", "eval", "sample")
+            "train-state", "train-state-pair", "train-type", "train-box", "train-heading", "train-ground",
+            "eval", "sample")
 
 PROG = "posturewatch"
 

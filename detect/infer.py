@@ -89,6 +89,9 @@ class DetectorConfig(StrictModel):
     box_centring: bool = Field(True, description="move the centres of launcher and vehicle detections where "
                                                  "the second-stage box network sees the object, when the "
                                                  "weights carry one (detect/box_net.py)")
+    heading_refinement: bool = Field(True, description="turn each helicopter detection's box to where the "
+                                                       "second-stage heading network sees its axis, when the "
+                                                       "weights carry one (detect/heading_net.py)")
     ground_check: bool = Field(True, description="name each launcher or vehicle detection with the "
                                                  "second-stage ground check, and demote those it sees "
                                                  "nothing in, when the weights carry one "
@@ -205,7 +208,8 @@ class Detector:
                  batch_size: int | None = None, config: DetectorConfig | str | Path | None = None,
                  model: Any = None, gsd_m: float | None = None, state_net: Any = None,
                  state_pair: Any = None, type_net: Any = None, box_net: Any = None,
-                 ground_net: Any = None, air_defence_net: Any = None, **overrides: Any) -> None:
+                 ground_net: Any = None, air_defence_net: Any = None, heading_net: Any = None,
+                 **overrides: Any) -> None:
         import torch
 
         cfg = config if isinstance(config, DetectorConfig) else load_detector_config(config)
@@ -238,6 +242,8 @@ class Detector:
                 ground_net = state_net_from_payload(loaded.ground_net)
             if air_defence_net is None and loaded.air_defence_net is not None:
                 air_defence_net = state_net_from_payload(loaded.air_defence_net)
+            if heading_net is None and loaded.heading_net is not None:
+                heading_net = state_net_from_payload(loaded.heading_net)
         else:
             self.gsd_m = float(gsd_m or 0.5)
             self.weights_path, self.weights_sha256, self.info = None, None, {}
@@ -257,6 +263,8 @@ class Detector:
                         if box_net is not None and cfg.box_centring else None)
         self.ground_net = (ground_net.eval().to(self.device)
                            if ground_net is not None and cfg.ground_check else None)
+        self.heading_net = (heading_net.eval().to(self.device)
+                            if heading_net is not None and cfg.heading_refinement else None)
         # read by the change stage only (read_air_defence_types), so no detector setting: the
         # detections of a run do not depend on it
         self.air_defence_net = air_defence_net.eval().to(self.device) if air_defence_net is not None else None
@@ -280,9 +288,11 @@ class Detector:
             out = self.forward(x)
             decoded = decode(out, stride=self.stride, max_objects=self.config.max_objects_per_tile,
                              score_threshold=min(self._min_threshold(), self.config.presence_threshold))
-            if any(n is not None for n in (self.type_net, self.state_net, self.box_net, self.ground_net)):
+            if any(n is not None for n in (self.type_net, self.state_net, self.box_net, self.ground_net,
+                                           self.heading_net)):
                 from detect.box_net import refine_centres
                 from detect.ground_net import check_ground
+                from detect.heading_net import refine_headings
                 from detect.state_net import classify
                 from detect.type_net import refine_classes
 
@@ -300,6 +310,10 @@ class Detector:
                     classes = torch.from_numpy(d.classes[op]).to(self.device)
                     if self.box_net is not None:
                         boxes = refine_centres(self.box_net, image, boxes, classes, self.gsd_m)
+                        d.boxes = d.boxes.copy()
+                        d.boxes[op] = boxes.cpu().numpy()
+                    if self.heading_net is not None:
+                        boxes = refine_headings(self.heading_net, image, boxes, classes, self.gsd_m)
                         d.boxes = d.boxes.copy()
                         d.boxes[op] = boxes.cpu().numpy()
                     if self.ground_net is not None:

@@ -237,13 +237,14 @@ def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: fl
                  target: dict, info: dict | None = None, state_net: dict | None = None,
                  state_pair: dict | None = None, type_net: dict | None = None,
                  box_net: dict | None = None, ground_net: dict | None = None,
-                 air_defence_net: dict | None = None) -> Path:
+                 air_defence_net: dict | None = None, heading_net: dict | None = None) -> Path:
     """Write weights (half-size float16 tensors would save little here: the model is ~1 MB)
     atomically, then the checksum file. ``state_net`` is the optional second-stage state
     classifier, ``state_pair`` the optional two-date one, ``type_net`` the optional aircraft type
     classifier, ``box_net`` the optional box centring of small objects, ``ground_net`` the
     optional check of launcher and vehicle detections, ``air_defence_net`` the optional
-    air-defence equipment type classifier (each a
+    air-defence equipment type classifier, ``heading_net`` the optional heading of helicopters
+    (each a
     :func:`detect.state_net.state_net_payload`)."""
     from imagery.atomic import atomic_path, atomic_write_text
 
@@ -264,6 +265,8 @@ def save_weights(path: str | os.PathLike[str], model: CenterNetOBB, *, gsd_m: fl
         payload["ground_net"] = ground_net
     if air_defence_net is not None:
         payload["air_defence_net"] = air_defence_net
+    if heading_net is not None:
+        payload["heading_net"] = heading_net
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
     atomic_write_text(checksum_path(path), f"{sha256_of(path)}  {path.name}\n")
@@ -284,6 +287,7 @@ class LoadedWeights:
     box_net: dict | None = None  # the box centring network's payload, when present
     ground_net: dict | None = None  # the launcher/vehicle check's payload, when present
     air_defence_net: dict | None = None  # the air-defence type classifier's payload, when present
+    heading_net: dict | None = None  # the helicopters' heading network's payload, when present
 
     @property
     def detection_sha256(self) -> str:
@@ -302,7 +306,7 @@ class LoadedWeights:
 # Second-stage networks a weights file may carry, and what an error message calls each.
 SECOND_STAGES = {"state_net": "state", "state_pair": "two-date state", "type_net": "type",
                  "box_net": "box centring", "ground_net": "ground check",
-                 "air_defence_net": "air-defence type"}
+                 "air_defence_net": "air-defence type", "heading_net": "helicopter heading"}
 # The second stages that only the change stage reads (a launcher's state on two dates, its
 # air-defence type): replacing one leaves every detection as it was.
 CHANGE_STAGE_ONLY = frozenset({"state_pair", "air_defence_net"})
