@@ -29,7 +29,7 @@ from detect.state_train import (
     photometric,
     write_second_stage,
 )
-from detect.type_train import CropJob, cached_crop_set
+from detect.type_train import train_and_val_crops
 from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "types")
@@ -150,18 +150,8 @@ def train_heading(cfg: HeadingTrainConfig, *, progress: bool = True, export: str
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
-    for name, stream, copies in (("crops", cfg.stream, cfg.copies), ("val_crops", cfg.val, 1)):
-        if (crops if name == "crops" else val_crops) is not None:
-            continue
-        key = {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
-               "copies": copies}
-        job = CropJob(chip_heading_crops, stream, cfg.net, cfg.jitter, copies, 0x4EAD)
-        data = cached_crop_set(out / f"{name}.npz", key, job, FIELDS, progress=progress, label=name)
-        if name == "crops":
-            crops = data
-        else:
-            val_crops = data
-    assert crops is not None and val_crops is not None
+    crops, val_crops = train_and_val_crops(cfg, chip_heading_crops, FIELDS, 0x4EAD, out, progress=progress,
+                                           crops=crops, val_crops=val_crops)
     t_render = time.perf_counter() - t0
     if not len(crops["crops"]):
         raise InputError("no helicopters in the training chips (check stream.themes)")

@@ -175,6 +175,26 @@ def cached_crop_set(path: Path, key: dict, job: Any, fields: tuple[str, ...], *,
                          fields)
 
 
+def train_and_val_crops(cfg: Any, crop_fn: Any, fields: tuple[str, ...], salt: int, out: Path, *,
+                        progress: bool, crops: dict[str, np.ndarray] | None = None,
+                        val_crops: dict[str, np.ndarray] | None = None
+                        ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """(training, validation) crops of a second-stage trainer whose config has ``stream``,
+    ``val``, ``net``, ``jitter`` and ``copies`` (one copy of each validation object), each
+    rendered with ``crop_fn`` and cached in ``out`` unless given."""
+    sets = {"crops": crops, "val_crops": val_crops}
+    for name, stream, copies in (("crops", cfg.stream, cfg.copies), ("val_crops", cfg.val, 1)):
+        if sets[name] is not None:
+            continue
+        key = {"stream": stream.model_dump(), "net": cfg.net.model_dump(), "jitter": cfg.jitter.model_dump(),
+               "copies": copies}
+        sets[name] = cached_crop_set(out / f"{name}.npz", key, CropJob(crop_fn, stream, cfg.net, cfg.jitter,
+                                                                        copies, salt),
+                                     fields, progress=progress, label=name)
+    assert sets["crops"] is not None and sets["val_crops"] is not None
+    return sets["crops"], sets["val_crops"]
+
+
 def render_type_crops(stream: StreamSection, net: NetSection, jitter: JitterSection, copies: int, *,
                       progress: bool = True, label: str = "crops", family: str = "aircraft"
                       ) -> dict[str, np.ndarray]:
