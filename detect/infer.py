@@ -299,8 +299,9 @@ class Detector:
                 # Only detections at their class's operating score: the faint ones below it
                 # serve the presence check alone, and on cluttered tiles they are hundreds
                 # (a noise tile: 16-26 operating against 240-270 faint state-class peaks).
-                # Launcher and vehicle boxes are centred, then checked (launcher, truck or
-                # nothing) at the centred box; the aircraft's kind is named before the state
+                # Launcher and vehicle boxes are centred, helicopter boxes turned to their
+                # axis, then launchers and vehicles checked (launcher, truck or nothing) at the
+                # centred box; the aircraft's kind is named before the state
                 # is read, so that it is read as that kind's.
                 for image, d in zip(x, decoded, strict=True):
                     op = np.flatnonzero(self._operating(d))
