@@ -27,6 +27,7 @@ from detect.state_train import (
     load_state_train_config,
     optimise,
     photometric,
+    sampling_weights,
     write_second_stage,
 )
 from detect.type_train import train_and_val_crops
@@ -53,7 +54,7 @@ class HeadingTrainConfig(StrictModel):
     weight_decay: float = 1e-3
     copies: int = Field(3, ge=1)
     balance_types: list[str] = Field(default_factory=lambda: ["Ka-52"],
-                                     description="types sampled as often as all the others together")
+                                     description="types each sampled as often as all unnamed ones together")
     net: NetSection = NetSection()
     stream: StreamSection = _pads(chips=1500)
     val: StreamSection = _pads(seed=1_000_013, chips=200)
@@ -161,10 +162,8 @@ def train_heading(cfg: HeadingTrainConfig, *, progress: bool = True, export: str
     x_all = torch.from_numpy(crops["crops"])
     t_all = torch.from_numpy(crops["targets"]).float()
     s_all = torch.from_numpy(crops["sizes"]).float()
-    favoured = np.isin(crops["types"], cfg.balance_types)
-    n_fav = max(int(favoured.sum()), 1)
-    n_rest = max(int((~favoured).sum()), 1)
-    weights = torch.from_numpy(np.where(favoured, 1.0 / n_fav, 1.0 / n_rest))
+    none = np.zeros(len(crops["types"]), np.int64)  # one class, no state: the named types and the rest
+    weights = torch.from_numpy(sampling_weights(none, none, crops["types"], cfg.balance_types))
 
     def batch_loss() -> Any:
         idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
