@@ -331,8 +331,6 @@ class Detector:
                         d.classes = d.classes.copy()
                         d.classes[op] = classes.cpu().numpy()
                     if self.state_net is not None:
-                        if d.head_state_prob is None:
-                            d.head_state_prob = d.state_prob.copy()
                         prob = classify(self.state_net, image, boxes, classes, self.gsd_m,
                                         tta=self.config.state_tta)
                         d.state_prob = d.state_prob.copy()
@@ -693,9 +691,6 @@ class Detector:
             "width_m": np.round(d.boxes[:, 3] * gsd, 2),
             "state_score": [None if np.isnan(p) else round(float(p), 4) for p in d.state_prob],
         }
-        if d.head_state_prob is not None:  # the one-stage head's reading, where a second stage read again
-            props["head_state_score"] = [None if np.isnan(p) else round(float(p), 4)
-                                         for p in d.head_state_prob]
         acquired = scene.meta.acquired if scene is not None else None
         if acquired is not None:
             props["date"] = [acquired.isoformat()] * len(d)

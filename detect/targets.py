@@ -207,29 +207,20 @@ class Decoded:
     scores: np.ndarray  # (n,)
     classes: np.ndarray  # (n,) int64 index into CLASSES
     state_prob: np.ndarray  # (n,) probability of the non-nominal state; NaN for classes without
-    # (n,) the one-stage head's own state probability, kept when a second stage reads the state
-    # again: the change stage can ask both readers to agree; None where not kept
-    head_state_prob: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.scores)
 
-    def _head(self) -> np.ndarray:
-        return self.head_state_prob if self.head_state_prob is not None else np.full(len(self), np.nan)
-
     def select(self, keep: np.ndarray) -> Decoded:
-        head = None if self.head_state_prob is None else self.head_state_prob[keep]
-        return Decoded(self.boxes[keep], self.scores[keep], self.classes[keep], self.state_prob[keep], head)
+        return Decoded(self.boxes[keep], self.scores[keep], self.classes[keep], self.state_prob[keep])
 
     @staticmethod
     def concatenate(parts: list[Decoded]) -> Decoded:
         if not parts:
             return Decoded(np.zeros((0, 5)), np.zeros(0), np.zeros(0, np.int64), np.zeros(0))
-        head = (np.concatenate([p._head() for p in parts])
-                if any(p.head_state_prob is not None for p in parts) else None)
         return Decoded(np.concatenate([p.boxes for p in parts]), np.concatenate([p.scores for p in parts]),
                        np.concatenate([p.classes for p in parts]),
-                       np.concatenate([p.state_prob for p in parts]), head)
+                       np.concatenate([p.state_prob for p in parts]))
 
 
 def decode_heading(sin_h: torch.Tensor, cos_h: torch.Tensor, sin_2h: torch.Tensor,

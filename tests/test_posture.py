@@ -277,57 +277,6 @@ def test_a_rotor_state_change_needs_a_box_that_changed_its_look():
         type(CFG)(**{**CFG.model_dump(), "state_max_similarity_by_state": {"folded": 0.9}})
 
 
-def test_a_helicopter_seen_on_one_date_only_must_read_its_state_surely():
-    """With ``lone_reread_min_reading: {dismantled: 0.92}`` a helicopter seen on date 1 only and
-    read again at its box on both dates is dismantled only when date 2 reads it 0.92 or more:
-    a nominal Ka-52 the detector missed on a view far off nadir read 0.83-0.86 there, dismantled
-    ones 0.98-1.00. Reassembly is held to it on its dismantled date; matched pairs are not."""
-    sure = CFG.model_copy(update={"lone_reread_min_reading": {"dismantled": 0.92},
-                                  "state_max_similarity_by_state": {}})
-    lone = (dets([("k", "helicopter", None, 100, 0, 14, 13, 90, 0.4)]), dets([]))
-    faint = dets([("f", "fighter", None, 101, 0, 15, 12, 90, 0.3)])
-
-    def kinds(cfg, reading, objs=lone, faint_dates=(None, faint)):
-        return [e.kind for e in object_events(*objs, cfg, evidence=_const(0.8), similarity=_const(0.7),
-                                              faint=faint_dates, state_reader=_reader({(100, 0): reading}))]
-
-    assert kinds(sure, (0.05, 0.86)) == []
-    assert kinds(sure, (0.05, 0.98)) == ["dismantled"]
-    assert kinds(sure.model_copy(update={"lone_reread_min_reading": {}}), (0.05, 0.86)) == ["dismantled"]
-    arrived = (dets([]), dets([("k", "helicopter", None, 100, 0, 14, 13, 90, 0.4)]))
-    assert kinds(sure, (0.86, 0.05), arrived, (faint, None)) == []
-    assert kinds(sure, (0.99, 0.05), arrived, (faint, None)) == ["reassembled"]
-    # a matched pair has both dates' detections to check the reading against: not held to it
-    b, a = (dets([("o", "helicopter", st, 0, 0, 16, 14.5, 0, 0.9)]) for st in (None, "dismantled"))
-    b["state_score"], a["state_score"] = [0.05], [0.86]
-    assert kinds(sure.model_copy(update={"cross_read_classes": []}), (0.05, 0.86), (b, a)) == ["dismantled"]
-
-
-def test_a_rotor_state_change_needs_the_detector_head_to_agree():
-    """With ``head_state_min_shift_by_state: {dismantled: 0.05}`` a matched helicopter whose
-    box-aligned classifier read 0.90 -> 0.00 while the detector's own head read 0.06 -> 0.05 (a
-    steady Ka-52) was not reassembled; where the head moved the same way it was, and a date
-    without the head's reading (another tool's file, a class confusion) gives no vote."""
-    agree = CFG.model_copy(update={"head_state_min_shift_by_state": {"dismantled": 0.05},
-                                   "cross_read_classes": []})
-
-    def kinds(cfg, head):
-        b, a = (dets([("o", "helicopter", st, 0, 0, 16, 14.5, 0, 0.9)]) for st in ("dismantled", None))
-        b["state_score"], a["state_score"] = [0.90], [0.0]
-        if head is not None:
-            b["head_state_score"], a["head_state_score"] = [head[0]], [head[1]]
-        return [e.kind for e in object_events(b, a, cfg, evidence=_const(0.8), similarity=_const(0.5))]
-
-    assert kinds(agree, (0.06, 0.05)) == []
-    assert kinds(agree, (0.60, 0.02)) == ["reassembled"]
-    assert kinds(agree, (0.02, 0.60)) == []  # the head moved the other way
-    assert kinds(agree, None) == ["reassembled"]
-    assert kinds(agree, (None, 0.05)) == ["reassembled"]
-    assert kinds(CFG.model_copy(update={"cross_read_classes": []}), (0.06, 0.05)) == ["reassembled"]
-    with pytest.raises(ValueError, match="unknown states in head_state_min_shift_by_state"):
-        type(CFG)(**{**CFG.model_dump(), "head_state_min_shift_by_state": {"folded": 0.1}})
-
-
 def test_a_rotor_state_change_must_hold_when_both_dates_are_read_at_both_centres():
     """The after date's box sits 3 m off the helicopter and reads `dismantled` there on either
     date, where the true centre reads intact on both: no event. A real dismantling reads at

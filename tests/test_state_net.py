@@ -140,9 +140,6 @@ def test_weights_carry_the_classifier_and_the_detector_uses_it(tmp_path):
     assert np.all(on.state_prob[short] == 0.0)  # no transport shorter than 50 m has a visor
     off = Detector(path, device="cpu", score_threshold=0.2, state_classifier=False).detect_array(chip.image)
     assert np.allclose(off.scores, on.scores) and not np.all(off.state_prob[has_state & ~short] > 0.99)
-    # the one-stage head's own reading is kept beside the classifier's, for the change stage
-    assert off.head_state_prob is None and on.head_state_prob is not None
-    assert np.allclose(on.head_state_prob[~short], off.state_prob[~short], equal_nan=True)
     faint = Detector(path, device="cpu", score_threshold=0.9).predict_batch(
         np.ascontiguousarray(chip.image.transpose(2, 0, 1))[None])[0]
     low = np.isin(faint.classes, [CLASSES.index(c) for c in ("helicopter", "sam")]) & (faint.scores < 0.9)

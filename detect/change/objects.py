@@ -140,12 +140,6 @@ class _Obj:
     length: float
     width: float
     geometry: BaseGeometry
-    head_state_score: float | None = None  # the detector's one-stage reading (Decoded.head_state_prob)
-
-
-def _optional_float(rec: dict[str, Any], key: str) -> float | None:
-    v = rec.get(key)
-    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
 def _objects(gdf: Any, prefix: str) -> list[_Obj]:
@@ -162,12 +156,13 @@ def _objects(gdf: Any, prefix: str) -> list[_Obj]:
         state = rec.get("state")
         if state is not None and (isinstance(state, float) and math.isnan(state)):
             state = None
+        st_score = rec.get("state_score") if "state_score" in cols else None
         out.append(_Obj(i, str(oid), str(rec["class"]), state or None, float(rec.get("score", 1.0)),
-                        _optional_float(rec, "state_score"),
+                        None if st_score is None or (isinstance(st_score, float) and math.isnan(st_score))
+                        else float(st_score),
                         float(c.x), float(c.y), float(rec.get("heading_deg", 0.0)),
                         float(rec.get("length_m", math.sqrt(max(geom.area, 1e-6)))),
-                        float(rec.get("width_m", math.sqrt(max(geom.area, 1e-6)))), geom,
-                        _optional_float(rec, "head_state_score")))
+                        float(rec.get("width_m", math.sqrt(max(geom.area, 1e-6)))), geom))
     return out
 
 
@@ -435,8 +430,6 @@ def object_events(
         kind = kinds[0] if ob.state == state else kinds[1]
         if (oa.state_score is not None and ob.state_score is not None
                 and abs(ob.state_score - oa.state_score) < cfg.min_shift_for(state)):
-            continue
-        if not _head_agrees(oa, ob, state, kind == kinds[0], cfg):
             continue
         ev = float(np.nanmax([ev_a[i], ev_b[j]])) if evidence else None
         if ev is not None and not math.isnan(ev) and ev < cfg.evidence.min_fraction_for(state):
@@ -912,9 +905,6 @@ def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, simila
         pa_, pb_ = read
         if abs(pb_ - pa_) < cfg.min_shift_for(state):
             continue
-        lone = t.before is None or t.after is None
-        if lone and max(pa_, pb_) < cfg.lone_reread_min_reading.get(state, 0.0):
-            continue
         ev = t.evidence
         seen = 1.0 - float(np.prod([1.0 - o.score for o in t.members])) * (1.0 - t.support)
         kinds = _STATE_EVENTS[(t.cls, state)]
@@ -929,17 +919,6 @@ def _reread_track_events(tracks: list[_RereadTrack], reader: StateReader, simila
                     t.before.oid if t.before is not None else None,
                     t.after.oid if t.after is not None else None, extra))
     return out
-
-
-def _head_agrees(oa: _Obj, ob: _Obj, state: str, went_on: bool, cfg: PostureConfig) -> bool:
-    """Whether the detector's one-stage head, a second reader of the state from the object's
-    centre cell, moved the way the second-stage reading did, by ``cfg.head_state_min_shift_by_state``
-    (no figure for the state, or a date without the head's reading: it does not vote)."""
-    need = cfg.head_state_min_shift_by_state.get(state)
-    if need is None or oa.head_state_score is None or ob.head_state_score is None:
-        return True
-    moved = ob.head_state_score - oa.head_state_score
-    return (moved if went_on else -moved) >= need
 
 
 def _cross_read_holds(candidates: list[tuple[tuple[Any, ...], _Obj]], reader: StateReader | None,

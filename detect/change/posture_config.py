@@ -233,15 +233,6 @@ class PostureConfig(StrictModel):
     # similarity; unknown: not reported): a helicopter whose blades came off keeps its fuselage
     # where it stood, while a helicopter that arrived where something faint stood does not.
     zone_reread_min_similarity: float | None = Field(None, ge=-1, le=1)
-    # per state, how surely a track seen on one date only, read again at its box on both dates,
-    # must read that state on the date it holds it: one date gives no detection to check the
-    # reading against, and there a box a little off the object (or a view far off nadir) reads a
-    # nominal helicopter 0.8-0.9 `dismantled` where a dismantled one reads 0.98-1.00
-    lone_reread_min_reading: dict[str, float] = Field(default_factory=dict)
-    # per state, how far the detector's one-stage head (its own state logit at the object's centre
-    # cell, a second reader beside the box-aligned classifier) must move the same way between two
-    # matched detections for their state change to be reported; unknown on a date: no vote
-    head_state_min_shift_by_state: dict[str, float] = Field(default_factory=dict)
     presence_check: bool = True
     presence_gate_scale: float = Field(1.5, ge=1)
     presence_size_ratio: float = Field(1.5, ge=1)
@@ -266,9 +257,7 @@ class PostureConfig(StrictModel):
                 raise ValueError(f"{name} without a state: {sorted(stateless)}")
         known_states = {s for v in STATES.values() for s in v}
         for name, by_state in (("state_min_shift_by_state", self.state_min_shift_by_state),
-                               ("state_max_similarity_by_state", self.state_max_similarity_by_state),
-                               ("lone_reread_min_reading", self.lone_reread_min_reading),
-                               ("head_state_min_shift_by_state", self.head_state_min_shift_by_state)):
+                               ("state_max_similarity_by_state", self.state_max_similarity_by_state)):
             unknown_states = set(by_state) - known_states
             if unknown_states:
                 raise ValueError(f"unknown states in {name}: {sorted(unknown_states)}")
