@@ -344,13 +344,19 @@ def test_the_state_reads_benchmark_tells_false_readings_per_type():
         "state_reads", Path(__file__).resolve().parents[1] / "benchmarks" / "state_reads.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    reads = [("helicopter", "Ka-52", "nominal", p) for p in (0.1, 0.2, 0.9, 0.6)]
-    reads += [("helicopter", "Ka-52", "dismantled", 0.99), ("helicopter", "Mi-8", "nominal", 0.0),
-              ("helicopter", "Mi-8", "nominal", float("nan"))]
+    reads = [("helicopter", "Ka-52", "nominal", p, 0.0) for p in (0.1, 0.2, 0.9, 0.6)]
+    reads += [("helicopter", "Ka-52", "dismantled", 0.99, 0.0), ("helicopter", "Mi-8", "nominal", 0.0, 0.0),
+              ("helicopter", "Mi-8", "nominal", float("nan"), 0.0), ("helicopter", "Mi-8", "nominal", 0.7, 2.0)]
     rows = bench.summarise(reads, 0.5)
-    assert [r[:5] for r in rows] == [["helicopter", "Ka-52", "dismantled", 1, 1.0],
-                                     ["helicopter", "Ka-52", "nominal", 4, 0.5],
-                                     ["helicopter", "Mi-8", "nominal", 1, 0.0]]
+    assert [r[:6] for r in rows] == [["helicopter", "Ka-52", "dismantled", 0.0, 1, 1.0],
+                                     ["helicopter", "Ka-52", "nominal", 0.0, 4, 0.5],
+                                     ["helicopter", "Mi-8", "nominal", 0.0, 1, 0.0],
+                                     ["helicopter", "Mi-8", "nominal", 2.0, 1, 1.0]]
+    # a box moved 2 m in eight directions, along its axis first: heading 90 (east) moves x first
+    moved = bench.shifted(np.array([[100.0, 200.0, 14.0, 7.0, 90.0]]), 2.0)
+    assert moved.shape == (8, 5) and np.allclose(moved[0, :2], [102.0, 200.0])
+    assert np.allclose(np.hypot(moved[:, 0] - 100, moved[:, 1] - 200), 2.0) and np.allclose(moved[:, 2:], [14, 7, 90])
+    assert bench.shifted(moved[:1], 0.0) is not None and len(bench.shifted(moved[:1], 0.0)) == 1
 
 
 def test_the_crop_jitter_can_be_set_per_class():
