@@ -62,6 +62,11 @@ class JitterSection(StrictModel):
         default_factory=dict,
         description="per class, instead of `centre` (the detector's helicopter boxes miss the centre by "
                     "a median 1.4 m, twice what 0.05 of a helicopter's length gives)")
+    centre_by_type: dict[str, float] = Field(
+        default_factory=dict,
+        description="per type (imagery.synth.catalog), instead of its class's: a nominal Ka-52 read "
+                    "at a box moved 2-3 m reads `dismantled` 5-12 % of the time, other helicopters under "
+                    "1 % (benchmarks/state_reads.py --shift-m)")
     size: float = Field(0.08, ge=0.0, description="sigma of the log scale")
     heading_deg: float = Field(6.0, ge=0.0)
     flip: dict[str, float] = Field(default_factory=lambda: {"transport": 0.05, "helicopter": 0.25,
@@ -71,12 +76,24 @@ class JitterSection(StrictModel):
     @field_validator("centre_by_class", "flip")
     @classmethod
     def _known_classes(cls, v: dict[str, float]) -> dict[str, float]:
-        unknown = sorted(set(v) - set(CLASSES))
-        if unknown:
-            raise ValueError(f"unknown classes {unknown} (classes: {list(CLASSES)})")
-        if any(x < 0 for x in v.values()):
-            raise ValueError("values must be >= 0")
-        return v
+        return _per_name(v, CLASSES, "classes")
+
+    @field_validator("centre_by_type")
+    @classmethod
+    def _known_types(cls, v: dict[str, float]) -> dict[str, float]:
+        from imagery.synth.catalog import TYPES
+
+        return _per_name(v, list(TYPES), "types")
+
+
+def _per_name(v: dict[str, float], known: Any, what: str) -> dict[str, float]:
+    """A per-class or per-type table of non-negative figures, its names checked."""
+    unknown = sorted(set(v) - set(known))
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown} ({what}: {list(known)})")
+    if any(x < 0 for x in v.values()):
+        raise ValueError("values must be >= 0")
+    return v
 
 
 class StateTrainConfig(StrictModel):
@@ -148,11 +165,15 @@ def _inside(boxes: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def jitter_boxes(boxes: np.ndarray, classes: np.ndarray, rng: np.random.Generator,
-                 jitter: JitterSection) -> np.ndarray:
+                 jitter: JitterSection, types: Any = None) -> np.ndarray:
+    """The boxes disturbed the way the detector's are; ``types`` (per box, '' unknown) picks
+    ``jitter.centre_by_type`` before the class's centre sigma."""
     b = boxes.astype(np.float64).copy()
     n = len(b)
     rad = np.deg2rad(b[:, 4])
     sigma = np.array([jitter.centre_by_class.get(CLASSES[c], jitter.centre) for c in classes], np.float64)
+    if jitter.centre_by_type and types is not None:
+        sigma = np.array([jitter.centre_by_type.get(str(t), s) for t, s in zip(types, sigma, strict=True)])
     du = rng.normal(0, sigma, n) * b[:, 2]
     dv = rng.normal(0, sigma, n) * b[:, 2] * 0.5
     b[:, 0] += du * np.sin(rad) + dv * np.cos(rad)
@@ -195,7 +216,7 @@ def chip_crops(chip: Any, rng: np.random.Generator, net_cfg: Any, jitter: Jitter
     image = torch.from_numpy(np.ascontiguousarray(chip.image.transpose(2, 0, 1))).float()
     crops = []
     for _ in range(copies):
-        jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter)).float()
+        jb = torch.from_numpy(jitter_boxes(boxes, classes, rng, jitter, names)).float()
         sides = crop_sides(jb, float(chip.gsd), net_cfg)
         crops.append(oriented_crops(image, jb, sides, size).round().clamp(0, 255).to(torch.uint8).numpy())
     return {"crops": np.concatenate(crops), "classes": np.tile(classes, copies),

@@ -378,6 +378,14 @@ def test_the_crop_jitter_can_be_set_per_class():
     assert moved(wide) == pytest.approx(4 * moved(plain))
     with pytest.raises(ValidationError, match="unknown classes"):
         JitterSection(centre_by_class={"helicopters": 0.1})
+    # `jitter.centre_by_type`: one type's boxes moved further, the rest drawn as before
+    types = np.array(["Ka-52", ""] * 200)
+    ka52 = JitterSection(centre_by_type={"Ka-52": 0.2})
+    by_type = jitter_boxes(boxes, classes, np.random.default_rng(1), ka52, types)
+    assert np.array_equal(by_type, wide)
+    assert np.array_equal(jitter_boxes(boxes, classes, np.random.default_rng(1), ka52), plain)  # no types
+    with pytest.raises(ValidationError, match="unknown types"):
+        JitterSection(centre_by_type={"Ka52": 0.1})
 
 
 def test_training_only_on_the_replaced_class_drops_the_other_crops(tmp_path, shipped_copy):
