@@ -10,14 +10,13 @@ file is written again with it inside (``box_net``), keeping the other classifier
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import Field
 
+from detect.regressor_train import train_crop_regressor
 from detect.state_train import (
     JitterSection,
     NetSection,
@@ -25,11 +24,7 @@ from detect.state_train import (
     _inside,
     jitter_boxes,
     load_state_train_config,
-    optimise,
-    photometric,
-    write_second_stage,
 )
-from detect.type_train import train_and_val_crops
 from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "classes")
@@ -126,50 +121,21 @@ def train_box(cfg: BoxTrainConfig, *, progress: bool = True, export: str | Path 
               crops: dict[str, np.ndarray] | None = None,
               val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     import torch
-    import torch.nn.functional as F  # noqa: N812
 
     from detect.box_net import box_net_config
-    from detect.model import load_weights
-    from detect.state_net import StateNet
-    from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    t0 = time.perf_counter()
-    crops, val_crops = train_and_val_crops(cfg, chip_box_crops, FIELDS, 0xB0C5, out, progress=progress,
-                                           crops=crops, val_crops=val_crops)
-    t_render = time.perf_counter() - t0
-    if not len(crops["crops"]):
-        raise InputError("no launchers or vehicles in the training chips (check stream.themes)")
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    net = StateNet(box_net_config(**cfg.net.model_dump()))
-    x_all = torch.from_numpy(crops["crops"])
-    t_all = torch.from_numpy(crops["targets"]).float()
-    s_all = torch.from_numpy(crops["sizes"]).float()
-    _, inv, counts = np.unique(crops["classes"], return_inverse=True, return_counts=True)
-    weights = torch.from_numpy(1.0 / counts[inv])  # launchers as often as the many vehicles
+    def sampling(c: dict[str, np.ndarray]) -> np.ndarray:
+        _, inv, counts = np.unique(c["classes"], return_inverse=True, return_counts=True)
+        return 1.0 / counts[inv]  # launchers as often as the many vehicles
 
-    def batch_loss() -> Any:
-        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
-        x, t = x_all[idx].float(), t_all[idx].clone()
-        flip = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
+    def mirror(t: Any, flip: Any) -> Any:
         t[:, 0] = torch.where(flip, -t[:, 0], t[:, 0])  # the mirror image swaps right and left
-        return F.smooth_l1_loss(net(x, s_all[idx]), t, beta=0.1)
+        return t
 
-    log = (out / "log.jsonl").open("w", encoding="utf-8")
-    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
-                       desc="train box", progress=progress)
-    metrics = box_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["targets"],
-                          val_crops["classes"])
-    log.write(json.dumps({"val": metrics}) + "\n")
-    log.close()
-    summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])), "val": metrics,
-               "render_s": round(t_render, 1), "train_s": round(t_train, 1)}
-    info = {"steps": cfg.steps, "seed": cfg.seed, "val": metrics, "detector_sha256": base.sha256}
-    return write_second_stage(base, out, "box_net", net, {"steps": cfg.steps, "val": metrics}, info,
-                              summary, export)
+    return train_crop_regressor(
+        cfg, name="box_net", net_config=box_net_config(**cfg.net.model_dump()), crop_fn=chip_box_crops,
+        fields=FIELDS, salt=0xB0C5,
+        missing="no launchers or vehicles in the training chips (check stream.themes)", sampling=sampling,
+        mirror=mirror, outputs=slice(None), desc="train box", progress=progress, export=export, crops=crops,
+        val_crops=val_crops,
+        metrics=lambda net, v: box_metrics(_predict(net, v["crops"], v["sizes"]), v["targets"], v["classes"]))
