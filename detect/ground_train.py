@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
+from detect.classifier_train import fit_balanced_classifier, predict_mirrored
 from detect.state_train import (
     JitterSection,
     NetSection,
@@ -33,8 +34,6 @@ from detect.state_train import (
     _inside,
     jitter_boxes,
     load_state_train_config,
-    optimise,
-    photometric,
     write_second_stage,
 )
 from detect.type_train import cached_crop_set
@@ -223,18 +222,6 @@ def ground_metrics(probs: np.ndarray, labels: np.ndarray, source: np.ndarray,
             "detections_on_nothing": int(empty.sum()), "nothing_removed": int((empty & rejected).sum())}
 
 
-def _predict(net: Any, crops: np.ndarray, sizes: np.ndarray, batch: int = 512) -> np.ndarray:
-    import torch
-
-    net.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(crops), batch):
-            x, e = torch.from_numpy(crops[i:i + batch]), torch.from_numpy(sizes[i:i + batch])
-            out.append(((net(x, e).softmax(1) + net(x.flip(-1), e).softmax(1)) / 2).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 3))
-
-
 def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str | Path | None = None,
                  crops: dict[str, np.ndarray] | None = None,
                  val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -242,9 +229,8 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
     ``OUT/metrics.json``; copy to ``export`` when given. ``crops``/``val_crops`` replace the
     rendered sets (tests)."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
 
-    from detect.ground_net import ground_net_config
+    from detect.ground_net import OUTPUT_NAMES, ground_net_config
     from detect.model import load_weights
     from detect.state_net import StateNet
     from imagery.errors import InputError
@@ -269,27 +255,12 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
     t_render = time.perf_counter() - t0
     if not len(crops["crops"]):
         raise InputError("no launcher or vehicle crops in the training chips (check stream.themes)")
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    net = StateNet(ground_net_config(**cfg.net.model_dump()))
-    x_all = torch.from_numpy(crops["crops"])
-    y_all = torch.from_numpy(crops["labels"]).long()
-    s_all = torch.from_numpy(crops["sizes"]).float()
-    _, inv, counts = np.unique(crops["labels"], return_inverse=True, return_counts=True)
-    weights = torch.from_numpy(1.0 / counts[inv])  # launcher, vehicle and nothing equally often
-
-    def batch_loss() -> Any:
-        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
-        x = x_all[idx].float()
-        flip = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
-        return F.cross_entropy(net(x, s_all[idx]), y_all[idx], label_smoothing=0.05)
-
     log = (out / "log.jsonl").open("w", encoding="utf-8")
-    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
-                       desc="train ground", progress=progress)
-    metrics = ground_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["labels"],
-                             val_crops["source"])
+    # launcher, vehicle and nothing drawn equally often
+    net, t_train = fit_balanced_classifier(lambda: StateNet(ground_net_config(**cfg.net.model_dump())), crops,
+                                           cfg, log=log, desc="train ground", progress=progress)
+    metrics = ground_metrics(predict_mirrored(net, val_crops["crops"], val_crops["sizes"], len(OUTPUT_NAMES)),
+                             val_crops["labels"], val_crops["source"])
     log.write(json.dumps({"val": metrics}) + "\n")
     log.close()
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
+from detect.classifier_train import fit_balanced_classifier, predict_mirrored
 from detect.state_train import (
     JitterSection,
     NetSection,
@@ -35,8 +36,6 @@ from detect.state_train import (
     _inside,
     jitter_boxes,
     load_state_train_config,
-    optimise,
-    photometric,
     write_second_stage,
 )
 from imagery.config import StrictModel
@@ -223,19 +222,6 @@ def type_metrics(probs: np.ndarray, labels: np.ndarray,
             "per_class": per, "confusion": conf.tolist(), "classes": list(names)}
 
 
-def _predict(net: Any, crops: np.ndarray, sizes: np.ndarray, batch: int = 512) -> np.ndarray:
-    import torch
-
-    net.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(crops), batch):
-            x = torch.from_numpy(crops[i:i + batch])
-            e = torch.from_numpy(sizes[i:i + batch])
-            out.append(((net(x, e).softmax(1) + net(x.flip(-1), e).softmax(1)) / 2).numpy())
-    return np.concatenate(out) if out else np.zeros((0, 0))
-
-
 def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Path | None = None,
                crops: dict[str, np.ndarray] | None = None,
                val_crops: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
@@ -243,7 +229,6 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     and ``OUT/metrics.json``; copy to ``export`` when given. ``crops``/``val_crops`` replace the
     rendered sets (tests)."""
     import torch
-    import torch.nn.functional as F  # noqa: N812
 
     from detect.model import load_weights
     from detect.state_net import StateNet
@@ -277,27 +262,12 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
         what = "air-defence equipment" if cfg.family == "air_defence" else "fixed-wing aircraft"
         raise InputError(f"no {what} in the training chips (check stream.themes)")
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    net = StateNet(net_config(**cfg.net.model_dump()))
-    x_all = torch.from_numpy(crops["crops"])
-    y_all = torch.from_numpy(crops["labels"]).long()
-    s_all = torch.from_numpy(crops["sizes"]).float()
-    _, inv, counts = np.unique(crops["labels"], return_inverse=True, return_counts=True)
-    # classes balanced: airliners outnumber fighters, S-400 TELs the radars
-    weights = torch.from_numpy(1.0 / counts[inv])
-
-    def batch_loss() -> Any:
-        idx = torch.multinomial(weights, cfg.batch_size, replacement=True, generator=gen)
-        x = x_all[idx].float()
-        flip = torch.rand(x.shape[0], generator=gen) < 0.5
-        x = photometric(torch.where(flip[:, None, None, None], x.flip(3), x), gen)
-        return F.cross_entropy(net(x, s_all[idx]), y_all[idx], label_smoothing=0.05)
-
     log = (out / "log.jsonl").open("w", encoding="utf-8")
-    t_train = optimise(net, batch_loss, steps=cfg.steps, lr=cfg.lr, weight_decay=cfg.weight_decay, log=log,
-                       desc="train type", progress=progress)
-    metrics = type_metrics(_predict(net, val_crops["crops"], val_crops["sizes"]), val_crops["labels"], names)
+    # classes balanced: airliners outnumber fighters, S-400 TELs the radars
+    net, t_train = fit_balanced_classifier(lambda: StateNet(net_config(**cfg.net.model_dump())), crops, cfg,
+                                           log=log, desc="train type", progress=progress)
+    metrics = type_metrics(predict_mirrored(net, val_crops["crops"], val_crops["sizes"], len(names)),
+                           val_crops["labels"], names)
     summary = {"steps": cfg.steps, "train_crops": int(len(crops["crops"])),
                "val_crops": int(len(val_crops["crops"])), "val": metrics,
                "render_s": round(t_render, 1), "train_s": round(t_train, 1),
