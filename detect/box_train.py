@@ -19,13 +19,12 @@ from pydantic import Field
 from detect.regressor_train import train_crop_regressor
 from detect.state_train import (
     JitterSection,
-    NetSection,
+    SecondStageTrainConfig,
     StreamSection,
     _inside,
     jitter_boxes,
     load_state_train_config,
 )
-from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "classes")
 
@@ -35,21 +34,13 @@ def _sites(**kw: Any) -> StreamSection:
                             **kw})
 
 
-class BoxTrainConfig(StrictModel):
-    seed: int = 0
+class BoxTrainConfig(SecondStageTrainConfig):
     out: str = "runs/box"
-    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(2500, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
     copies: int = Field(2, ge=1)
-    net: NetSection = NetSection()
     stream: StreamSection = _sites(chips=1500)
     val: StreamSection = _sites(seed=1_000_011, chips=200)
     jitter: JitterSection = JitterSection(centre=0.1, size=0.1, heading_deg=6.0,
                                           flip={"sam": 0.5, "vehicle": 0.5})
-    threads: int = 0
 
 
 def load_box_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> BoxTrainConfig:

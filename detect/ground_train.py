@@ -29,7 +29,7 @@ from pydantic import Field
 from detect.classifier_train import fit_balanced_classifier, predict_mirrored
 from detect.state_train import (
     JitterSection,
-    NetSection,
+    SecondStageTrainConfig,
     StreamSection,
     _inside,
     jitter_boxes,
@@ -37,7 +37,6 @@ from detect.state_train import (
     write_second_stage,
 )
 from detect.type_train import cached_crop_set
-from imagery.config import StrictModel
 
 FIELDS = ("crops", "labels", "sizes", "source")
 SOURCE_TRUTH, SOURCE_DETECTION = 0, 1
@@ -49,25 +48,17 @@ def _grounds(**kw: Any) -> StreamSection:
                             **kw})
 
 
-class GroundTrainConfig(StrictModel):
-    seed: int = 0
+class GroundTrainConfig(SecondStageTrainConfig):
     out: str = "runs/ground"
-    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(2500, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
     copies: int = Field(1, ge=0, description="jittered truth crops per launcher or vehicle")
     match_iou: float = Field(0.25, gt=0.0, le=1.0,
                              description="a detection overlapping a launcher or vehicle this much is one")
     empty_iou: float = Field(0.05, ge=0.0, le=1.0,
                              description="a detection overlapping no object more than this is nothing")
-    net: NetSection = NetSection()
     stream: StreamSection = _grounds(chips=1500)
     val: StreamSection = _grounds(seed=1_000_013, chips=200)
     jitter: JitterSection = JitterSection(centre=0.1, size=0.1, heading_deg=6.0,
                                           flip={"sam": 0.5, "vehicle": 0.5})
-    threads: int = 0
 
 
 def load_ground_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> GroundTrainConfig:

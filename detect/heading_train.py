@@ -19,14 +19,13 @@ from pydantic import Field
 from detect.regressor_train import train_crop_regressor
 from detect.state_train import (
     JitterSection,
-    NetSection,
+    SecondStageTrainConfig,
     StreamSection,
     _inside,
     jitter_boxes,
     load_state_train_config,
     sampling_weights,
 )
-from imagery.config import StrictModel
 
 FIELDS = ("crops", "targets", "sizes", "types")
 
@@ -39,23 +38,15 @@ class HeadingJitter(JitterSection):
     max_turn_deg: float = Field(40.0, gt=0, le=90, description="boxes turned uniformly up to this far")
 
 
-class HeadingTrainConfig(StrictModel):
-    seed: int = 0
+class HeadingTrainConfig(SecondStageTrainConfig):
     out: str = "runs/heading"
-    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(2500, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
     copies: int = Field(3, ge=1)
     balance_types: list[str] = Field(default_factory=lambda: ["Ka-52"],
                                      description="types each sampled as often as all unnamed ones together")
-    net: NetSection = NetSection()
     stream: StreamSection = _pads(chips=1500)
     val: StreamSection = _pads(seed=1_000_013, chips=200)
     jitter: HeadingJitter = HeadingJitter(centre=0.05, centre_by_class={"helicopter": 0.1}, size=0.08,
                                           heading_deg=0.0, flip={})
-    threads: int = 0
 
 
 def load_heading_train_config(name_or_path: str | Path | None = None,

@@ -96,14 +96,23 @@ def _per_name(v: dict[str, float], known: Any, what: str) -> dict[str, float]:
     return v
 
 
-class StateTrainConfig(StrictModel):
+class SecondStageTrainConfig(StrictModel):
+    """What every second stage trained on box-aligned crops shares: the detector file it extends,
+    the optimiser and the crop network (the state, type, ground, box and heading trainers)."""
+
     seed: int = 0
-    out: str = "runs/state"
     detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(3000, ge=1)
+    steps: int = Field(2500, ge=1)
     batch_size: int = Field(128, ge=2)
     lr: float = 2e-3
     weight_decay: float = 1e-3
+    net: NetSection = NetSection()
+    threads: int = 0
+
+
+class StateTrainConfig(SecondStageTrainConfig):
+    out: str = "runs/state"
+    steps: int = Field(3000, ge=1)
     copies: int = Field(2, ge=1, description="jittered crops per object")
     balance_types: list[str] = Field(
         default_factory=lambda: ["An-124"],
@@ -129,13 +138,11 @@ class StateTrainConfig(StrictModel):
     train_only_replaced: bool = Field(
         False, description="with replace_classes: train the new network on those classes' crops only "
                            "(every step's batch spent on the states it will read)")
-    net: NetSection = NetSection()
     stream: StreamSection = StreamSection()
     val: StreamSection = StreamSection(seed=1_000_007, chips=400,
                                        themes={"state_study": 0.5, "military_apron": 0.15, "helipads": 0.15,
                                                "sam_site": 0.15, "civil_apron": 0.05})
     jitter: JitterSection = JitterSection()
-    threads: int = 0
 
 
 def load_state_train_config(name_or_path: str | Path | None = None, *, kind: type = StateTrainConfig,

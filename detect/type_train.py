@@ -31,6 +31,7 @@ from detect.classifier_train import fit_balanced_classifier, predict_mirrored
 from detect.state_train import (
     JitterSection,
     NetSection,
+    SecondStageTrainConfig,
     StreamSection,
     _cached_crops,
     _inside,
@@ -38,7 +39,6 @@ from detect.state_train import (
     load_state_train_config,
     write_second_stage,
 )
-from imagery.config import StrictModel
 
 FIELDS = ("crops", "labels", "sizes")
 
@@ -48,23 +48,15 @@ def _aprons(**kw: Any) -> StreamSection:
                                        "mixed": 0.15}, **kw})
 
 
-class TypeTrainConfig(StrictModel):
+class TypeTrainConfig(SecondStageTrainConfig):
     family: Literal["aircraft", "air_defence"] = Field(
         "aircraft", description="what the classifier names: the fixed-wing aircraft's kind, or the "
                                 "air-defence equipment's type")
-    seed: int = 0
     out: str = "runs/type"
-    detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
-    steps: int = Field(2500, ge=1)
-    batch_size: int = Field(128, ge=2)
-    lr: float = 2e-3
-    weight_decay: float = 1e-3
     copies: int = Field(2, ge=1, description="jittered crops per aircraft")
-    net: NetSection = NetSection()
     stream: StreamSection = _aprons(chips=2500)
     val: StreamSection = _aprons(seed=1_000_009, chips=300)
     jitter: JitterSection = JitterSection(flip={"transport": 0.05, "fighter": 0.05, "airliner": 0.05})
-    threads: int = 0
 
 
 def load_type_train_config(name_or_path: str | Path | None = None, **overrides: Any) -> TypeTrainConfig:
