@@ -109,6 +109,13 @@ class DetectorConfig(StrictModel):
     nms_iou: float = Field(0.5, ge=0.0, le=1.0)
     max_objects_per_tile: int = Field(500, ge=1)
     resample_tolerance: float = Field(0.05, ge=0.0, description="relative GSD mismatch read as is")
+    tile_stretch: float | None = Field(
+        None, ge=0.0, le=1.0,
+        description="fit the display stretch on each tile instead of the whole scene, blending the "
+                    "bands' own clip points with their mean by this much (the training chips' "
+                    "colour balance is 0.6-1.0); empty = one stretch per scene. An experiment: "
+                    "each chip the network learnt from was stretched on its own 512 px, while a "
+                    "scene's stretch spans groves and bright concrete alike (model card)")
     read_workers: int | None = Field(
         None, ge=1, description="tile-reading threads; empty = 2 on the CPU (the model needs the "
                                 "cores) and up to 8 beside a GPU (reading is then the bottleneck)")
@@ -158,19 +165,40 @@ class SceneDetections:
 class _StretchedSource:
     """A grid source whose reads come back as 8-bit RGB (stretched in the reader thread)."""
 
-    def __init__(self, source: GridSource, stretch: DisplayStretch) -> None:
+    def __init__(self, source: GridSource, stretch: DisplayStretch,
+                 tile_balance: float | None = None) -> None:
         self.source = source
         self.stretch = stretch
         self.grid = source.grid
         self.bands = source.bands
+        self.tile_balance = tile_balance
 
     def read(self, window, out_shape=None):
         data, valid = self.source.read(window, out_shape)
+        stretch = self.stretch
+        if self.tile_balance is not None and data.dtype != np.uint8:
+            stretch = tile_stretch(data, valid, self.tile_balance) or stretch
         if data.dtype != np.uint8 or any(lo != 0.0 or hi != 255.0 for lo, hi in
-                                         zip(self.stretch.low, self.stretch.high, strict=True)):
-            data = self.stretch.apply(data)
+                                         zip(stretch.low, stretch.high, strict=True)):
+            data = stretch.apply(data)
         data[:, ~valid] = 0
         return data, valid
+
+
+def tile_stretch(data: np.ndarray, valid: np.ndarray, balance: float, step: int = 2) -> DisplayStretch | None:
+    """The DRA of one tile (imagery.radiometry.dra_limits on its valid pixels), each band's clip
+    points blended with the bands' mean by ``balance``, as the training chips were stretched
+    (imagery.synth.sensor.display_8bit); None where the tile has too few valid pixels."""
+    from imagery.radiometry import dra_limits
+
+    v = valid[::step, ::step]
+    if np.count_nonzero(v) < 1024:
+        return None
+    lims = np.array([dra_limits(data[b, ::step, ::step][v]) for b in range(data.shape[0])])
+    lo, hi = lims[:, 0], lims[:, 1]
+    lo = (1 - balance) * lo + balance * lo.mean()
+    hi = (1 - balance) * hi + balance * hi.mean()
+    return DisplayStretch(low=tuple(map(float, lo)), high=tuple(map(float, hi)))
 
 
 def choose_tiling(width: int, height: int, preferred: int, overlap: int) -> int:
@@ -460,14 +488,16 @@ class Detector:
         result.timings["stretch_s"] = t1 - t0
         return result
 
-    def _source(self, scene: Scene, mg: ModelGrid) -> _StretchedSource:
-        """The scene on its model grid, display-stretched to 8 bit (as the network was trained)."""
+    def _source(self, scene: Scene, mg: ModelGrid, *, tiles: bool = True) -> _StretchedSource:
+        """The scene on its model grid, display-stretched to 8 bit (as the network was trained);
+        ``tiles``: reads are detection tiles, which ``tile_stretch`` stretches each on its own
+        (the second-stage windows around single boxes keep the scene's stretch)."""
         bands = rgb_bands(scene)
         stretch = fit_stretch(scene, bands)
         resampling = Resampling.bilinear if mg.gsd_m > scene.meta.gsd_m * 1.5 else Resampling.cubic
         src = source_on_grid(scene, mg.grid, bands, resampling=resampling) if mg.grid.crs == scene.meta.crs \
             else _warped(scene, mg.grid, bands)
-        return _StretchedSource(src, stretch)
+        return _StretchedSource(src, stretch, self.config.tile_stretch if tiles else None)
 
     def read_states(self, scene: Scene | str | Path, boxes: np.ndarray, classes: Any, *,
                     crs: str | None = None) -> np.ndarray:
@@ -735,7 +765,7 @@ class _BoxWindows:
         if not isinstance(scene, Scene):
             scene = open_scene(scene)
         mg = det.model_grid(scene)
-        self.source = det._source(scene, mg)
+        self.source = det._source(scene, mg, tiles=False)
         self.grid, self.gsd_m, self.device = mg.grid, mg.gsd_m, det.device
         self.min_side_px = min_side_m / mg.gsd_m
         self.crs = mg.grid.crs if crs is None else crs  # the CRS the boxes come in

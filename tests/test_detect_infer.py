@@ -270,3 +270,35 @@ def test_heat_flips_average_the_mirrored_heat_maps_and_keep_the_boxes(tmp_path):
     path = write_tif(tmp_path / "blobs.tif", img)
     a, b = oracle().run(path), oracle(heat_flips=["h", "v"]).run(path)
     np.testing.assert_allclose(np.sort(centres_px(a), 0), np.sort(centres_px(b), 0), atol=0.5)
+
+
+def test_tile_stretch_fits_each_tile_on_its_own_pixels():
+    """``tile_stretch``: a dim tile and a bright one each fill the 8-bit range, and the balance
+    pulls the bands' clip points towards their mean (as the training chips' display_8bit)."""
+    from detect.infer import _StretchedSource, tile_stretch
+    from imagery.radiometry import DisplayStretch
+
+    rng = np.random.default_rng(0)
+    dim = rng.integers(100, 200, (3, 64, 64)).astype(np.uint16)
+    dim[2] += 100  # a blue cast
+    valid = np.ones((64, 64), bool)
+    s0, s1 = tile_stretch(dim, valid, 0.0), tile_stretch(dim, valid, 1.0)
+    assert s0.low[2] > s0.low[0] + 50  # each band on its own
+    assert s1.low[0] == s1.low[2] and s1.high[0] == s1.high[2]  # one common stretch
+    assert tile_stretch(dim, np.zeros((64, 64), bool), 0.5) is None  # too few valid pixels
+
+    class Source:
+        grid, bands = None, (1, 2, 3)
+
+        def __init__(self, data):
+            self.data = data
+
+        def read(self, window, out_shape=None):
+            return self.data.copy(), valid.copy()
+
+    scene_wide = DisplayStretch(low=(0.0,) * 3, high=(2047.0,) * 3)
+    for data in (dim, dim * 8):
+        out, _ = _StretchedSource(Source(data), scene_wide, tile_balance=0.0).read(None)
+        assert out[0].std() > 40 and out[0].max() > 200  # the tile's own range fills the bytes
+        flat, _ = _StretchedSource(Source(data), scene_wide).read(None)
+        assert flat[0].std() < out[0].std()
