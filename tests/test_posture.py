@@ -681,6 +681,27 @@ def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
         CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "deployed_shadow_m2": {"S-300": 5.0}})
 
 
+def test_a_type_whose_state_cannot_be_read_changes_state_only_with_a_shadow_behind_it():
+    """With ``unreadable_types`` a launcher read likeliest as a Pantsir-S1 gets no state change
+    from its reading alone, however far it moved; a tall shadow gone still backs one, and other
+    types are not touched."""
+    from detect.change.objects import paired_state_gate
+
+    pc = CFG.paired_states.model_copy(update={"unreadable_types": ["Pantsir-S1"]})
+    cfg = CFG.model_copy(update={"paired_states": pc})
+
+    def gate(shadows, equipment="Pantsir-S1", cfg=cfg):
+        return paired_state_gate(0.05, 0.95, 0.9, 0.3, shadows, cfg, in_zone=True, equipment=equipment)[0]
+
+    assert gate((0.0, 0.0)) == "unreadable"
+    assert gate((float("nan"), float("nan"))) == "unreadable"
+    assert gate((12.0, 0.0)) is None  # the shadow of raised parts gone backs the packing
+    assert gate((0.0, 0.0), equipment="S-400 TEL") is None
+    assert gate((0.0, 0.0), cfg=CFG) is None
+    with pytest.raises(ValueError, match="unknown air-defence types"):
+        CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "unreadable_types": ["S-300"]})
+
+
 def test_a_long_tall_shadow_gone_decides_a_launchers_state_whatever_the_reading():
     """An erect S-400's 10 m^2 or more of tall shadow gone entirely, in a box that changed by
     half: a packing even though the classifier barely moved (``sure_shadow_m2``). Not with a

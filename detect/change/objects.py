@@ -782,6 +782,8 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     backed = shadows and not outside and pc.shadow_backs(packed_m2, other_m2)
     if faint and pc.faint_needs_shadow and not backed:
         return "faint", 0.0, False
+    if not backed and equipment in pc.unreadable_types:
+        return "unreadable", 0.0, False
     min_shift, min_fraction = ((pc.backed_min_shift, pc.backed_min_fraction) if backed
                                else (pc.min_shift, pc.min_fraction))
     # The sun alone decides: the reading need only agree in direction (it does, or the date

@@ -133,6 +133,19 @@ class PairedStatesConfig(StrictModel):
     # probability: this only vetoes). Its raised parts cast it; an unchanged radar read as such
     # a launcher has less (detect/change/objects.py paired_state_gate).
     deployed_shadow_m2: dict[str, float] = Field(default_factory=dict)
+    # Air-defence types whose state the classifier cannot read (validation AUC of `packed` near
+    # chance): a launcher the type classifier reads likeliest as one of them (at any probability:
+    # this only vetoes) changes state only where a tall shadow that went or came backs it.
+    unreadable_types: list[str] = Field(default_factory=list)
+
+    @field_validator("unreadable_types")
+    @classmethod
+    def _known_type_names(cls, v: list[str]) -> list[str]:
+        unknown = set(v) - set(AIR_DEFENCE_TYPES)
+        if unknown:
+            raise ValueError(f"unknown air-defence types {sorted(unknown)}; "
+                             f"known: {', '.join(AIR_DEFENCE_TYPES)}")
+        return v
 
     @field_validator("deployed_shadow_m2", "type_gates")
     @classmethod
