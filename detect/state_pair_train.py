@@ -257,6 +257,7 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     from detect.state_net import (
         StateNetByClass,
         StateNetConfig,
+        StateNetMean,
         build_state_net,
         pair_logits,
         state_channels,
@@ -301,6 +302,8 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
         single = state_net_from_payload(base.state_net)
         if isinstance(single, StateNetByClass):  # one network per class: start from the launchers' one,
             single = single.member_for(STATE_CLASSES.index("sam"))  # what the pair reading is for
+        if isinstance(single, StateNetMean):  # a mean of readers: start from the first (the one
+            single = single.members[0]          # the others were added to)
         if single.config.crop_px != net.config.crop_px or single.config.widths != net.config.widths:
             raise InputError("net: crop_px and widths must match the single-date classifier's "
                              "to start from it")

@@ -697,7 +697,8 @@ def test_a_type_whose_state_cannot_be_read_changes_state_only_with_a_shadow_behi
     assert gate((float("nan"), float("nan"))) == "unreadable"
     assert gate((12.0, 0.0)) is None  # the shadow of raised parts gone backs the packing
     assert gate((0.0, 0.0), equipment="S-400 TEL") is None
-    assert gate((0.0, 0.0), cfg=CFG) is None
+    off = CFG.model_copy(update={"paired_states": pc.model_copy(update={"unreadable_types": []})})
+    assert gate((0.0, 0.0), cfg=off) is None
     with pytest.raises(ValueError, match="unknown air-defence types"):
         CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "unreadable_types": ["S-300"]})
 
