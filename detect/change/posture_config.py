@@ -138,18 +138,10 @@ class PairedStatesConfig(StrictModel):
     # this only vetoes) changes state only where a tall shadow that went or came backs it.
     unreadable_types: list[str] = Field(default_factory=list)
 
-    @field_validator("unreadable_types")
+    @field_validator("deployed_shadow_m2", "type_gates", "unreadable_types")
     @classmethod
-    def _known_type_names(cls, v: list[str]) -> list[str]:
-        unknown = set(v) - set(AIR_DEFENCE_TYPES)
-        if unknown:
-            raise ValueError(f"unknown air-defence types {sorted(unknown)}; "
-                             f"known: {', '.join(AIR_DEFENCE_TYPES)}")
-        return v
-
-    @field_validator("deployed_shadow_m2", "type_gates")
-    @classmethod
-    def _known_types(cls, v: dict[str, Any]) -> dict[str, Any]:
+    def _known_types(cls, v: Any) -> Any:
+        """Type names (a list, or a table's keys) the type classifier can name."""
         unknown = set(v) - set(AIR_DEFENCE_TYPES)
         if unknown:
             raise ValueError(f"unknown air-defence types {sorted(unknown)}; "
