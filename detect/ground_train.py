@@ -219,18 +219,12 @@ def train_ground(cfg: GroundTrainConfig, *, progress: bool = True, export: str |
     """Train; write ``OUT/detector.pt`` (the detector's weights with the check inside) and
     ``OUT/metrics.json``; copy to ``export`` when given. ``crops``/``val_crops`` replace the
     rendered sets (tests)."""
-    import torch
 
     from detect.ground_net import OUTPUT_NAMES, ground_net_config
-    from detect.model import load_weights
     from detect.state_net import StateNet
     from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    out, base = cfg.start_run()
     t0 = time.perf_counter()
     sets: dict[str, dict[str, np.ndarray] | None] = {"crops": crops, "val_crops": val_crops}
     for name, stream, copies in (("crops", cfg.stream, cfg.copies), ("val_crops", cfg.val, cfg.copies)):

@@ -40,16 +40,11 @@ def train_crop_regressor(cfg: Any, *, name: str, net_config: Any, crop_fn: Any, 
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights
     from detect.state_net import StateNet
     from detect.type_train import train_and_val_crops
     from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    out, base = cfg.start_run()
     t0 = time.perf_counter()
     crops, val_crops = train_and_val_crops(cfg, crop_fn, fields, salt, out, progress=progress,
                                            crops=crops, val_crops=val_crops)

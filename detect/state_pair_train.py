@@ -253,7 +253,6 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights
     from detect.state_net import (
         StateNetByClass,
         StateNetConfig,
@@ -266,11 +265,7 @@ def train_state_pair(cfg: StatePairTrainConfig, *, progress: bool = True, export
     from detect.targets import STATE_CLASSES
     from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    out, base = cfg.start_run()
     t0 = time.perf_counter()
 
     def key(stream: PairStreamSection, copies: int) -> dict[str, Any]:

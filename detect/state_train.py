@@ -101,6 +101,7 @@ class SecondStageTrainConfig(StrictModel):
     the optimiser and the crop network (the state, type, ground, box and heading trainers)."""
 
     seed: int = 0
+    out: str = "runs/second_stage"
     detector: str = Field("detect/weights/detector.pt", description="detector weights to extend")
     steps: int = Field(2500, ge=1)
     batch_size: int = Field(128, ge=2)
@@ -108,6 +109,20 @@ class SecondStageTrainConfig(StrictModel):
     weight_decay: float = 1e-3
     net: NetSection = NetSection()
     threads: int = 0
+
+    def start_run(self) -> tuple[Path, Any]:
+        """(the run folder, made; the detector weights it extends), with torch's threads set.
+        The weights load first, so a missing or corrupt file fails before minutes of rendering."""
+        import torch
+
+        from detect.model import load_weights
+
+        out = Path(self.out)
+        out.mkdir(parents=True, exist_ok=True)
+        base = load_weights(self.detector)
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return out, base
 
 
 class StateTrainConfig(SecondStageTrainConfig):
@@ -403,13 +418,10 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
     import torch
     import torch.nn.functional as F  # noqa: N812
 
-    from detect.model import load_weights
     from detect.state_net import StateNet, StateNetConfig, state_channels
     from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)  # fail early (missing / corrupt) before minutes of rendering
+    out, base = cfg.start_run()
     kept = None
     if cfg.replace_classes:
         from detect.state_net import combine_by_class, state_net_from_payload
@@ -423,8 +435,6 @@ def train_state(cfg: StateTrainConfig, *, progress: bool = True, export: str | P
                              mean=cfg.replace_mode == "mean")
         except ValueError as exc:
             raise InputError(f"replace_classes: {exc}") from None
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     t0 = time.perf_counter()
     if crops is None:
         key = {"stream": cfg.stream.model_dump(), "net": cfg.net.model_dump(),

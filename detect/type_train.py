@@ -220,17 +220,11 @@ def train_type(cfg: TypeTrainConfig, *, progress: bool = True, export: str | Pat
     """Train; write ``OUT/detector.pt`` (the detector's weights with the type classifier inside)
     and ``OUT/metrics.json``; copy to ``export`` when given. ``crops``/``val_crops`` replace the
     rendered sets (tests)."""
-    import torch
 
-    from detect.model import load_weights
     from detect.state_net import StateNet
     from imagery.errors import InputError
 
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    base = load_weights(cfg.detector)  # fail early (missing / corrupt) before minutes of rendering
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    out, base = cfg.start_run()
     _, names, net_config, key_name, _ = family_parts(cfg.family)
     t0 = time.perf_counter()
     if crops is None:
