@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from imagery.atomic import atomic_write_text
+from imagery.atomic import atomic_write_text, make_out_dir
 from imagery.errors import InputError
 from imagery.maxar import acquired_from_name, parse_time
 
@@ -234,6 +234,6 @@ def run_batch(catalog: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         "skipped_rows": problems,
         "results": results,
     }
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    make_out_dir(out_dir)
     atomic_write_text(Path(out_dir) / "batch.json", json.dumps(summary, indent=2, default=str))
     return summary

@@ -168,13 +168,11 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
     from detect.change.posture_config import load_posture_config
     from detect.stages import StageRecord
     from imagery.aoi import site_zones
+    from imagery.atomic import make_out_dir
     from imagery.config import load_site
     from imagery.pair import ScenePair
 
     options = options or RunOptions()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = StageRecord(out)
     timer = _Timer()
     posture_cfg = load_posture_config(options.posture_config)
     site = load_site(options.site) if options.site else None
@@ -183,6 +181,9 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
         _say(options, "aligning the two dates")
         pair = ScenePair(before, after, aoi=site if site is not None else options.aoi,
                          pixel_gsd=options.pixel_gsd)
+    # The folder is made once both inputs opened and overlap: a typo in a path leaves nothing.
+    out = make_out_dir(out_dir)
+    record = StageRecord(out)
     # Objects of both dates are compared in one projected CRS (the grid's, or its UTM zone when
     # the grid is geographic); each date's detections come in its own model grid's CRS.
     work_crs = pair.metric_crs

@@ -13,6 +13,21 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from imagery.errors import InputError
+
+
+def make_out_dir(path: str | os.PathLike[str]) -> Path:
+    """Create an output folder (and its parents), or say in one line why it cannot be: a
+    bare ``FileNotFoundError`` from ``mkdir`` reads as if an *input* were missing."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from exc
+    return out
+
 
 @contextlib.contextmanager
 def atomic_path(dst: str | os.PathLike[str]) -> Iterator[Path]:

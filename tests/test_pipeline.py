@@ -109,6 +109,7 @@ def test_run_cli_bad_input_is_one_line(tmp_path):
     r = _cli("run", str(tmp_path / "nope1.tif"), str(tmp_path / "nope2.tif"), "--out", str(tmp_path / "o"))
     assert r.returncode != 0 and "Traceback" not in r.stderr
     assert [ln for ln in r.stderr.splitlines() if ln.strip()] == [f"posturewatch: error: {tmp_path / 'nope1.tif'}: no such file"]
+    assert not (tmp_path / "o").exists()  # a mistyped input leaves no output folder behind
 
 
 @pytest.mark.slow

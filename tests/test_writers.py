@@ -12,7 +12,8 @@ import shapely
 from affine import Affine
 from rasterio.windows import Window
 
-from imagery.atomic import atomic_path
+from imagery.atomic import atomic_path, make_out_dir
+from imagery.errors import InputError
 from imagery.writers import CogWriter, stac_item, write_cog, write_stac_item, write_vectors
 
 T = Affine(0.5, 0, 767_000.0, 0, -0.5, 3_923_000.0)
@@ -62,6 +63,15 @@ def test_failed_write_leaves_nothing(tmp_path, side, dtype):
         tmp.write_text("{")
         raise ValueError("half written")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_folder_that_cannot_be_made_says_so(tmp_path):
+    assert make_out_dir(tmp_path / "a" / "b") == tmp_path / "a" / "b" and (tmp_path / "a" / "b").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="exists and is not a folder"):
+        make_out_dir(tmp_path / "file")
+    with pytest.raises(InputError, match="cannot create the output folder"):
+        make_out_dir(tmp_path / "file" / "sub")
 
 
 def _boxes(crs="EPSG:32636"):

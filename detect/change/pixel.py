@@ -326,15 +326,14 @@ def compute_change(pair: Any, out_dir: str | Path, config: ChangeConfig | str | 
     there is one zone, "all". ``device`` is auto, cpu or cuda.
     """
     from detect.change.stats import zone_accumulators
-    from imagery.atomic import atomic_write_text
+    from imagery.atomic import atomic_write_text, make_out_dir
     from imagery.grid import TileGrid
     from imagery.writers import CogWriter
 
     t_start = time.perf_counter()
     cfg = load_change_config(config)
     dev = resolve_device(device)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = make_out_dir(out_dir)
     timings: dict[str, float] = {}
     fit = fit_pair(pair, cfg)
     model = fit.model

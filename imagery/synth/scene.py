@@ -38,7 +38,7 @@ import cv2
 import numpy as np
 from affine import Affine
 
-from imagery.atomic import atomic_write_bytes, atomic_write_text
+from imagery.atomic import atomic_write_bytes, atomic_write_text, make_out_dir
 from imagery.config import SiteConfig, load_site
 from imagery.errors import InputError
 from imagery.geometry import obb_corners
@@ -387,10 +387,7 @@ def generate(
     spec = parse_layout(site_cfg)
     frame = SiteFrame(site_cfg, spec)
     grid = scene_grid(site_cfg, frame, size, gsd)
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"{out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_out_dir(out)
     try:
         start = date.fromisoformat(start_date or spec.acquisition.start_date)
     except ValueError:
