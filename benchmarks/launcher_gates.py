@@ -8,7 +8,7 @@ launcher track against the scripted events. This script runs the posture stage o
 (detections and change rasters of ``--work`` are reused, or made), labels each launcher event
 with the scripted event it answers (same kind within 30 m), and applies the gates of each
 ``--posture`` config to those figures with the stage's own code
-(``detect.change.objects.paired_state_gate``) and its event floor. It prints, per config, the
+(``detect.change.launchers.paired_state_gate``) and its event floor. It prints, per config, the
 true and false launcher events, which gate stopped the true ones by air-defence type, and the
 false ones that pass. Only the gates' thresholds may differ between the configs compared:
 settings that change the figures themselves (``lean_line_height_m``, ``shadow_low_m``, the
@@ -63,9 +63,9 @@ def launcher_rows(report: dict[str, Any], truth: list[dict[str, Any]], classes: 
     """The launcher state events of one pair's open-gate report, each with its figures and the
     scripted event it answers (None: a false one); then the scripted launcher state events
     that no event of their kind answers even with the gates open (``missing``)."""
-    from detect.change.objects import _STATE_EVENTS
+    from detect.change.sightings import STATE_EVENTS
 
-    kinds = {k for (cls, _), ks in _STATE_EVENTS.items() if cls in classes for k in ks}
+    kinds = {k for (cls, _), ks in STATE_EVENTS.items() if cls in classes for k in ks}
     events = [e for e in report["events"] if e["class"] in classes and e["kind"] in kinds]
     scripted = [t for t in truth if t["kind"] in kinds]
     rows = []
@@ -104,12 +104,12 @@ def label_false(rows: list[dict[str, Any]], scene: Path) -> None:
 def verdict(row: dict[str, Any], cfg: Any) -> str:
     """"pass", or the gate that stops the row's event under ``cfg`` (with the gates of the
     air-defence type the row's track was read as, ``paired_states.type_gates``)."""
-    from detect.change.objects import _typed, paired_state_gate
+    from detect.change.launchers import paired_state_gate, typed_config
 
     if row.get("faint") and not cfg.paired_states.faint_tracks:
         return "faint"
     p = row.get("equipment_probability")
-    cfg = _typed(cfg, row.get("equipment"), math.nan if p is None else float(p))
+    cfg = typed_config(cfg, row.get("equipment"), math.nan if p is None else float(p))
     stopped, confidence, _ = paired_state_gate(row["before"], row["after"], row["changed"],
                                                row["similarity"], tuple(row["shadow_m2"]), cfg,
                                                in_zone=row.get("in_zone"), faint=bool(row.get("faint")),

@@ -163,9 +163,10 @@ def run_pair(before: str | os.PathLike[str], after: str | os.PathLike[str],
              out_dir: str | os.PathLike[str], options: RunOptions | None = None) -> PairResult:
     """BEFORE/AFTER -> every output file in ``out_dir``; returns the report dictionary."""
 
-    from detect.change.objects import ZoneIndex, activity_by_zone, object_events, split_activity
+    from detect.change.objects import activity_by_zone, object_events, split_activity
     from detect.change.posture import pixel_fractions, posture_score
     from detect.change.posture_config import load_posture_config
+    from detect.change.sightings import ZoneIndex
     from detect.stages import StageRecord
     from imagery.aoi import site_zones
     from imagery.atomic import make_out_dir

@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 import shapely
 
-from detect.change.objects import ZoneIndex, date_span, object_events
+from detect.change.objects import object_events
 from detect.change.posture import posture_score
 from detect.change.posture_config import load_posture_config
+from detect.change.sightings import ZoneIndex
+from detect.change.wording import date_span
 from imagery.geometry import obb_corners
 
 CFG = load_posture_config()
@@ -543,9 +545,9 @@ def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
                            state_reader=_reader({(0, 0): (0.05, 0.9)}), type_reader=_types("S-400 TEL", 0.45))
     assert unsure[0].explanation.startswith("Air-defence launcher was packed")
     assert "reads most like an S-400 TEL (0.45)" in unsure[0].explanation
-    from detect.change.objects import _article
+    from detect.change.wording import article
 
-    assert [_article(n) for n in ("S-400 TEL", "91N6E", "Pantsir-S1", "An-124")] == ["an", "a", "a", "an"]
+    assert [article(n) for n in ("S-400 TEL", "91N6E", "Pantsir-S1", "An-124")] == ["an", "a", "a", "an"]
     assert events(_types("91N6E", 0.6)) == []
     assert events(_types("S-400 TEL", 0.95)) == []
     assert events(None) == []
@@ -560,7 +562,7 @@ def test_an_air_defence_types_own_gates_apply_where_its_type_is_read_surely():
 
 def test_the_launcher_gate_names_what_stops_a_change():
     """benchmarks/launcher_gates.py re-applies these gates to figures read with all of them open."""
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
 
     nan = float("nan")
 
@@ -582,7 +584,7 @@ def test_a_launcher_outside_the_sites_launcher_zones_needs_a_sure_reading():
     """A tree or a roof's plant read as a launcher outside the SAM site: its reading and tall
     shadow move with the sun, so a middling move, or a weak one a shadow backs, is no event
     there; inside the zone, or on a site without such zones, the same figures are."""
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
 
     before = dets([("s", "sam", None, 0, 0, 13, 3, 90, 0.5)])
     after = dets([("a", "sam", None, 1, 1, 13, 3, 90, 0.5)])
@@ -649,7 +651,7 @@ def test_a_launcher_seen_only_faintly_on_both_dates_needs_its_zone_and_its_tall_
     assert events(on, sam_here, gone, faint=(faint_a, faint_b.iloc[:0])) == []  # one date only
     truck = dets([("t", "vehicle", None, 3, 0, 9, 3, 90, 0.6)])
     assert events(on, sam_here, gone, after=truck) == []  # a reported truck is there
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
     assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 0.0), on, in_zone=True, faint=True)[0] is None
     assert paired_state_gate(0.1, 0.6, 0.9, 0.5, (12.0, 8.0), on, in_zone=True, faint=True)[0] == "shadow"
     assert paired_state_gate(0.1, 0.9, 0.9, 0.5, (2.0, 0.0), on, in_zone=True, faint=True)[0] == "faint"
@@ -660,7 +662,7 @@ def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
     """With ``deployed_shadow_m2`` an S-400 TEL read deployed needs that much tall shadow on its
     deployed date, whatever the probability its type was read with; other types, packings and
     unknown shadows are not held to it."""
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
 
     pc = CFG.paired_states.model_copy(update={"deployed_shadow_m2": {"S-400 TEL": 10.0}})
     cfg = CFG.model_copy(update={"paired_states": pc})
@@ -685,7 +687,7 @@ def test_a_type_whose_state_cannot_be_read_changes_state_only_with_a_shadow_behi
     """With ``unreadable_types`` a launcher read likeliest as a Pantsir-S1 gets no state change
     from its reading alone, however far it moved; a tall shadow gone still backs one, and other
     types are not touched."""
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
 
     pc = CFG.paired_states.model_copy(update={"unreadable_types": ["Pantsir-S1"]})
     cfg = CFG.model_copy(update={"paired_states": pc})
@@ -708,7 +710,7 @@ def test_a_long_tall_shadow_gone_decides_a_launchers_state_whatever_the_reading(
     half: a packing even though the classifier barely moved (``sure_shadow_m2``). Not with a
     shorter shadow, a box that hardly changed, a reading that moved the other way, a faint
     track, outside the zones, or with the option off."""
-    from detect.change.objects import paired_state_gate
+    from detect.change.launchers import paired_state_gate
 
     pc = CFG.paired_states.model_copy(update={"sure_shadow_m2": 10.0, "sure_shadow_min_fraction": 0.5,
                                               "zone_kinds": ["sam"]})

@@ -9,10 +9,11 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from detect.change.objects import ZoneIndex, object_events, split_activity
+from detect.change.objects import object_events, split_activity
 from detect.change.pixel import compute_change
 from detect.change.posture import pixel_fractions, posture_score
 from detect.change.posture_config import load_posture_config
+from detect.change.sightings import ZoneIndex
 from detect.change.stats import box_change_stats
 from detect.change.truth import score_events
 from imagery.aoi import site_zones

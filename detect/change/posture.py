@@ -13,8 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from detect.change.objects import ObjectEvent, ZoneIndex
+from detect.change.objects import ObjectEvent
 from detect.change.posture_config import PostureConfig
+from detect.change.sightings import ZoneIndex
 
 
 def saturate(points: float, scale: float) -> float:

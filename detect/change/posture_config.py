@@ -52,7 +52,7 @@ TYPE_GATE_FIELDS = ("min_shift", "min_fraction", "max_similarity", "max_similari
 
 
 class PairedStatesConfig(StrictModel):
-    """State changes read at one box on both dates (detect/change/objects.py)."""
+    """State changes read at one box on both dates (detect/change/launchers.py)."""
 
     classes: list[str] = Field(default_factory=lambda: ["sam"])
     min_shift: float = Field(0.4, ge=0, le=1)
@@ -131,7 +131,7 @@ class PairedStatesConfig(StrictModel):
     # Per air-defence type, the tall shadow (m^2, as packed_shadow_m2) a `deployed` one shows on
     # the date it is read deployed, where the type classifier reads that type likeliest (at any
     # probability: this only vetoes). Its raised parts cast it; an unchanged radar read as such
-    # a launcher has less (detect/change/objects.py paired_state_gate).
+    # a launcher has less (detect/change/launchers.py paired_state_gate).
     deployed_shadow_m2: dict[str, float] = Field(default_factory=dict)
     # Air-defence types whose state the classifier cannot read (validation AUC of `packed` near
     # chance): a launcher the type classifier reads likeliest as one of them (at any probability:
@@ -224,15 +224,15 @@ class PostureConfig(StrictModel):
     # a helicopter whose rotor blades came off (or went back on) changed much of its box
     state_max_similarity_by_state: dict[str, float] = Field(default_factory=dict)
     # classes whose state is read again, as that class, at both boxes of a cross-class match and
-    # at the box of an object the presence check kept (detect/change/objects.py _reread_events)
+    # at the box of an object the presence check kept (detect/change/rereads.py reread_events)
     reread_classes: list[str] = Field(default_factory=list)
     # classes whose state change between two matched sightings must hold when each date is also
-    # read with its box moved to the other sighting's centre (detect/change/objects.py
-    # _cross_read_holds)
+    # read with its box moved to the other sighting's centre (detect/change/rereads.py
+    # cross_read_holds)
     cross_read_classes: list[str] = Field(default_factory=list)
     # class -> zone kinds (configs/sites) where a sighting on each date at one place, of any
     # class and reported or faint, is read as that class on both dates when neither date
-    # reports one there (detect/change/objects.py _zone_reread_events)
+    # reports one there (detect/change/rereads.py zone_reread_events)
     zone_rereads: dict[str, list[str]] = Field(default_factory=dict)
     # ... and such a re-read's two boxes must still look alike (their NCC, as the launchers'
     # similarity; unknown: not reported): a helicopter whose blades came off keeps its fuselage
