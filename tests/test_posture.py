@@ -683,6 +683,29 @@ def test_a_deployed_launcher_of_a_shadow_casting_type_must_show_its_shadow():
         CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "deployed_shadow_m2": {"S-300": 5.0}})
 
 
+def test_a_packed_launcher_of_a_shadow_casting_type_must_have_shown_its_shadow_before():
+    """With ``packing_shadow_m2`` an S-400 TEL read packed needs that much tall shadow on the date
+    it was read deployed (before); other types, deployments and unknown shadows are not held to it."""
+    from detect.change.launchers import paired_state_gate
+
+    pc = CFG.paired_states.model_copy(update={"packing_shadow_m2": {"S-400 TEL": 4.0}})
+    cfg = CFG.model_copy(update={"paired_states": pc})
+    packed = (0.1, 0.9, 0.8, 0.4)  # before, after, changed fraction, NCC
+
+    def gate(shadows, equipment="S-400 TEL", figures=packed, cfg=cfg):
+        return paired_state_gate(*figures, shadows, cfg, in_zone=True, equipment=equipment)[0]
+
+    assert gate((1.0, 0.0)) == "packing_shadow"
+    assert gate((5.0, 0.0)) is None
+    assert gate((1.0, 0.0), equipment="92N6E") is None
+    assert gate((float("nan"), 0.0)) is None
+    assert gate((0.0, 12.0), figures=(0.9, 0.1, 0.8, 0.4)) is None  # a deployment
+    off = CFG.model_copy(update={"paired_states": pc.model_copy(update={"packing_shadow_m2": {}})})
+    assert gate((1.0, 0.0), cfg=off) is None
+    with pytest.raises(ValueError, match="unknown air-defence types"):
+        CFG.paired_states.model_validate({**CFG.paired_states.model_dump(), "packing_shadow_m2": {"S-300": 5.0}})
+
+
 def test_a_type_whose_state_cannot_be_read_changes_state_only_with_a_shadow_behind_it():
     """With ``unreadable_types`` a launcher read likeliest as a Pantsir-S1 gets no state change
     from its reading alone, however far it moved; a tall shadow gone still backs one, and other

@@ -265,7 +265,8 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     ``paired_states.zone_kinds`` (None: the site has no such zone, no zone rule). ``faint``: a
     track of sightings below the detector's operating score, which only a zone of the site and
     a tall shadow that came or went make a launcher's state change. ``equipment``: the
-    air-defence type the classifier reads likeliest (``paired_states.deployed_shadow_m2``). Apart from
+    air-defence type the classifier reads likeliest (``paired_states.deployed_shadow_m2``,
+    ``packing_shadow_m2``). Apart from
     the track bookkeeping so that benchmarks/launcher_gates.py applies exactly these gates to
     figures read once with all of them open."""
     pc = cfg.paired_states
@@ -282,6 +283,10 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     needed = pc.deployed_shadow_m2.get(equipment or "") if shadows else None
     if needed is not None and shift < 0 and other_m2 < needed:
         return "deployed_shadow", 0.0, False
+    # Packed from a date that showed no erect parts' shadow: it was never erect.
+    needed = pc.packing_shadow_m2.get(equipment or "") if shadows else None
+    if needed is not None and shift > 0 and other_m2 < needed:
+        return "packing_shadow", 0.0, False
     outside = in_zone is False
     if (outside and abs(shift) < pc.outside_zone_min_shift) or (faint and in_zone is not True):
         return "zone", 0.0, False

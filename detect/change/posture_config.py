@@ -133,12 +133,16 @@ class PairedStatesConfig(StrictModel):
     # probability: this only vetoes). Its raised parts cast it; an unchanged radar read as such
     # a launcher has less (detect/change/launchers.py paired_state_gate).
     deployed_shadow_m2: dict[str, float] = Field(default_factory=dict)
+    # The same evidence asked of a `packed` one: the tall shadow (m^2) it shows on the date it is
+    # read deployed (before), where the type classifier reads that type likeliest. A launcher
+    # packs from erect, so an element read packed that cast no tall shadow before was never erect.
+    packing_shadow_m2: dict[str, float] = Field(default_factory=dict)
     # Air-defence types whose state the classifier cannot read (validation AUC of `packed` near
     # chance): a launcher the type classifier reads likeliest as one of them (at any probability:
     # this only vetoes) changes state only where a tall shadow that went or came backs it.
     unreadable_types: list[str] = Field(default_factory=list)
 
-    @field_validator("deployed_shadow_m2", "type_gates", "unreadable_types")
+    @field_validator("deployed_shadow_m2", "packing_shadow_m2", "type_gates", "unreadable_types")
     @classmethod
     def _known_types(cls, v: Any) -> Any:
         """Type names (a list, or a table's keys) the type classifier can name."""
