@@ -234,6 +234,5 @@ def run_batch(catalog: str | os.PathLike[str], out_dir: str | os.PathLike[str],
         "skipped_rows": problems,
         "results": results,
     }
-    make_out_dir(out_dir)
-    atomic_write_text(Path(out_dir) / "batch.json", json.dumps(summary, indent=2, default=str))
+    atomic_write_text(make_out_dir(out_dir) / "batch.json", json.dumps(summary, indent=2, default=str))
     return summary

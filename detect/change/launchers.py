@@ -278,15 +278,14 @@ def paired_state_gate(before: float, after: float, changed: float, similarity: f
     # (an erect launcher seen along its axis looks like a packed one).
     if shadows and packed_m2 > pc.packed_shadow_m2:
         return "shadow", 0.0, False
-    # Deployed without the shadow its raised parts cast: an unchanged element of another type
-    # (a 92N6E read likeliest as an S-400 TEL) whose reading wandered.
-    needed = pc.deployed_shadow_m2.get(equipment or "") if shadows else None
-    if needed is not None and shift < 0 and other_m2 < needed:
-        return "deployed_shadow", 0.0, False
-    # Packed from a date that showed no erect parts' shadow: it was never erect.
-    needed = pc.packing_shadow_m2.get(equipment or "") if shadows else None
-    if needed is not None and shift > 0 and other_m2 < needed:
-        return "packing_shadow", 0.0, False
+    # The date read deployed (after a deployment, before a packing) without the shadow its
+    # raised parts cast: an unchanged element of another type (a 92N6E read likeliest as an
+    # S-400 TEL) whose reading wandered, or one that was never erect.
+    by_type, gate = ((pc.deployed_shadow_m2, "deployed_shadow") if shift < 0
+                     else (pc.packing_shadow_m2, "packing_shadow"))
+    needed = by_type.get(equipment or "") if shadows else None
+    if needed is not None and shift != 0 and other_m2 < needed:
+        return gate, 0.0, False
     outside = in_zone is False
     if (outside and abs(shift) < pc.outside_zone_min_shift) or (faint and in_zone is not True):
         return "zone", 0.0, False
